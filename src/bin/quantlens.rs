@@ -1,0 +1,271 @@
+//! `quantlens` — a thin command-line tool over the library.
+//!
+//! Exit codes: 0 success; 1 a comparison found differences (`verify`);
+//! 2 bad input or any other error (one line on stderr naming the problem).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use quantlens::io::{read_samples, Npz, Stacked};
+use quantlens::plan::{Kernel, Plan};
+use quantlens::verify::{accuracy, argmax_per_sample, stack_tensor, verify};
+use quantlens::{Model, Profile};
+
+#[derive(Parser)]
+#[command(name = "quantlens", version, about = "Run a quantized TFLite model in integer arithmetic exactly as the real runtimes do, and show every step.")]
+#[command(after_help = "Exit codes: 0 ok; 1 differences found (verify); 2 bad input or error.\nProfiles: tflite-ref (default), tflite-builtin, tflite-xnnpack, tflm.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print tensors (index, name, dtype, shape, scales, zero points), ops, and for every quantized
+    /// FULLY_CONNECTED: S1, S2, S3 (the output tensor's scale), M, M0, shift and the bias-scale check.
+    Inspect {
+        model: PathBuf,
+        /// Profile whose rounding to report.
+        #[arg(long, default_value = "tflite-ref")]
+        profile: String,
+    },
+    /// Run the model on every sample of an .npy file.
+    Run {
+        model: PathBuf,
+        /// Samples in the model's input dtype, shape (N, …input shape without its leading 1).
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value = "tflite-ref")]
+        profile: String,
+        /// Write DIR/t<k>.npy for every op-produced tensor k, shape (N, …tensor shape).
+        #[arg(long)]
+        dump: Option<PathBuf>,
+        /// Write the model's output, shape (N, …output shape).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Labels (N,) to print accuracy.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
+    /// Compare every op-produced tensor with a golden .npz (keys t<k>); exit 1 if any element differs.
+    Verify {
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        golden: PathBuf,
+        #[arg(long, default_value = "tflite-ref")]
+        profile: String,
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("quantlens: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Inspect { model, profile } => inspect(&model, &profile),
+        Command::Run { model, input, profile, dump, output, labels } => {
+            run(&model, &input, &profile, dump.as_deref(), output.as_deref(), labels.as_deref())
+        }
+        Command::Verify { model, input, golden, profile, labels } => {
+            verify_cmd(&model, &input, &golden, &profile, labels.as_deref())
+        }
+    }
+}
+
+fn load_plan(model: &Path, profile: &str) -> Result<Plan> {
+    let profile: Profile = profile.parse()?;
+    let m = Model::from_path(model).with_context(|| format!("reading {}", model.display()))?;
+    Ok(Plan::new(m, profile).with_context(|| format!("preparing {}", model.display()))?)
+}
+
+fn load_inputs(plan: &Plan, path: &Path) -> Result<Vec<quantlens::Value>> {
+    let x = read_samples(path)?;
+    let t = &plan.model.tensors[plan.input()];
+    if x.dtype() != t.dtype {
+        bail!("{}: dtype {} but the model's input tensor {} ({}) is {}", path.display(), x.dtype(), t.index, t.name, t.dtype);
+    }
+    let n_in = t.num_elements();
+    let per_sample: usize = x.sample_shape().iter().product();
+    // (N, …shape without the leading 1) or, for N = 1, exactly the input shape.
+    let stacked = if x.shape == t.shape && t.shape.first() == Some(&1) {
+        Stacked { shape: std::iter::once(1).chain(t.shape[1..].iter().copied()).collect(), data: x.data }
+    } else {
+        let expected: Vec<usize> = t.shape.iter().skip_while(|&&d| d == 1).copied().collect();
+        let got: Vec<usize> = x.sample_shape().iter().skip_while(|&&d| d == 1).copied().collect();
+        if per_sample != n_in || got != expected {
+            bail!(
+                "{}: shape {:?} does not fit the model's input tensor {} ({}) of shape {:?}; expected (N, {})",
+                path.display(),
+                x.shape,
+                t.index,
+                t.name,
+                t.shape,
+                t.shape[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        x
+    };
+    if stacked.is_empty() {
+        bail!("{}: no samples (N = 0)", path.display());
+    }
+    Ok(stacked.samples())
+}
+
+fn load_labels(path: &Path, n: usize) -> Result<Vec<i64>> {
+    let l = read_samples(path)?;
+    let v = l.to_i64_vec().with_context(|| format!("{}: labels must be integers", path.display()))?;
+    if v.len() != n {
+        bail!("{}: {} labels for {} samples", path.display(), v.len(), n);
+    }
+    Ok(v)
+}
+
+fn inspect(model_path: &Path, profile: &str) -> Result<ExitCode> {
+    let plan = load_plan(model_path, profile)?;
+    let m = &plan.model;
+    println!("model {}  (schema v{}, {} tensors, {} operators)", model_path.display(), m.version, m.tensors.len(), m.operators.len());
+    println!("inputs {:?}  outputs {:?}  profile {} — {}", m.inputs, m.outputs, plan.profile, plan.profile.describe());
+    println!("\nTENSORS");
+    println!("{:>4}  {:<8} {:<14} {:<26} {}", "k", "dtype", "shape", "scale (S)", "zero point (Z) / name");
+    for t in &m.tensors {
+        let (s, z) = match &t.quant {
+            None => ("-".to_string(), "-".to_string()),
+            Some(q) if q.scale.len() == 1 => (format!("{:.9e}", q.scale[0]), q.zero_point[0].to_string()),
+            Some(q) => {
+                let (lo, hi) = q.scale.iter().fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
+                let zs: std::collections::BTreeSet<i64> = q.zero_point.iter().copied().collect();
+                (format!("{} per-channel {:.3e}..{:.3e}", q.scale.len(), lo, hi), format!("{zs:?} (axis {})", q.quantized_dimension))
+            }
+        };
+        let kind = if t.is_constant() { "const" } else { "" };
+        println!("{:>4}  {:<8} {:<14} {:<26} {:<6} {} {}", t.index, t.dtype.name(), format!("{:?}", t.shape), s, z, kind, t.name);
+    }
+    println!("\nOPERATORS");
+    for op in &m.operators {
+        let ins: Vec<String> = op.inputs.iter().map(|i| i.map_or("-".into(), |i| i.to_string())).collect();
+        println!("{:>4}  {:<18} inputs [{}] → outputs {:?}", op.index, op.kind.name(), ins.join(", "), op.outputs);
+    }
+    for step in &plan.steps {
+        if let Kernel::FullyConnected(p) = &step.kernel {
+            if let quantlens::ops::fully_connected::Arith::Quantized(q) = &p.arith {
+                println!("\nFULLY_CONNECTED op {}: input t{} · weights t{} (+ bias {}) → output t{}", step.op, p.input, p.weights, p.bias.map_or("none".into(), |b| format!("t{b}")), p.output);
+                println!("  S1 (input t{} scale)  = {:.9e}   Z1 = {}", p.input, q.s1, q.z1);
+                println!("  S3 = the OUTPUT tensor's scale (t{}) = {:.9e}   Z3 = {}", p.output, q.s3, q.z3);
+                println!("  clamp [{}, {}] (fused {})   rounding: {}", q.act_min, q.act_max, p.activation.name(), q.rounding.name());
+                let bias_scale = p.bias.and_then(|b| m.tensors[b].quant.as_ref().map(|bq| bq.scale.clone()));
+                let show = if q.per_channel { q.s2.len().min(4) } else { 1 };
+                for c in 0..show {
+                    let mu = q.multipliers[c];
+                    let bias_check = match &bias_scale {
+                        Some(bs) => {
+                            let sb = bs[if bs.len() > 1 { c } else { 0 }];
+                            let want = q.s1 as f64 * q.s2[c] as f64;
+                            format!("S_bias {:.6e} vs S1·S2 {:.6e} ({})", sb, want, if ((sb as f64 - want) / want).abs() < 1e-5 { "ok" } else { "MISMATCH" })
+                        }
+                        None => "no bias".into(),
+                    };
+                    let label = if q.per_channel { format!("channel {c}") } else { "per-tensor".into() };
+                    println!(
+                        "  {label}: S2 = {:.9e}  Z2 = {}  M = S1·S2/S3 = {:.12e} = M0·2^(shift−31): M0 = {}, shift = {}   {}",
+                        q.s2[c], q.z2[c], mu.real, mu.m0, mu.shift, bias_check
+                    );
+                }
+                if q.per_channel && q.s2.len() > show {
+                    println!("  … {} more channels", q.s2.len() - show);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(model: &Path, input: &Path, profile: &str, dump: Option<&Path>, output: Option<&Path>, labels: Option<&Path>) -> Result<ExitCode> {
+    let plan = load_plan(model, profile)?;
+    let samples = load_inputs(&plan, input)?;
+    let labels = labels.map(|l| load_labels(l, samples.len())).transpose()?;
+    let traces = plan.run_batch(&samples)?;
+    let out = stack_tensor(&traces, plan.output()).context("the model's output was not computed")?;
+    if let Some(dir) = dump {
+        write_dump(&plan, &traces, dir)?;
+        println!("wrote {} tensors for {} samples to {}", plan.steps.len(), samples.len(), dir.display());
+    }
+    if let Some(path) = output {
+        out.write_npy(path)?;
+    }
+    let preds = argmax_per_sample(&out);
+    if let Some(l) = &labels {
+        println!("accuracy {:.4} ({} of {}) [{}]", accuracy(&preds, l), preds.iter().zip(l).filter(|(p, l)| **p as i64 == **l).count(), l.len(), plan.profile);
+    } else if dump.is_none() && output.is_none() {
+        println!("predictions: {:?}{}", &preds[..preds.len().min(20)], if preds.len() > 20 { " …" } else { "" });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write every op-produced tensor into a fresh temporary directory, then
+/// rename it into place: DIR is either complete or not created.
+fn write_dump(plan: &Plan, traces: &[quantlens::Trace], dir: &Path) -> Result<()> {
+    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{}: dump directory exists and is not empty", dir.display());
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = parent.join(format!(".{}.partial-{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("dump"), std::process::id()));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let result = (|| -> Result<()> {
+        for step in &plan.steps {
+            let t = step.kernel.output();
+            let s = stack_tensor(traces, t).with_context(|| format!("tensor {t} was not computed"))?;
+            s.write_npy(&tmp.join(format!("t{t}.npy")))?;
+        }
+        if dir.exists() {
+            std::fs::remove_dir(dir)?;
+        }
+        std::fs::rename(&tmp, dir).with_context(|| format!("moving dump into {}", dir.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn verify_cmd(model: &Path, input: &Path, golden: &Path, profile: &str, labels: Option<&Path>) -> Result<ExitCode> {
+    let plan = load_plan(model, profile)?;
+    let samples = load_inputs(&plan, input)?;
+    let labels = labels.map(|l| load_labels(l, samples.len())).transpose()?;
+    let traces = plan.run_batch(&samples)?;
+    let mut npz = Npz::open(golden)?;
+    let report = verify(&plan, &traces, &mut npz)?;
+    println!("profile {} vs {} — {} samples", plan.profile, golden.display(), report.samples);
+    println!("{:>5}  {:<18} {:>4}  {:>10} {:>10}  {:>8}  name", "tensor", "op", "#", "differ", "elements", "max|d|");
+    for t in &report.tensors {
+        println!("{:>5}  {:<18} {:>4}  {:>10} {:>10}  {:>8}  {}", format!("t{}", t.tensor), t.op_kind, t.op, t.differing, t.elements, t.max_abs_diff, t.name);
+    }
+    if let Some(l) = &labels {
+        let ours = argmax_per_sample(&stack_tensor(&traces, plan.output()).context("no output")?);
+        let g = npz.get(&format!("t{}", plan.output()))?;
+        let theirs = argmax_per_sample(&quantlens::verify::truncate(&g, traces.len()));
+        println!("accuracy: quantlens {:.4}, golden runtime {:.4} ({} labels)", accuracy(&ours, l), accuracy(&theirs, l), l.len());
+    }
+    if report.is_exact() {
+        println!("bit-exact: 0 differing elements");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("NOT bit-exact: {} differing elements", report.total_differing());
+        Ok(ExitCode::from(1))
+    }
+}

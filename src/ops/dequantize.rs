@@ -1,0 +1,35 @@
+//! DEQUANTIZE: equation (1), `r = S · (q − Z)`, into float32.
+
+use super::{widen, OpContext};
+use crate::error::EngineError;
+use crate::profile::Profile;
+use crate::quant;
+use crate::tensor::{Data, Value};
+
+/// Everything DEQUANTIZE needs, computed once.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub input: usize,
+    pub output: usize,
+    pub output_shape: Vec<usize>,
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, EngineError> {
+    let input = ctx.input(0)?;
+    let output = ctx.output(0)?;
+    let (scale, zero_point) = ctx.per_tensor_quant(input, "input")?;
+    if ctx.dtype(output) != crate::model::DType::F32 {
+        return Err(ctx.unsupported(format!("output dtype {}", ctx.dtype(output))));
+    }
+    Ok(Params { input, output, output_shape: ctx.model.tensors[output].shape.clone(), scale, zero_point })
+}
+
+impl Params {
+    pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        let x = widen(input).ok_or_else(|| EngineError::BadInput("DEQUANTIZE input is not integer".into()))?;
+        let out = x.iter().map(|&q| quant::dequantize(q, self.scale, self.zero_point)).collect();
+        Ok(Value { shape: self.output_shape.clone(), data: Data::F32(out) })
+    }
+}

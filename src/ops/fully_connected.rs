@@ -1,0 +1,340 @@
+//! FULLY_CONNECTED: `y = act(W·x + b)`.
+//!
+//! Quantized, with input (S1, Z1), weights (S2[c], Z2[c]) per output channel
+//! `c` (or one pair for the whole tensor), int32 bias with scale S1·S2[c] and
+//! zero point 0, and output (S3, Z3):
+//!
+//! ```text
+//!     acc[c] = Σ_i (x[i] − Z1) · (W[c][i] − Z2[c]) + bias[c]
+//!     y[c]   = clamp( Z3 + round(M[c] · acc[c]),  act_min, act_max ),   M[c] = S1·S2[c] / S3
+//! ```
+//!
+//! `round(M · acc)` is the profile's [`Rounding`]; `act_min`/`act_max` come
+//! from the fused activation ([`crate::quant::activation_range`]).
+//! Weights are stored `[out][in]` (TFLite's layout); `prepare` subtracts
+//! their zero points once so the eval loop is a plain dot product.
+
+use super::{int_range, narrow, widen, OpContext};
+use crate::error::EngineError;
+use crate::model::{Activation, DType, Options};
+use crate::profile::{LayerKind, Multiplier, Profile, Rounding};
+use crate::quant;
+use crate::tensor::{Data, Value};
+
+/// Everything FULLY_CONNECTED needs, computed once.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub input: usize,
+    pub weights: usize,
+    pub bias: Option<usize>,
+    pub output: usize,
+    /// Inputs per output (`W`'s second dimension).
+    pub in_features: usize,
+    /// Outputs (`W`'s first dimension).
+    pub out_features: usize,
+    pub activation: Activation,
+    pub output_shape: Vec<usize>,
+    pub arith: Arith,
+}
+
+/// Integer or float arithmetic.
+#[derive(Clone, Debug)]
+pub enum Arith {
+    Quantized(Box<QuantParams>),
+    Float(FloatParams),
+}
+
+/// The quantized layer's constants: the symbols of equation (3).
+#[derive(Clone, Debug)]
+pub struct QuantParams {
+    /// S1, Z1: the input tensor's scale and zero point.
+    pub s1: f32,
+    pub z1: i32,
+    /// S2[c], Z2[c]: one per output channel (repeated when per-tensor).
+    pub s2: Vec<f32>,
+    pub z2: Vec<i32>,
+    /// S3, Z3: the **output tensor's** scale and zero point.
+    pub s3: f32,
+    pub z3: i32,
+    /// True when the file has one weight scale per output channel.
+    pub per_channel: bool,
+    /// `W[c][i] − Z2[c]`, row-major `[out][in]`.
+    pub w_centered: Vec<i32>,
+    /// int32 bias (zeros when the op has none).
+    pub bias: Vec<i32>,
+    /// M[c] = S1·S2[c]/S3 in every form.
+    pub multipliers: Vec<Multiplier>,
+    /// How this profile rounds M·acc.
+    pub rounding: Rounding,
+    /// Clamp range from the fused activation and the output dtype.
+    pub act_min: i32,
+    pub act_max: i32,
+    pub input_dtype: DType,
+    pub output_dtype: DType,
+    pub kind: LayerKind,
+}
+
+/// The float layer's constants.
+#[derive(Clone, Debug)]
+pub struct FloatParams {
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub act_min: f32,
+    pub act_max: f32,
+}
+
+/// The steps of one output element of a quantized FULLY_CONNECTED.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Steps {
+    /// Output channel `c`.
+    pub channel: usize,
+    /// `Σ (x − Z1)(W − Z2)`.
+    pub accumulator: i32,
+    /// `bias[c]`.
+    pub bias: i32,
+    /// `accumulator + bias`.
+    pub acc_with_bias: i32,
+    /// `M[c]` in all its forms.
+    pub multiplier: Multiplier,
+    /// The exact real product `M · acc` (for comparison with the rounded one).
+    pub scaled_real: f64,
+    /// `round(M · acc)` under the profile's rounding.
+    pub scaled: i32,
+    /// `scaled + Z3`.
+    pub with_zero_point: i32,
+    /// `clamp(with_zero_point, act_min, act_max)`: the output value.
+    pub output: i32,
+    /// Whether the clamp changed the value.
+    pub clamped: bool,
+}
+
+pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
+    let (activation, weights_format, _keep_num_dims) = match &ctx.op.options {
+        Options::FullyConnected { activation, weights_format, keep_num_dims } => (*activation, *weights_format, *keep_num_dims),
+        Options::None => (Activation::None, 0, false),
+        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
+    };
+    if weights_format != 0 {
+        return Err(ctx.unsupported(format!("weights_format {weights_format} (only DEFAULT is supported)")));
+    }
+    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
+        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
+    }
+    let input = ctx.input(0)?;
+    let weights = ctx.input(1)?;
+    let bias = ctx.op.input(2);
+    let output = ctx.output(0)?;
+    let m = ctx.model;
+    let w = &m.tensors[weights];
+    if w.shape.len() != 2 {
+        return Err(ctx.bad(format!("weights tensor {weights} has shape {:?}; expected [out, in]", w.shape)));
+    }
+    let (out_features, in_features) = (w.shape[0], w.shape[1]);
+    let wv = Value::from_constant(w).ok_or_else(|| ctx.unsupported(format!("non-constant weights (tensor {weights})")))?;
+    let in_len = m.tensors[input].num_elements();
+    if in_features == 0 || in_len % in_features != 0 {
+        return Err(ctx.bad(format!("input tensor {input} has {in_len} elements, not a multiple of {in_features} features")));
+    }
+    let out_t = &m.tensors[output];
+    let batches = in_len / in_features;
+    if out_t.num_elements() != batches * out_features {
+        return Err(ctx.bad(format!("output tensor {output} has shape {:?}; expected {batches}×{out_features} elements", out_t.shape)));
+    }
+    if let Some(b) = bias {
+        if m.tensors[b].num_elements() != out_features {
+            return Err(ctx.bad(format!("bias tensor {b} has {} elements; expected {out_features}", m.tensors[b].num_elements())));
+        }
+    }
+    let input_dtype = ctx.dtype(input);
+    let output_dtype = ctx.dtype(output);
+    let arith = match (input_dtype, w.dtype, output_dtype) {
+        (DType::F32, DType::F32, DType::F32) => {
+            let bias = match bias {
+                Some(b) => Value::from_constant(&m.tensors[b])
+                    .and_then(|v| v.as_f32().map(<[f32]>::to_vec))
+                    .ok_or_else(|| ctx.unsupported("non-constant or non-float bias"))?,
+                None => vec![0.0; out_features],
+            };
+            let (act_min, act_max) = quant::activation_range_f32(activation);
+            Arith::Float(FloatParams { weights: wv.as_f32().unwrap_or_default().to_vec(), bias, act_min, act_max })
+        }
+        (DType::I8, DType::I8, DType::I8) | (DType::U8, DType::U8, DType::U8) => {
+            Arith::Quantized(Box::new(prepare_quantized(ctx, profile, input, weights, bias, output, activation, &wv)?))
+        }
+        (i, w, o) => {
+            return Err(ctx.unsupported(format!("dtype combination input {i}, weights {w}, output {o}")));
+        }
+    };
+    Ok(Params {
+        input,
+        weights,
+        bias,
+        output,
+        in_features,
+        out_features,
+        activation,
+        output_shape: out_t.shape.clone(),
+        arith,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prepare_quantized(
+    ctx: &OpContext,
+    profile: Profile,
+    input: usize,
+    weights: usize,
+    bias: Option<usize>,
+    output: usize,
+    activation: Activation,
+    wv: &Value,
+) -> Result<QuantParams, EngineError> {
+    let m = ctx.model;
+    let w = &m.tensors[weights];
+    let (out_features, in_features) = (w.shape[0], w.shape[1]);
+    let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
+    let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
+    let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("weights tensor {weights} has no quantization")))?;
+    let per_channel = wq.scale.len() > 1;
+    if per_channel && (wq.quantized_dimension != 0 || wq.scale.len() != out_features) {
+        return Err(ctx.unsupported(format!(
+            "per-channel weights along dimension {} with {} scales (expected dimension 0 with {out_features})",
+            wq.quantized_dimension,
+            wq.scale.len()
+        )));
+    }
+    let s2: Vec<f32> = (0..out_features).map(|c| if per_channel { wq.scale[c] } else { wq.scale[0] }).collect();
+    let z2: Vec<i32> = (0..out_features).map(|c| (if per_channel { wq.zero_point[c] } else { wq.zero_point[0] }) as i32).collect();
+    let raw: Vec<i32> = widen(wv).ok_or_else(|| ctx.unsupported(format!("weights dtype {}", w.dtype)))?;
+    let w_centered: Vec<i32> = raw.iter().enumerate().map(|(k, &q)| q - z2[k / in_features]).collect();
+    let bias_v: Vec<i32> = match bias {
+        Some(b) => {
+            let bt = &m.tensors[b];
+            if bt.dtype != DType::I32 {
+                return Err(ctx.unsupported(format!("bias dtype {} (int32 expected)", bt.dtype)));
+            }
+            Value::from_constant(bt)
+                .and_then(|v| v.as_i32().map(<[i32]>::to_vec))
+                .ok_or_else(|| ctx.unsupported(format!("non-constant bias (tensor {b})")))?
+        }
+        None => vec![0; out_features],
+    };
+    let multipliers: Vec<Multiplier> = s2.iter().map(|&s| Multiplier::from_scales(s1, s, s3)).collect();
+    let output_dtype = ctx.dtype(output);
+    let (q_min, q_max) = int_range(output_dtype);
+    let (act_min, act_max) = quant::activation_range(activation, s3, z3, q_min, q_max);
+    let kind = match (output_dtype, per_channel) {
+        (DType::U8, _) => LayerKind::Uint8,
+        (_, true) => LayerKind::Int8PerChannel,
+        (_, false) => LayerKind::Int8PerTensor,
+    };
+    Ok(QuantParams {
+        s1,
+        z1,
+        s2,
+        z2,
+        s3,
+        z3,
+        per_channel,
+        w_centered,
+        bias: bias_v,
+        multipliers,
+        rounding: profile.fc_rounding(kind),
+        act_min,
+        act_max,
+        input_dtype: ctx.dtype(input),
+        output_dtype,
+        kind,
+    })
+}
+
+impl QuantParams {
+    /// `Σ (x[i] − Z1)(W[c][i] − Z2[c])` for one row of centered inputs.
+    #[inline]
+    pub fn accumulate(&self, x_centered: &[i32], c: usize, in_features: usize) -> i32 {
+        let row = &self.w_centered[c * in_features..(c + 1) * in_features];
+        row.iter().zip(x_centered).fold(0i32, |acc, (&w, &x)| acc.wrapping_add(w.wrapping_mul(x)))
+    }
+
+    /// From `acc + bias` to the output integer: `clamp(Z3 + round(M·acc))`.
+    #[inline]
+    pub fn requantize(&self, acc_with_bias: i32, c: usize) -> i32 {
+        let scaled = self.rounding.apply(acc_with_bias, &self.multipliers[c]);
+        (scaled as i64 + self.z3 as i64).clamp(self.act_min as i64, self.act_max as i64) as i32
+    }
+
+    /// Input row minus its zero point.
+    pub fn center_input(&self, x: &[i32]) -> Vec<i32> {
+        x.iter().map(|&q| q - self.z1).collect()
+    }
+}
+
+impl Params {
+    /// Evaluate on the input value.
+    pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        match &self.arith {
+            Arith::Quantized(q) => {
+                let x = widen(input).ok_or_else(|| EngineError::BadInput(format!("tensor {} is not integer", self.input)))?;
+                let batches = x.len() / self.in_features;
+                let mut out = Vec::with_capacity(batches * self.out_features);
+                for b in 0..batches {
+                    let xc = q.center_input(&x[b * self.in_features..(b + 1) * self.in_features]);
+                    for c in 0..self.out_features {
+                        let acc = q.accumulate(&xc, c, self.in_features).wrapping_add(q.bias[c]);
+                        out.push(q.requantize(acc, c));
+                    }
+                }
+                Ok(narrow(q.output_dtype, &self.output_shape, out))
+            }
+            Arith::Float(f) => {
+                let x = input.as_f32().ok_or_else(|| EngineError::BadInput(format!("tensor {} is not float", self.input)))?;
+                let batches = x.len() / self.in_features;
+                let mut out = Vec::with_capacity(batches * self.out_features);
+                for b in 0..batches {
+                    let row = &x[b * self.in_features..(b + 1) * self.in_features];
+                    for c in 0..self.out_features {
+                        let wrow = &f.weights[c * self.in_features..(c + 1) * self.in_features];
+                        let mut total = 0.0f32;
+                        for (xv, wv) in row.iter().zip(wrow) {
+                            total += xv * wv;
+                        }
+                        out.push((total + f.bias[c]).clamp(f.act_min, f.act_max));
+                    }
+                }
+                Ok(Value { shape: self.output_shape.clone(), data: Data::F32(out) })
+            }
+        }
+    }
+
+    /// The step-by-step computation of output element `element` (flat index
+    /// into the output) from the op's input value, with the same functions
+    /// the eval loop uses. `None` for float layers or an index out of range.
+    pub fn steps(&self, input: &Value, element: usize) -> Option<Steps> {
+        let q = match &self.arith {
+            Arith::Quantized(q) => q,
+            Arith::Float(_) => return None,
+        };
+        let x = widen(input)?;
+        let (b, c) = (element / self.out_features, element % self.out_features);
+        let row = x.get(b * self.in_features..(b + 1) * self.in_features)?;
+        let accumulator = q.accumulate(&q.center_input(row), c, self.in_features);
+        let bias = q.bias[c];
+        let acc_with_bias = accumulator.wrapping_add(bias);
+        let multiplier = q.multipliers[c];
+        let scaled = q.rounding.apply(acc_with_bias, &multiplier);
+        let with_zero_point = scaled.saturating_add(q.z3);
+        let output = q.requantize(acc_with_bias, c);
+        Some(Steps {
+            channel: c,
+            accumulator,
+            bias,
+            acc_with_bias,
+            multiplier,
+            scaled_real: acc_with_bias as f64 * multiplier.real,
+            scaled,
+            with_zero_point,
+            output,
+            clamped: output != with_zero_point,
+        })
+    }
+}

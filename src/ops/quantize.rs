@@ -1,0 +1,68 @@
+//! QUANTIZE: float → integer (`q = clamp(round(r/S) + Z)`), or integer →
+//! integer (a requantization `q_out = Z_out + round((S_in/S_out)·(q_in − Z_in))`,
+//! e.g. the uint8 → int8 op the converter puts at the input of a model with
+//! uint8 I/O: same scale, zero point shifted by 128).
+
+use super::{int_range, narrow, widen, OpContext};
+use crate::error::EngineError;
+use crate::model::DType;
+use crate::profile::{Multiplier, Profile, Rounding};
+use crate::quant;
+use crate::tensor::Value;
+
+/// Everything QUANTIZE needs, computed once.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub input: usize,
+    pub output: usize,
+    pub output_shape: Vec<usize>,
+    pub output_dtype: DType,
+    pub s_out: f32,
+    pub z_out: i32,
+    pub arith: Arith,
+}
+
+/// From float or from another integer type.
+#[derive(Clone, Debug)]
+pub enum Arith {
+    FromFloat,
+    Requantize { z_in: i32, multiplier: Multiplier, rounding: Rounding },
+}
+
+pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
+    let input = ctx.input(0)?;
+    let output = ctx.output(0)?;
+    let output_dtype = ctx.dtype(output);
+    if !matches!(output_dtype, DType::I8 | DType::U8 | DType::I16) {
+        return Err(ctx.unsupported(format!("output dtype {output_dtype}")));
+    }
+    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+    let arith = match ctx.dtype(input) {
+        DType::F32 => Arith::FromFloat,
+        DType::I8 | DType::U8 | DType::I16 => {
+            let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
+            Arith::Requantize { z_in, multiplier: Multiplier::from_ratio(s_in, s_out), rounding: profile.requantize_rounding() }
+        }
+        other => return Err(ctx.unsupported(format!("input dtype {other}"))),
+    };
+    Ok(Params { input, output, output_shape: ctx.model.tensors[output].shape.clone(), output_dtype, s_out, z_out, arith })
+}
+
+impl Params {
+    pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        let (q_min, q_max) = int_range(self.output_dtype);
+        let out: Vec<i32> = match &self.arith {
+            Arith::FromFloat => {
+                let x = input.as_f32().ok_or_else(|| EngineError::BadInput("QUANTIZE input is not float".into()))?;
+                x.iter().map(|&r| quant::quantize(r, self.s_out, self.z_out, q_min, q_max)).collect()
+            }
+            Arith::Requantize { z_in, multiplier, rounding } => {
+                let x = widen(input).ok_or_else(|| EngineError::BadInput("QUANTIZE input is not integer".into()))?;
+                x.iter()
+                    .map(|&q| (rounding.apply(q - z_in, multiplier) as i64 + self.z_out as i64).clamp(q_min as i64, q_max as i64) as i32)
+                    .collect()
+            }
+        };
+        Ok(narrow(self.output_dtype, &self.output_shape, out))
+    }
+}

@@ -1,0 +1,234 @@
+//! Where the real runtimes differ — and the only place that knows.
+//!
+//! Every TFLite runtime computes equation (3) of [`crate::quant`], but they
+//! do not round the product `M · acc` the same way, and they do not compute
+//! the softmax the same way. Each such difference is one named choice here;
+//! kernels ask the [`Profile`] for the choice and never test which runtime
+//! they are emulating.
+//!
+//! | profile          | runtime                                   | `M · acc` ([`Rounding`])             | softmax ([`SoftmaxMethod`]) |
+//! |------------------|-------------------------------------------|--------------------------------------|-----------------------------|
+//! | `tflite-ref`     | LiteRT, reference kernels (`BUILTIN_REF`) | see [`Profile::fc_rounding`]         | gemmlowp fixed point        |
+//! | `tflite-builtin` | LiteRT, optimized builtin kernels         | see [`Profile::fc_rounding`]         | f32 `exp` lookup table      |
+//! | `tflite-xnnpack` | LiteRT default (XNNPACK delegate)         | see [`Profile::fc_rounding`]         | f32 `exp` lookup table      |
+//! | `tflm`           | TensorFlow Lite Micro                     | see [`Profile::fc_rounding`]         | gemmlowp fixed point        |
+//!
+//! The assignments were established by reading each runtime's source and
+//! confirmed against goldens produced by the runtimes themselves
+//! (`data/goldens/`, checked element by element by `tests/goldens.rs`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::EngineError;
+use crate::quant;
+
+/// One of the emulated runtimes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Profile {
+    /// LiteRT with its reference kernels (`OpResolverType.BUILTIN_REF`).
+    #[default]
+    TfliteRef,
+    /// LiteRT with its optimized builtin kernels, no delegate.
+    TfliteBuiltin,
+    /// LiteRT's default: the XNNPACK delegate where it takes the op.
+    TfliteXnnpack,
+    /// TensorFlow Lite for Microcontrollers.
+    Tflm,
+}
+
+impl Profile {
+    /// All profiles, in the order the documentation lists them.
+    pub const ALL: [Profile; 4] =
+        [Profile::TfliteRef, Profile::TfliteBuiltin, Profile::TfliteXnnpack, Profile::Tflm];
+
+    /// The name used on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::TfliteRef => "tflite-ref",
+            Profile::TfliteBuiltin => "tflite-builtin",
+            Profile::TfliteXnnpack => "tflite-xnnpack",
+            Profile::Tflm => "tflm",
+        }
+    }
+
+    /// The short runtime key used for golden files (`data/goldens/<model>/<key>.npz`).
+    pub fn golden_key(self) -> &'static str {
+        match self {
+            Profile::TfliteRef => "ref",
+            Profile::TfliteBuiltin => "builtin",
+            Profile::TfliteXnnpack => "xnnpack",
+            Profile::Tflm => "tflm",
+        }
+    }
+
+    /// How FULLY_CONNECTED (and the other matmul-like ops) turn the int32
+    /// accumulator into `M · acc`, for a given kind of quantized layer.
+    pub fn fc_rounding(self, _kind: LayerKind) -> Rounding {
+        match self {
+            Profile::TfliteRef => Rounding::DoubleHalfAway,
+            Profile::TfliteBuiltin => Rounding::FixedPointTiesUp,
+            Profile::TfliteXnnpack => Rounding::Float32HalfEven,
+            Profile::Tflm => Rounding::FixedPointDoubleRounding,
+        }
+    }
+
+    /// How QUANTIZE rescales an integer tensor into another integer type.
+    pub fn requantize_rounding(self) -> Rounding {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => Rounding::FixedPointDoubleRounding,
+            Profile::TfliteBuiltin => Rounding::FixedPointTiesUp,
+            Profile::TfliteXnnpack => Rounding::Float32HalfEven,
+        }
+    }
+
+    /// How SOFTMAX computes `exp` and the normalisation.
+    pub fn softmax(self) -> SoftmaxMethod {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => SoftmaxMethod::GemmlowpFixedPoint,
+            Profile::TfliteBuiltin | Profile::TfliteXnnpack => SoftmaxMethod::FloatExpTable,
+        }
+    }
+
+    /// A sentence on what this profile does differently (for `inspect` and the notebooks).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Profile::TfliteRef => "LiteRT reference kernels: M·acc in double, rounded half away from zero; softmax in gemmlowp fixed point",
+            Profile::TfliteBuiltin => "LiteRT optimized builtins: M0·2^shift with a high-mul and a right shift rounding ties toward +inf; softmax from an f32 exp table",
+            Profile::TfliteXnnpack => "LiteRT default (XNNPACK): M·acc in f32, rounded half to even; softmax from an f32 exp table (not delegated)",
+            Profile::Tflm => "TFLite Micro: M0·2^shift, gemmlowp double rounding (high-mul then rounding shift, ties away); softmax in gemmlowp fixed point",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Profile, EngineError> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s || p.golden_key() == s)
+            .ok_or_else(|| EngineError::UnknownProfile(s.to_string()))
+    }
+}
+
+/// The kind of quantized layer, in case a runtime rounds them differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LayerKind {
+    /// int8 activations, per-channel int8 weights.
+    Int8PerChannel,
+    /// int8 activations, per-tensor int8 weights.
+    Int8PerTensor,
+    /// uint8 activations and asymmetric uint8 weights (legacy models).
+    Uint8,
+}
+
+/// How `M · acc` is rounded to an integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rounding {
+    /// `round(double(acc) · M)`, ties away from zero, with `M = S1·S2/S3` in double.
+    DoubleHalfAway,
+    /// `RoundingDivideByPOT(SRDHM(acc·2^left, M0), right)`: the gemmlowp double rounding.
+    FixedPointDoubleRounding,
+    /// `(acc · M0 + 2^(30−shift)) >> (31−shift)`: one rounding, ties toward +∞
+    /// (TFLite built with `TFLITE_SINGLE_ROUNDING`).
+    FixedPointSingleRounding,
+    /// `SRDHM(acc·2^left, M0)` then a right shift rounding ties toward +∞.
+    FixedPointTiesUp,
+    /// `round_half_even(float(acc) · float(M))`, with `M` computed in f32.
+    Float32HalfEven,
+}
+
+impl Rounding {
+    /// All rounding rules (for experiments and the notebooks).
+    pub const ALL: [Rounding; 5] = [
+        Rounding::DoubleHalfAway,
+        Rounding::FixedPointDoubleRounding,
+        Rounding::FixedPointSingleRounding,
+        Rounding::FixedPointTiesUp,
+        Rounding::Float32HalfEven,
+    ];
+
+    /// Apply the rule: the integer nearest `M · acc` in this rule's sense.
+    #[inline]
+    pub fn apply(self, acc: i32, m: &Multiplier) -> i32 {
+        match self {
+            Rounding::DoubleHalfAway => {
+                let v = quant::round_half_away_from_zero(acc as f64 * m.real);
+                v.clamp(i32::MIN as f64, i32::MAX as f64) as i32
+            }
+            Rounding::FixedPointDoubleRounding => {
+                quant::multiply_by_quantized_multiplier_double_rounding(acc, m.m0, m.shift)
+            }
+            Rounding::FixedPointSingleRounding => {
+                quant::multiply_by_quantized_multiplier_single_rounding(acc, m.m0, m.shift)
+            }
+            Rounding::FixedPointTiesUp => quant::multiply_by_quantized_multiplier_ties_up_shift(acc, m.m0, m.shift),
+            Rounding::Float32HalfEven => {
+                let v = quant::round_half_to_even_f32(acc as f32 * m.real_f32);
+                v.clamp(i32::MIN as f32, i32::MAX as f32) as i32
+            }
+        }
+    }
+
+    /// A short name for tables and charts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rounding::DoubleHalfAway => "double, half away from zero",
+            Rounding::FixedPointDoubleRounding => "M0/shift, gemmlowp double rounding",
+            Rounding::FixedPointSingleRounding => "M0/shift, single rounding ties up",
+            Rounding::FixedPointTiesUp => "M0/shift, high-mul then shift ties up",
+            Rounding::Float32HalfEven => "f32, half to even",
+        }
+    }
+
+    /// True when the rule uses the fixed-point form `M0 · 2^shift`.
+    pub fn uses_fixed_point(self) -> bool {
+        matches!(self, Rounding::FixedPointDoubleRounding | Rounding::FixedPointSingleRounding | Rounding::FixedPointTiesUp)
+    }
+}
+
+/// The multiplier `M = S1·S2/S3` of one output channel, in every form a
+/// runtime uses: double, f32, and fixed point `M0 · 2^shift`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Multiplier {
+    /// `M` in double precision: `(double(S1)·double(S2)) / double(S3)`.
+    pub real: f64,
+    /// `M` computed in f32 arithmetic: `(S1·S2) / S3`.
+    pub real_f32: f32,
+    /// Q31 mantissa of `M` (see [`quant::quantize_multiplier`]).
+    pub m0: i32,
+    /// Power-of-two exponent of `M`: `M ≈ M0 · 2^(shift − 31)`.
+    pub shift: i32,
+}
+
+impl Multiplier {
+    /// The multiplier of a layer with input scale `s1`, weight scale `s2` and output scale `s3`.
+    pub fn from_scales(s1: f32, s2: f32, s3: f32) -> Multiplier {
+        let real = quant::real_multiplier(s1, s2, s3);
+        let (m0, shift) = quant::quantize_multiplier(real);
+        Multiplier { real, real_f32: (s1 * s2) / s3, m0, shift }
+    }
+
+    /// The multiplier of a plain rescale `s_in / s_out` (QUANTIZE between integer types).
+    pub fn from_ratio(s_in: f32, s_out: f32) -> Multiplier {
+        let real = s_in as f64 / s_out as f64;
+        let (m0, shift) = quant::quantize_multiplier(real);
+        Multiplier { real, real_f32: s_in / s_out, m0, shift }
+    }
+}
+
+/// How SOFTMAX is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SoftmaxMethod {
+    /// gemmlowp fixed point: `exp` on negative Q5.26 inputs, a Q12.19 sum, a
+    /// Newton–Raphson reciprocal, a rounding shift.
+    GemmlowpFixedPoint,
+    /// A 256-entry f32 table of `exp(−S·β·d)`, an f32 sum, f32 normalisation, `round`.
+    FloatExpTable,
+}

@@ -1,0 +1,54 @@
+//! Eval: run a prepared [`Plan`] on one sample into a [`Trace`].
+
+use crate::error::EngineError;
+use crate::plan::{Kernel, Plan};
+use crate::tensor::Value;
+use crate::trace::Trace;
+
+impl Plan {
+    /// Run one sample. `input` must have the input tensor's dtype and element
+    /// count (its shape may omit the leading batch dimension of 1).
+    pub fn run(&self, input: &Value) -> Result<Trace, EngineError> {
+        let t_in = &self.model.tensors[self.input()];
+        if input.dtype() != t_in.dtype {
+            return Err(EngineError::BadInput(format!(
+                "input is {} but the model's input tensor {} ({}) is {}",
+                input.dtype(),
+                t_in.index,
+                t_in.name,
+                t_in.dtype
+            )));
+        }
+        if input.len() != t_in.num_elements() {
+            return Err(EngineError::BadInput(format!(
+                "input has shape {:?} ({} elements) but the model's input tensor {} ({}) has shape {:?}",
+                input.shape,
+                input.len(),
+                t_in.index,
+                t_in.name,
+                t_in.shape
+            )));
+        }
+        let mut values: Vec<Option<Value>> = vec![None; self.model.tensors.len()];
+        values[self.input()] = Some(input.reshaped(&t_in.shape));
+        for step in &self.steps {
+            let x = values[step.kernel.data_input()]
+                .as_ref()
+                .ok_or_else(|| EngineError::BadInput(format!("operator {} reads a tensor with no value", step.op)))?;
+            let y = match &step.kernel {
+                Kernel::FullyConnected(p) => p.eval(x)?,
+                Kernel::Softmax(p) => p.eval(x)?,
+                Kernel::Quantize(p) => p.eval(x)?,
+                Kernel::Dequantize(p) => p.eval(x)?,
+                Kernel::Reshape(p) => p.eval(x)?,
+            };
+            values[step.kernel.output()] = Some(y);
+        }
+        Ok(Trace { values })
+    }
+
+    /// Run every sample of a batch.
+    pub fn run_batch(&self, inputs: &[Value]) -> Result<Vec<Trace>, EngineError> {
+        inputs.iter().map(|x| self.run(x)).collect()
+    }
+}

@@ -1,0 +1,85 @@
+//! Every op-produced tensor of every committed quantized model, for all
+//! 1 000 held-out images, against the goldens the real runtimes wrote
+//! (`scripts/make_data.py`): 0 differing elements, in every profile whose
+//! runtime ran the model.
+
+use std::path::Path;
+
+use quantlens::io::{read_samples, Npz};
+use quantlens::verify::verify;
+use quantlens::{Model, Plan, Profile};
+
+const QUANTIZED: [&str; 3] = ["mlp_ptq_uint8io", "mlp_ptq_int8_per_tensor", "mlp_legacy_uint8"];
+
+fn data() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").leak()
+}
+
+trait Leak {
+    fn leak(self) -> &'static Path;
+}
+impl Leak for std::path::PathBuf {
+    fn leak(self) -> &'static Path {
+        Box::leak(self.into_boxed_path())
+    }
+}
+
+fn check(model_stem: &str, profile: Profile) -> Option<String> {
+    let dir = data().join("goldens").join(model_stem);
+    let golden = dir.join(format!("{}.npz", profile.golden_key()));
+    if !golden.exists() {
+        return None;
+    }
+    let model = Model::from_path(data().join("models").join(format!("{model_stem}.tflite"))).unwrap();
+    let plan = Plan::new(model, profile).unwrap();
+    let inputs = read_samples(dir.join("input.npy")).unwrap();
+    assert_eq!(inputs.len(), 1000, "{model_stem}: expected 1000 held-out images");
+    let traces = plan.run_batch(&inputs.samples()).unwrap();
+    let report = verify(&plan, &traces, &mut Npz::open(&golden).unwrap()).unwrap();
+    let mut lines = String::new();
+    for t in &report.tensors {
+        lines += &format!(
+            "{model_stem} {profile}: t{} ({}, op {}): {} of {} differ, max |diff| {}\n",
+            t.tensor, t.op_kind, t.op, t.differing, t.elements, t.max_abs_diff
+        );
+    }
+    print!("{lines}");
+    (!report.is_exact()).then_some(lines)
+}
+
+fn check_all(profile: Profile, expected_models: usize) {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for stem in QUANTIZED {
+        let golden = data().join("goldens").join(stem).join(format!("{}.npz", profile.golden_key()));
+        if golden.exists() {
+            checked += 1;
+        }
+        if let Some(f) = check(stem, profile) {
+            failures.push(f);
+        }
+    }
+    assert_eq!(checked, expected_models, "{profile}: golden files missing");
+    assert!(failures.is_empty(), "{profile} is not bit-exact:\n{}", failures.join(""));
+}
+
+#[test]
+fn tflite_ref_is_bit_exact() {
+    check_all(Profile::TfliteRef, 3);
+}
+
+#[test]
+fn tflite_builtin_is_bit_exact() {
+    check_all(Profile::TfliteBuiltin, 3);
+}
+
+#[test]
+fn tflite_xnnpack_is_bit_exact() {
+    check_all(Profile::TfliteXnnpack, 3);
+}
+
+#[test]
+fn tflm_is_bit_exact() {
+    // TFLite Micro refuses the legacy uint8 model (recorded in data/manifest.json).
+    check_all(Profile::Tflm, 2);
+}
