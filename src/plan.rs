@@ -10,6 +10,7 @@ use crate::error::EngineError;
 use crate::model::{Model, OpKind};
 use crate::ops::{self, OpContext};
 use crate::profile::Profile;
+use crate::tensor::Value;
 
 /// A prepared operator.
 #[derive(Clone, Debug)]
@@ -22,6 +23,22 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Evaluate the kernel: read its inputs from `values` (indexed by tensor
+    /// index) and return the value of its output tensor.
+    pub fn eval(&self, values: &[Option<Value>]) -> Result<Value, EngineError> {
+        let x = values
+            .get(self.data_input())
+            .and_then(Option::as_ref)
+            .ok_or_else(|| EngineError::BadInput(format!("tensor {} has no value yet", self.data_input())))?;
+        match self {
+            Kernel::FullyConnected(p) => p.eval(x),
+            Kernel::Softmax(p) => p.eval(x),
+            Kernel::Quantize(p) => p.eval(x),
+            Kernel::Dequantize(p) => p.eval(x),
+            Kernel::Reshape(p) => p.eval(x),
+        }
+    }
+
     /// The tensor this kernel reads its data from.
     pub fn data_input(&self) -> usize {
         match self {

@@ -1,7 +1,7 @@
 //! Eval: run a prepared [`Plan`] on one sample into a [`Trace`].
 
 use crate::error::EngineError;
-use crate::plan::{Kernel, Plan};
+use crate::plan::Plan;
 use crate::tensor::Value;
 use crate::trace::Trace;
 
@@ -32,16 +32,7 @@ impl Plan {
         let mut values: Vec<Option<Value>> = vec![None; self.model.tensors.len()];
         values[self.input()] = Some(input.reshaped(&t_in.shape));
         for step in &self.steps {
-            let x = values[step.kernel.data_input()]
-                .as_ref()
-                .ok_or_else(|| EngineError::BadInput(format!("operator {} reads a tensor with no value", step.op)))?;
-            let y = match &step.kernel {
-                Kernel::FullyConnected(p) => p.eval(x)?,
-                Kernel::Softmax(p) => p.eval(x)?,
-                Kernel::Quantize(p) => p.eval(x)?,
-                Kernel::Dequantize(p) => p.eval(x)?,
-                Kernel::Reshape(p) => p.eval(x)?,
-            };
+            let y = step.kernel.eval(&values)?;
             values[step.kernel.output()] = Some(y);
         }
         Ok(Trace { values })

@@ -22,6 +22,8 @@ struct QSpec {
     qdim: i32,
     min: Vec<f32>,
     max: Vec<f32>,
+    /// `QuantizationDetails` discriminant (an empty table is written).
+    details: u8,
 }
 
 fn q(scale: &[f32], zero_point: &[i64]) -> QSpec {
@@ -31,6 +33,7 @@ fn q(scale: &[f32], zero_point: &[i64]) -> QSpec {
         qdim: 0,
         min: vec![],
         max: vec![],
+        details: 0,
     }
 }
 
@@ -42,6 +45,9 @@ struct TSpec {
     dtype: i8,
     buffer: u32,
     quant: Option<QSpec>,
+    /// Write an (empty) `sparsity` table.
+    sparse: bool,
+    external_buffer: u32,
 }
 
 fn t(name: &str, shape: &[i32], dtype: i8, buffer: u32, quant: Option<QSpec>) -> TSpec {
@@ -52,6 +58,8 @@ fn t(name: &str, shape: &[i32], dtype: i8, buffer: u32, quant: Option<QSpec>) ->
         dtype,
         buffer,
         quant,
+        sparse: false,
+        external_buffer: 0,
     }
 }
 
@@ -199,12 +207,20 @@ fn build_quant(fbb: &mut Fbb, q: &QSpec) -> TableOff {
     let max = fbb.create_vector(&q.max);
     let scale = fbb.create_vector(&q.scale);
     let zp = q.zero_point.as_ref().map(|z| fbb.create_vector(z));
+    let details = (q.details != 0).then(|| {
+        let s = fbb.start_table();
+        fbb.end_table(s)
+    });
     let s = fbb.start_table();
     fbb.push_slot_always(vt(0), min);
     fbb.push_slot_always(vt(1), max);
     fbb.push_slot_always(vt(2), scale);
     if let Some(zp) = zp {
         fbb.push_slot_always(vt(3), zp);
+    }
+    if let Some(details) = details {
+        fbb.push_slot_always(vt(4), q.details);
+        fbb.push_slot_always(vt(5), details);
     }
     fbb.push_slot(vt(6), q.qdim, 0);
     fbb.end_table(s)
@@ -215,6 +231,10 @@ fn build_tensor(fbb: &mut Fbb, t: &TSpec) -> TableOff {
     let name = fbb.create_string(&t.name);
     let quant = t.quant.as_ref().map(|q| build_quant(fbb, q));
     let sig = t.shape_signature.as_ref().map(|s| fbb.create_vector(s));
+    let sparsity = t.sparse.then(|| {
+        let s = fbb.start_table();
+        fbb.end_table(s)
+    });
     let s = fbb.start_table();
     fbb.push_slot_always(vt(0), shape);
     fbb.push_slot(vt(1), t.dtype, 0);
@@ -223,9 +243,13 @@ fn build_tensor(fbb: &mut Fbb, t: &TSpec) -> TableOff {
     if let Some(q) = quant {
         fbb.push_slot_always(vt(4), q);
     }
+    if let Some(sparsity) = sparsity {
+        fbb.push_slot_always(vt(6), sparsity);
+    }
     if let Some(sig) = sig {
         fbb.push_slot_always(vt(7), sig);
     }
+    fbb.push_slot(vt(10), t.external_buffer, 0);
     fbb.end_table(s)
 }
 
@@ -561,6 +585,7 @@ fn min_max_without_scale_is_not_quantized() {
         qdim: 0,
         min: vec![-1.0],
         max: vec![1.0],
+        details: 0,
     });
     assert_eq!(read(&spec).unwrap().tensor(0).quant, None);
 }
@@ -1176,4 +1201,34 @@ fn check_real_model(path: &std::path::Path) {
             );
         }
     }
+}
+
+fn unsupported(spec: &Spec, name: &str, words: &str) {
+    let (err, msg) = read_err(spec);
+    assert!(
+        matches!(err, ModelError::UnsupportedFeature { .. }),
+        "{err:?}"
+    );
+    assert!(msg.contains(name) && msg.contains(words), "{msg}");
+}
+
+#[test]
+fn sparse_tensor_is_unsupported() {
+    let mut spec = fc_spec();
+    spec.tensors[1].sparse = true;
+    unsupported(&spec, "tensor 1 (weights)", "sparsity");
+}
+
+#[test]
+fn external_buffer_is_unsupported() {
+    let mut spec = fc_spec();
+    spec.tensors[1].external_buffer = 1;
+    unsupported(&spec, "tensor 1 (weights)", "external_buffer 1");
+}
+
+#[test]
+fn quantization_details_are_unsupported() {
+    let mut spec = fc_spec();
+    spec.tensors[1].quant.as_mut().unwrap().details = 2;
+    unsupported(&spec, "tensor 1 (weights)", "BlockwiseQuantization");
 }
