@@ -108,8 +108,10 @@ pub fn frexp(x: f64) -> (f64, i32) {
 }
 
 /// gemmlowp's `SaturatingRoundingDoublingHighMul`: the high 32 bits of
-/// `2·a·b`, rounded to nearest (ties away from zero), i.e.
-/// `round(a · b / 2^31)` — the product of two Q31 numbers as a Q31 number.
+/// `2·a·b`, rounded to nearest, i.e. `round(a · b / 2^31)` — the product of
+/// two Q31 numbers as a Q31 number. The nudge `±2^30` followed by C's
+/// truncating division makes ties go toward +∞ for either sign
+/// (`1.5 → 2`, `−1.5 → −1`).
 /// The single overflow case `a = b = i32::MIN` saturates to `i32::MAX`.
 #[inline]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
@@ -254,7 +256,8 @@ mod tests {
         for &x in &[1.0, 0.75, 3.0, 1e-300, 5e-324, 123456.789, 0.001] {
             let (q, e) = frexp(x);
             assert!((0.5..1.0).contains(&q), "{x}: q={q}");
-            assert_eq!(q * 2f64.powi(e), x);
+            // Recompose in two steps so 2^e itself cannot underflow.
+            assert_eq!(q * 2f64.powi(e + 600) * 2f64.powi(-600), x);
         }
     }
 
@@ -262,9 +265,11 @@ mod tests {
     fn srdhm_edges() {
         assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
         assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
-        // round(3 · 2^30 / 2^31) = round(1.5) = 2 (ties away), and −2 for the negative.
+        // 3 · 2^30 / 2^31 = 1.5 → 2 and −1.5 → −1: ties toward +∞.
         assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2);
-        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -2);
+        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1);
+        // Not a tie: −1.75 → −2.
+        assert_eq!(saturating_rounding_doubling_high_mul(-7, 1 << 29), -2);
     }
 
     #[test]
