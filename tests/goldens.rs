@@ -83,3 +83,14 @@ fn tflm_is_bit_exact() {
     // TFLite Micro refuses the legacy uint8 model (recorded in data/manifest.json).
     check_all(Profile::Tflm, 2);
 }
+
+/// The float model: LiteRT's reference kernels and TFLite Micro sum each dot
+/// product sequentially in f32, as quantlens does, so even the float path is
+/// bit-exact against them. (The optimized kernels and XNNPACK sum in SIMD
+/// order and differ in the last bits; that is not emulated.)
+#[test]
+fn float_model_is_bit_exact_against_reference_and_tflm() {
+    for profile in [Profile::TfliteRef, Profile::Tflm] {
+        assert!(check("mlp_float32", profile).is_none(), "float model differs from {profile}");
+    }
+}
