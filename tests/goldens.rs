@@ -3,7 +3,7 @@
 //! (`scripts/make_data.py`): 0 differing elements, in every profile whose
 //! runtime ran the model.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use quantlens::io::{read_samples, Npz};
 use quantlens::verify::verify;
@@ -11,17 +11,8 @@ use quantlens::{Model, Plan, Profile};
 
 const QUANTIZED: [&str; 3] = ["mlp_ptq_uint8io", "mlp_ptq_int8_per_tensor", "mlp_legacy_uint8"];
 
-fn data() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").leak()
-}
-
-trait Leak {
-    fn leak(self) -> &'static Path;
-}
-impl Leak for std::path::PathBuf {
-    fn leak(self) -> &'static Path {
-        Box::leak(self.into_boxed_path())
-    }
+fn data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 fn check(model_stem: &str, profile: Profile) -> Option<String> {

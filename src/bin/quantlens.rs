@@ -90,7 +90,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
 fn load_plan(model: &Path, profile: &str) -> Result<Plan> {
     let profile: Profile = profile.parse()?;
     let m = Model::from_path(model).with_context(|| format!("reading {}", model.display()))?;
-    Ok(Plan::new(m, profile).with_context(|| format!("preparing {}", model.display()))?)
+    Plan::new(m, profile).with_context(|| format!("preparing {}", model.display()))
 }
 
 fn load_inputs(plan: &Plan, path: &Path) -> Result<Vec<quantlens::Value>> {
@@ -141,7 +141,7 @@ fn inspect(model_path: &Path, profile: &str) -> Result<ExitCode> {
     println!("model {}  (schema v{}, {} tensors, {} operators)", model_path.display(), m.version, m.tensors.len(), m.operators.len());
     println!("inputs {:?}  outputs {:?}  profile {} — {}", m.inputs, m.outputs, plan.profile, plan.profile.describe());
     println!("\nTENSORS");
-    println!("{:>4}  {:<8} {:<14} {:<26} {}", "k", "dtype", "shape", "scale (S)", "zero point (Z) / name");
+    println!("{:>4}  {:<8} {:<14} {:<26} zero point (Z) / name", "k", "dtype", "shape", "scale (S)");
     for t in &m.tensors {
         let (s, z) = match &t.quant {
             None => ("-".to_string(), "-".to_string()),
