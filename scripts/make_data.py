@@ -374,7 +374,7 @@ def make_conv_models(out, x_tr, y_tr, x_te, y_te):
         acc = float(np.mean(np.argmax(model.predict(xf_te, verbose=0), 1) == y_te))
         training[family] = {"architecture": CONV_ARCH[family], "epochs": CONV_EPOCHS[family], "batch_size": BATCH,
                             "optimizer": "adam(1e-3)", "seed": SEED + 1 + k, "input_scaling": "pixel / 255.0",
-                            "keras_heldout_accuracy": acc, "train_seconds": round(time.time() - t0, 1),
+                            "keras_heldout_accuracy": acc,
                             "representative_dataset": "first %d training images" % N_REPRESENTATIVE}
         log("%s: keras held-out accuracy %.4f (%.1fs)" % (family, acc, time.time() - t0))
         dynamic = family == "cnn"

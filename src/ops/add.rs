@@ -75,11 +75,11 @@ impl Broadcast {
         (0..n)
             .map(|i| {
                 let (mut ia, mut ib, mut rest) = (0, 0, i);
-                for d in 0..os.len() {
-                    let k = rest / os[d];
-                    rest %= os[d];
-                    ia += k * self.a_strides[d];
-                    ib += k * self.b_strides[d];
+                for ((&o, &sa), &sb) in os.iter().zip(&self.a_strides).zip(&self.b_strides) {
+                    let k = rest / o;
+                    rest %= o;
+                    ia += k * sa;
+                    ib += k * sb;
                 }
                 f(a[ia], b[ib])
             })
