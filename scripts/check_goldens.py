@@ -29,6 +29,14 @@ def sample_indices(n, k, seed):
     return np.unique(np.concatenate([[0, n - 1], middle]))
 
 
+def model_indices(entry, idx, args):
+    """Models with goldens for only the first n held-out images get their own sample of 0..n-1."""
+    n = entry.get("golden_images", None)
+    if n is None:
+        return idx
+    return np.arange(n) if args.all else sample_indices(n, args.sample, args.seed)
+
+
 def check_runtime(data, stem, entry, rt, idx, pixels):
     model = data / entry["path"]
     probe = data / entry["probe_path"]
@@ -93,12 +101,13 @@ def main():
     for stem, entry in manifest["models"].items():
         if entry["input"]["dtype"] == "float32":
             continue  # float goldens are informational (CPU-dependent rounding); not checked
+        idx_m = model_indices(entry, idx, args)
         for rt in gl.RUNTIMES:
             label = "%s/%s" % (stem, rt)
             t0 = time.time()
             try:
                 if rt in entry["goldens"]:
-                    msg = check_runtime(data, stem, entry, rt, idx, pixels)
+                    msg = check_runtime(data, stem, entry, rt, idx_m, pixels)
                 elif rt == "tflm" and "tflm_refusal" in entry:
                     msg = check_tflm_refusal(data, entry)
                 else:

@@ -252,6 +252,229 @@ def versions():
     return v
 
 
+# --------------------------------------------------------------------------
+# convolutional and graph-op models (issue 7)
+# --------------------------------------------------------------------------
+CONV_EPOCHS = {"cnn": 3, "resnet": 8, "ops": 8}
+CONV_N_GOLDEN = 200  # first 200 held-out images per golden (feature maps are large; keeps data/ small)
+
+CONV_MODELS = {
+    "cnn_ptq_int8": "small CNN (Conv2D, DepthwiseConv2D, MaxPool, Conv2D stride 2 relu6, AveragePool, "
+                    "Flatten with dynamic batch, Dense, Softmax), full-integer PTQ, int8 I/O",
+    "cnn_ptq_uint8io": "the same trained CNN, full-integer PTQ, uint8 I/O (QUANTIZE at both ends)",
+    "resnet_ptq_int8": "functional model: stride-2 stem conv, residual block with ADD (+fused relu), "
+                       "MaxPool, side conv, CONCATENATION, global average pool (MEAN), Dense, Softmax; int8 I/O",
+    "resnet_ptq_uint8io": "the same trained residual model, uint8 I/O",
+    "ops_ptq_int8": "purpose-built op coverage: AveragePool, asymmetric PAD, dilated VALID conv, standalone "
+                    "RELU and RELU6, depthwise SAME stride 2 with depth multiplier 2, LOGISTIC, TANH, MUL, "
+                    "LEAKY_RELU, SUB, HARD_SWISH, CONCATENATION, RESHAPE, MEAN, Dense, Softmax; int8 I/O",
+}
+CONV_ARCH = {
+    "cnn": "Input(28,28,1) -> Conv2D(8,3,same,relu) -> DepthwiseConv2D(3,same,relu) -> MaxPool(2) -> "
+           "Conv2D(16,3,stride 2,valid,relu6) -> AveragePool(2) -> Flatten -> Dense(10) -> Softmax; "
+           "converted with a dynamic batch so Flatten becomes SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE",
+    "resnet": "Input(28,28,1) -> Conv2D(8,3,stride 2,same,relu)=s; s -> Conv2D(8,3,same,relu) -> Conv2D(8,3,same) "
+              "-> Add(s) -> ReLU -> MaxPool(2); Input -> Conv2D(4,5,stride 4,same); Concatenate -> "
+              "GlobalAveragePool -> Dense(10) -> Softmax",
+    "ops": "Input(28,28,1) -> AveragePool(2) -> ZeroPadding2D(((0,2),(1,1))) -> Conv2D(4,3,dilation 2,valid)=c; "
+           "ReLU(c) -> DepthwiseConv2D(3,stride 2,same,depth_multiplier 2)=d; sigmoid(d)*tanh(d)=m; "
+           "LeakyReLU(0.2)(d) - m -> hard_swish; ReLU(6)(c) -> Conv2D(4,3,stride 2,same); Concatenate -> "
+           "Reshape(36,12) -> mean over axis 1 -> Dense(10) -> Softmax",
+}
+
+
+def build_cnn():
+    L = keras.layers
+    i = keras.Input((28, 28, 1), name="image")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(i)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw1")(x)
+    x = L.MaxPooling2D(2, name="pool1")(x)
+    x = L.Conv2D(16, 3, strides=2, padding="valid", activation="relu6", name="conv2")(x)
+    x = L.AveragePooling2D(2, name="pool2")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(10, name="fc")(x)
+    return keras.Model(i, L.Softmax(name="softmax")(x), name="cnn")
+
+
+def build_resnet():
+    L = keras.layers
+    i = keras.Input((28, 28, 1), name="image")
+    s = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="stem")(i)
+    y = L.Conv2D(8, 3, padding="same", activation="relu", name="body1")(s)
+    y = L.Conv2D(8, 3, padding="same", name="body2")(y)
+    a = L.Add(name="residual")([s, y])
+    a = L.ReLU(name="relu_after_add")(a)
+    a = L.MaxPooling2D(2, name="pool")(a)
+    b = L.Conv2D(4, 5, strides=4, padding="same", name="side")(i)
+    c = L.Concatenate(name="concat")([a, b])
+    c = L.GlobalAveragePooling2D(name="gap")(c)
+    c = L.Dense(10, name="fc")(c)
+    return keras.Model(i, L.Softmax(name="softmax")(c), name="resnet")
+
+
+def build_ops():
+    L = keras.layers
+    i = keras.Input((28, 28, 1), name="image")
+    x = L.AveragePooling2D(2, name="downsample")(i)
+    x = L.ZeroPadding2D(((0, 2), (1, 1)), name="pad")(x)
+    c = L.Conv2D(4, 3, dilation_rate=2, padding="valid", name="dilated")(x)
+    r = L.ReLU(name="relu")(c)
+    r6 = L.ReLU(6.0, name="relu6")(c)
+    d = L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same", name="dw_mult2")(r)
+    m = L.Multiply(name="mul")([L.Activation("sigmoid", name="sigmoid")(d), L.Activation("tanh", name="tanh")(d)])
+    sub = L.Subtract(name="sub")([L.LeakyReLU(negative_slope=0.2, name="leaky")(d), m])
+    hs = L.Activation("hard_swish", name="hard_swish")(sub)
+    q = L.Conv2D(4, 3, strides=2, padding="same", name="conv_after_relu6")(r6)
+    g = L.Concatenate(name="concat")([hs, q])
+    g = L.Reshape((36, 12), name="reshape")(g)
+    g = L.Lambda(lambda t: keras.ops.mean(t, axis=1), name="mean")(g)
+    o = L.Dense(10, name="fc")(g)
+    return keras.Model(i, L.Softmax(name="softmax")(o), name="ops")
+
+
+def train_conv(build, epochs, seed, x_train, y_train):
+    keras.utils.set_random_seed(seed)
+    model = build()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=epochs, batch_size=BATCH, shuffle=True, verbose=2)
+    return model
+
+
+def convert_conv_ptq(model, rep_images, io_type, dynamic_batch):
+    batch = None if dynamic_batch else 1
+
+    @tf.function(input_signature=[tf.TensorSpec([batch, 28, 28, 1], tf.float32, name="image")])
+    def serve(x):
+        return model(x, training=False)
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def rep():
+        for img in rep_images:
+            yield [img.reshape(1, 28, 28, 1).astype(np.float32)]
+
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = io_type
+    conv.inference_output_type = io_type
+    return conv.convert()
+
+
+def make_conv_models(out, x_tr, y_tr, x_te, y_te):
+    """Train the three conv-family models, convert them, write goldens; returns manifest pieces."""
+    xf_tr = (x_tr.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    xf_te = (x_te.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    rep_images = xf_tr[:N_REPRESENTATIVE]
+    training, flats = {}, {}
+    for k, (family, build) in enumerate((("cnn", build_cnn), ("resnet", build_resnet), ("ops", build_ops))):
+        t0 = time.time()
+        model = train_conv(build, CONV_EPOCHS[family], SEED + 1 + k, xf_tr, y_tr)
+        acc = float(np.mean(np.argmax(model.predict(xf_te, verbose=0), 1) == y_te))
+        training[family] = {"architecture": CONV_ARCH[family], "epochs": CONV_EPOCHS[family], "batch_size": BATCH,
+                            "optimizer": "adam(1e-3)", "seed": SEED + 1 + k, "input_scaling": "pixel / 255.0",
+                            "keras_heldout_accuracy": acc,
+                            "representative_dataset": "first %d training images" % N_REPRESENTATIVE}
+        log("%s: keras held-out accuracy %.4f (%.1fs)" % (family, acc, time.time() - t0))
+        dynamic = family == "cnn"
+        if family == "ops":
+            flats["ops_ptq_int8"] = convert_conv_ptq(model, rep_images, tf.int8, dynamic)
+        else:
+            flats["%s_ptq_int8" % family] = convert_conv_ptq(model, rep_images, tf.int8, dynamic)
+            flats["%s_ptq_uint8io" % family] = convert_conv_ptq(model, rep_images, tf.uint8, dynamic)
+    entries = {}
+    for stem in CONV_MODELS:
+        (out / "models" / (stem + ".tflite")).write_bytes(flats[stem])
+        family = stem.split("_")[0]
+        extra = {"family": family, "training": "conv_training.%s" % family}
+        entry = golden_entry(out, stem, CONV_MODELS[stem], x_te, y_te, extra=extra, n_images=CONV_N_GOLDEN)
+        entry["op_kinds"] = sorted({o["op"] for o in entry["ops"]})
+        entry["runtimes_that_ran"] = sorted(entry["goldens"], key=gl.RUNTIMES.index)
+        entry["golden_images"] = CONV_N_GOLDEN
+        entries[stem] = entry
+    return training, entries
+
+
+
+def golden_entry(out, stem, description, x_te, y_te, extra=None, n_images=None):
+    """Convert-side facts, goldens from every runtime and the manifest entry of one model."""
+    n_images = len(x_te) if n_images is None else n_images
+    t0 = time.time()
+    model_path = out / "models" / (stem + ".tflite")
+    probe_path = out / "models" / "probe" / (stem + ".all_outputs.tflite")
+    gdir = out / "goldens" / stem
+    gdir.mkdir(parents=True, exist_ok=True)
+    desc = gl.describe_model(model_path)
+    inp, outp = desc["input"], desc["output"]
+    x = gl.quantize_input(x_te[:n_images], inp["dtype"], inp["scale"], inp["zero_point"])
+    x = x.reshape((x.shape[0],) + tuple(inp["shape"][1:]))
+    if inp["dtype"] != "float32":
+        check_input_quantization(x, x_te[:n_images], inp)
+    np.save(gdir / "input.npy", x)
+    make_probe(model_path, probe_path, desc["produced"])
+
+    entry = {
+        "description": description,
+        "path": "models/%s.tflite" % stem,
+        "probe_path": "models/probe/%s.all_outputs.tflite" % stem,
+        "input": inp, "output": outp,
+        "input_file": "goldens/%s/input.npy" % stem,
+        "ops": desc["ops"],
+        "op_produced_tensors": desc["produced"],
+        "tensors": desc["tensors"],
+    }
+    entry.update(extra or {})
+
+    results, refusals = {}, {}
+    for rt in gl.RUNTIMES:
+        if rt == "tflm":
+            _, err = gl.tflm_try_load(model_path, x[0:1].reshape(inp["shape"]))
+            if err is not None:
+                err["log"] = err["log"].replace("\r\n", "\n")
+                refusals[rt] = err
+                log("  %s/%s: TFLM refused: %s | %s" % (stem, rt, err["exception"], err["log"].strip()))
+                continue
+        results[rt] = gl.run_runtime(rt, model_path, probe_path, x, desc["produced"], inp["shape"])
+        gl.write_npz(gdir / (rt + ".npz"), {gl.tensor_key(k): v for k, v in results[rt].items()})
+
+    # the probe must not change what XNNPACK computes for the real output
+    final_plain = gl.run_xnnpack_final(model_path, x)
+    assert np.array_equal(final_plain, results["xnnpack"][outp["index"]]), stem
+
+    entry["goldens"] = {rt: "goldens/%s/%s.npz" % (stem, rt) for rt in results}
+    entry["runtimes_without_goldens"] = {rt: "refused (see tflm_refusal)" for rt in refusals}
+    if "tflm" in refusals:
+        entry["tflm_refusal"] = refusals["tflm"]
+    acc = {rt: float(np.mean(np.argmax(r[outp["index"]].reshape(n_images, -1), 1) == y_te[:n_images]))
+           for rt, r in results.items()}
+    entry["heldout_accuracy"] = acc
+    xfacts = gl.delegation_facts(model_path)
+    pfacts = gl.delegation_facts(probe_path)
+    entry["xnnpack"] = {
+        "delegated": xfacts["delegated"],
+        "ops_run_by_xnnpack": xfacts["ops_run_by_xnnpack"],
+        "ops_left_to_builtin_kernels": xfacts["ops_left_to_builtin_kernels"],
+        "delegate_nodes": xfacts["delegate_nodes"],
+        "probe_ops_run_by_xnnpack": pfacts["ops_run_by_xnnpack"],
+        "probe_final_output_equals_plain_model": True,
+        "how_detected": "Interpreter(num_threads=1)._get_ops_details() after allocate_tensors: "
+                        "DELEGATE node(s); replaced ops found by walking back from the DELEGATE "
+                        "node's outputs to its inputs",
+    }
+    dis = {}
+    for a, b in itertools.combinations(list(results), 2):
+        dis["%s_vs_%s" % (a, b)] = {gl.tensor_key(k): disagreement(results[a][k], results[b][k])
+                                    for k in desc["produced"]}
+    entry["disagreements"] = dis
+    log("%s: accuracy %s; xnnpack ran %s; (%.1fs)" % (
+        stem, " ".join("%s=%.3f" % kv for kv in acc.items()),
+        [o["op"] for o in xfacts["ops_run_by_xnnpack"]], time.time() - t0))
+    for pair, per_t in dis.items():
+        log("   %-20s %s" % (pair, " ".join("%s:%d" % (k, v["elements"]) for k, v in per_t.items())))
+    return entry
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent.parent / "data"))
@@ -323,80 +546,14 @@ def main():
     }
 
     for stem in MODELS:
-        t0 = time.time()
-        model_path = out / "models" / (stem + ".tflite")
-        probe_path = out / "models" / "probe" / (stem + ".all_outputs.tflite")
-        gdir = out / "goldens" / stem
-        gdir.mkdir(parents=True, exist_ok=True)
-        desc = gl.describe_model(model_path)
-        inp, outp = desc["input"], desc["output"]
-        x = gl.quantize_input(x_te, inp["dtype"], inp["scale"], inp["zero_point"])
-        x = x.reshape((x.shape[0],) + tuple(inp["shape"][1:]))
-        if inp["dtype"] != "float32":
-            check_input_quantization(x, x_te, inp)
-        np.save(gdir / "input.npy", x)
-        make_probe(model_path, probe_path, desc["produced"])
+        manifest["models"][stem] = golden_entry(
+            out, stem, MODELS[stem], x_te, y_te,
+            extra={"legacy_conversion": legacy_facts} if stem == "mlp_legacy_uint8" else None)
 
-        entry = {
-            "description": MODELS[stem],
-            "path": "models/%s.tflite" % stem,
-            "probe_path": "models/probe/%s.all_outputs.tflite" % stem,
-            "input": inp, "output": outp,
-            "input_file": "goldens/%s/input.npy" % stem,
-            "ops": desc["ops"],
-            "op_produced_tensors": desc["produced"],
-            "tensors": desc["tensors"],
-        }
-        if stem == "mlp_legacy_uint8":
-            entry["legacy_conversion"] = legacy_facts
-
-        results, refusals = {}, {}
-        for rt in gl.RUNTIMES:
-            if rt == "tflm":
-                _, err = gl.tflm_try_load(model_path, x[0:1].reshape(inp["shape"]))
-                if err is not None:
-                    err["log"] = err["log"].replace("\r\n", "\n")
-                    refusals[rt] = err
-                    log("  %s/%s: TFLM refused: %s | %s" % (stem, rt, err["exception"], err["log"].strip()))
-                    continue
-            results[rt] = gl.run_runtime(rt, model_path, probe_path, x, desc["produced"], inp["shape"])
-            gl.write_npz(gdir / (rt + ".npz"), {gl.tensor_key(k): v for k, v in results[rt].items()})
-
-        # the probe must not change what XNNPACK computes for the real output
-        final_plain = gl.run_xnnpack_final(model_path, x)
-        assert np.array_equal(final_plain, results["xnnpack"][outp["index"]]), stem
-
-        entry["goldens"] = {rt: "goldens/%s/%s.npz" % (stem, rt) for rt in results}
-        entry["runtimes_without_goldens"] = {rt: "refused (see tflm_refusal)" for rt in refusals}
-        if "tflm" in refusals:
-            entry["tflm_refusal"] = refusals["tflm"]
-        acc = {rt: float(np.mean(np.argmax(r[outp["index"]].reshape(len(y_te), -1), 1) == y_te))
-               for rt, r in results.items()}
-        entry["heldout_accuracy"] = acc
-        xfacts = gl.delegation_facts(model_path)
-        pfacts = gl.delegation_facts(probe_path)
-        entry["xnnpack"] = {
-            "delegated": xfacts["delegated"],
-            "ops_run_by_xnnpack": xfacts["ops_run_by_xnnpack"],
-            "ops_left_to_builtin_kernels": xfacts["ops_left_to_builtin_kernels"],
-            "delegate_nodes": xfacts["delegate_nodes"],
-            "probe_ops_run_by_xnnpack": pfacts["ops_run_by_xnnpack"],
-            "probe_final_output_equals_plain_model": True,
-            "how_detected": "Interpreter(num_threads=1)._get_ops_details() after allocate_tensors: "
-                            "DELEGATE node(s); replaced ops found by walking back from the DELEGATE "
-                            "node's outputs to its inputs",
-        }
-        dis = {}
-        for a, b in itertools.combinations(list(results), 2):
-            dis["%s_vs_%s" % (a, b)] = {gl.tensor_key(k): disagreement(results[a][k], results[b][k])
-                                        for k in desc["produced"]}
-        entry["disagreements"] = dis
-        manifest["models"][stem] = entry
-        log("%s: accuracy %s; xnnpack ran %s; (%.1fs)" % (
-            stem, " ".join("%s=%.3f" % kv for kv in acc.items()),
-            [o["op"] for o in xfacts["ops_run_by_xnnpack"]], time.time() - t0))
-        for pair, per_t in dis.items():
-            log("   %-20s %s" % (pair, " ".join("%s:%d" % (k, v["elements"]) for k, v in per_t.items())))
+    t0 = time.time()
+    manifest["conv_training"], conv_entries = make_conv_models(out, x_tr, y_tr, x_te, y_te)
+    manifest["models"].update(conv_entries)
+    timings["conv_models"] = time.time() - t0
 
     manifest["files"] = file_facts(out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

@@ -20,34 +20,104 @@ pub enum Kernel {
     Quantize(ops::quantize::Params),
     Dequantize(ops::dequantize::Params),
     Reshape(ops::reshape::Params),
+    Conv2d(ops::conv::Params),
+    DepthwiseConv2d(ops::depthwise_conv::Params),
+    MaxPool2d(ops::max_pool::Params),
+    AveragePool2d(ops::average_pool::Params),
+    /// ADD and SUB (the kind is in the model's operator).
+    AddSub(ops::add::Params),
+    Mul(ops::mul::Params),
+    Concatenation(ops::concatenation::Params),
+    Shape(ops::shape::Params),
+    StridedSlice(ops::strided_slice::Params),
+    Pack(ops::pack::Params),
+    Pad(ops::pad::Params),
+    Mean(ops::mean::Params),
+    Logistic(ops::logistic::Params),
+    Tanh(ops::tanh::TanhParams),
+    /// RELU, RELU6, RELU_N1_TO_1.
+    Relu(ops::relu::Params),
+    LeakyRelu(ops::leaky_relu::Params),
+    HardSwish(ops::hard_swish::Params),
 }
 
 impl Kernel {
-    /// Evaluate the kernel: read its inputs from `values` (indexed by tensor
-    /// index) and return the value of its output tensor.
+    /// Evaluate the kernel: read all its run-time inputs from `values`
+    /// (indexed by tensor index) and return the value of its output tensor.
     pub fn eval(&self, values: &[Option<Value>]) -> Result<Value, EngineError> {
-        let x = values
-            .get(self.data_input())
-            .and_then(Option::as_ref)
-            .ok_or_else(|| EngineError::BadInput(format!("tensor {} has no value yet", self.data_input())))?;
+        let inputs = self.inputs();
+        let vals: Vec<&Value> = inputs
+            .iter()
+            .map(|&t| {
+                values
+                    .get(t)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| EngineError::BadInput(format!("tensor {t} has no value yet")))
+            })
+            .collect::<Result<_, _>>()?;
+        let x = vals[0];
         match self {
             Kernel::FullyConnected(p) => p.eval(x),
             Kernel::Softmax(p) => p.eval(x),
             Kernel::Quantize(p) => p.eval(x),
             Kernel::Dequantize(p) => p.eval(x),
-            Kernel::Reshape(p) => p.eval(x),
+            Kernel::Reshape(p) => match vals.get(1) {
+                Some(shape) => p.eval_with_shape(x, shape),
+                None => p.eval(x),
+            },
+            Kernel::Conv2d(p) => p.eval(x),
+            Kernel::DepthwiseConv2d(p) => p.eval(x),
+            Kernel::MaxPool2d(p) => p.eval(x),
+            Kernel::AveragePool2d(p) => p.eval(x),
+            Kernel::AddSub(p) => p.eval(x, vals[1]),
+            Kernel::Mul(p) => p.eval(x, vals[1]),
+            Kernel::Concatenation(p) => p.eval(&vals),
+            Kernel::Shape(p) => p.eval(x),
+            Kernel::StridedSlice(p) => p.eval(x),
+            Kernel::Pack(p) => p.eval(&vals),
+            Kernel::Pad(p) => p.eval(x),
+            Kernel::Mean(p) => p.eval(x),
+            Kernel::Logistic(p) => p.eval(x),
+            Kernel::Tanh(p) => p.eval(x),
+            Kernel::Relu(p) => p.eval(x),
+            Kernel::LeakyRelu(p) => p.eval(x),
+            Kernel::HardSwish(p) => p.eval(x),
         }
     }
 
-    /// The tensor this kernel reads its data from.
-    pub fn data_input(&self) -> usize {
+    /// The tensors this kernel reads at run time, in the order `eval` uses
+    /// them (constants such as weights, axes and paddings are folded into
+    /// the prepared parameters and are not listed).
+    pub fn inputs(&self) -> Vec<usize> {
         match self {
-            Kernel::FullyConnected(p) => p.input,
-            Kernel::Softmax(p) => p.input,
-            Kernel::Quantize(p) => p.input,
-            Kernel::Dequantize(p) => p.input,
-            Kernel::Reshape(p) => p.input,
+            Kernel::FullyConnected(p) => vec![p.input],
+            Kernel::Softmax(p) => vec![p.input],
+            Kernel::Quantize(p) => vec![p.input],
+            Kernel::Dequantize(p) => vec![p.input],
+            Kernel::Reshape(p) => std::iter::once(p.input).chain(p.shape_input).collect(),
+            Kernel::Conv2d(p) => vec![p.input],
+            Kernel::DepthwiseConv2d(p) => vec![p.input],
+            Kernel::MaxPool2d(p) => vec![p.input],
+            Kernel::AveragePool2d(p) => vec![p.input],
+            Kernel::AddSub(p) => p.inputs.to_vec(),
+            Kernel::Mul(p) => p.inputs.to_vec(),
+            Kernel::Concatenation(p) => p.runtime_inputs(),
+            Kernel::Shape(p) => vec![p.input],
+            Kernel::StridedSlice(p) => vec![p.input],
+            Kernel::Pack(p) => p.runtime_inputs(),
+            Kernel::Pad(p) => vec![p.input],
+            Kernel::Mean(p) => vec![p.input],
+            Kernel::Logistic(p) => vec![p.input],
+            Kernel::Tanh(p) => vec![p.0.input],
+            Kernel::Relu(p) => vec![p.input],
+            Kernel::LeakyRelu(p) => vec![p.input],
+            Kernel::HardSwish(p) => vec![p.input],
         }
+    }
+
+    /// The tensor this kernel reads its (first) data input from.
+    pub fn data_input(&self) -> usize {
+        self.inputs()[0]
     }
 
     /// The tensor this kernel writes.
@@ -58,6 +128,23 @@ impl Kernel {
             Kernel::Quantize(p) => p.output,
             Kernel::Dequantize(p) => p.output,
             Kernel::Reshape(p) => p.output,
+            Kernel::Conv2d(p) => p.output,
+            Kernel::DepthwiseConv2d(p) => p.output,
+            Kernel::MaxPool2d(p) => p.output,
+            Kernel::AveragePool2d(p) => p.output,
+            Kernel::AddSub(p) => p.output,
+            Kernel::Mul(p) => p.output,
+            Kernel::Concatenation(p) => p.output,
+            Kernel::Shape(p) => p.output,
+            Kernel::StridedSlice(p) => p.output,
+            Kernel::Pack(p) => p.output,
+            Kernel::Pad(p) => p.output,
+            Kernel::Mean(p) => p.output,
+            Kernel::Logistic(p) => p.output,
+            Kernel::Tanh(p) => p.0.output,
+            Kernel::Relu(p) => p.output,
+            Kernel::LeakyRelu(p) => p.output,
+            Kernel::HardSwish(p) => p.output,
         }
     }
 }
@@ -106,6 +193,24 @@ impl Plan {
                 OpKind::Quantize => Kernel::Quantize(ops::quantize::prepare(&ctx, profile)?),
                 OpKind::Dequantize => Kernel::Dequantize(ops::dequantize::prepare(&ctx, profile)?),
                 OpKind::Reshape => Kernel::Reshape(ops::reshape::prepare(&ctx, profile)?),
+                OpKind::Conv2d => Kernel::Conv2d(ops::conv::prepare(&ctx, profile)?),
+                OpKind::DepthwiseConv2d => Kernel::DepthwiseConv2d(ops::depthwise_conv::prepare(&ctx, profile)?),
+                OpKind::MaxPool2d => Kernel::MaxPool2d(ops::max_pool::prepare(&ctx, profile)?),
+                OpKind::AveragePool2d => Kernel::AveragePool2d(ops::average_pool::prepare(&ctx, profile)?),
+                OpKind::Add => Kernel::AddSub(ops::add::prepare(&ctx, profile)?),
+                OpKind::Sub => Kernel::AddSub(ops::sub::prepare(&ctx, profile)?),
+                OpKind::Mul => Kernel::Mul(ops::mul::prepare(&ctx, profile)?),
+                OpKind::Concatenation => Kernel::Concatenation(ops::concatenation::prepare(&ctx, profile)?),
+                OpKind::Shape => Kernel::Shape(ops::shape::prepare(&ctx, profile)?),
+                OpKind::StridedSlice => Kernel::StridedSlice(ops::strided_slice::prepare(&ctx, profile)?),
+                OpKind::Pack => Kernel::Pack(ops::pack::prepare(&ctx, profile)?),
+                OpKind::Pad => Kernel::Pad(ops::pad::prepare(&ctx, profile)?),
+                OpKind::Mean => Kernel::Mean(ops::mean::prepare(&ctx, profile)?),
+                OpKind::Logistic => Kernel::Logistic(ops::logistic::prepare(&ctx, profile)?),
+                OpKind::Tanh => Kernel::Tanh(ops::tanh::prepare(&ctx, profile)?),
+                OpKind::Relu | OpKind::Relu6 | OpKind::ReluN1To1 => Kernel::Relu(ops::relu::prepare(&ctx, profile)?),
+                OpKind::LeakyRelu => Kernel::LeakyRelu(ops::leaky_relu::prepare(&ctx, profile)?),
+                OpKind::HardSwish => Kernel::HardSwish(ops::hard_swish::prepare(&ctx, profile)?),
                 other => return Err(EngineError::UnsupportedOp { op: op.index, kind: other.name() }),
             };
             for &t in &op.outputs {

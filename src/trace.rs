@@ -1,6 +1,7 @@
 //! The single product of a run: every tensor's value, and the steps behind
-//! any quantized FULLY_CONNECTED output element.
+//! any quantized FULLY_CONNECTED, CONV_2D or DEPTHWISE_CONV_2D output element.
 
+use crate::ops::conv::ConvSteps;
 use crate::ops::fully_connected::Steps;
 use crate::plan::{Kernel, Plan};
 use crate::tensor::Value;
@@ -26,6 +27,20 @@ impl Trace {
         let step = plan.steps.iter().find(|s| s.op == op)?;
         match &step.kernel {
             Kernel::FullyConnected(p) => p.steps(self.value(p.input)?, element),
+            _ => None,
+        }
+    }
+
+    /// The steps that produced element `element` (flat NHWC index) of the
+    /// output of the CONV_2D or DEPTHWISE_CONV_2D operator `op`: the
+    /// receptive field (every tap with its input and weight), the
+    /// accumulator, + bias, × M, rounding, + Z3, clamp. `None` if `op` is
+    /// not such an operator or `element` is out of range.
+    pub fn conv_steps(&self, plan: &Plan, op: usize, element: usize) -> Option<ConvSteps> {
+        let step = plan.steps.iter().find(|s| s.op == op)?;
+        match &step.kernel {
+            Kernel::Conv2d(p) => p.steps(self.value(p.input)?, element),
+            Kernel::DepthwiseConv2d(p) => p.steps(self.value(p.input)?, element),
             _ => None,
         }
     }

@@ -3,11 +3,29 @@
 //! from the model alone: multipliers, clamp ranges, weights with their zero
 //! point folded in) and a short `eval` loop over the values.
 
+pub mod add;
+pub mod average_pool;
+pub mod concatenation;
+pub mod conv;
+pub mod depthwise_conv;
 pub mod dequantize;
 pub mod fully_connected;
+pub mod hard_swish;
+pub mod leaky_relu;
+pub mod logistic;
+pub mod max_pool;
+pub mod mean;
+pub mod mul;
+pub mod pack;
+pub mod pad;
 pub mod quantize;
+pub mod relu;
 pub mod reshape;
+pub mod shape;
 pub mod softmax;
+pub mod strided_slice;
+pub mod sub;
+pub mod tanh;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};
@@ -57,6 +75,64 @@ impl<'a> OpContext<'a> {
     pub fn dtype(&self, t: usize) -> DType {
         self.model.tensors[t].dtype
     }
+
+    /// The stored shape of tensor `t`.
+    pub fn shape(&self, t: usize) -> Vec<usize> {
+        self.model.tensors[t].shape.clone()
+    }
+
+    /// The constant int32 contents of tensor `t` (shape tensors, axes, paddings).
+    pub fn const_i32(&self, t: usize, role: &str) -> Result<Vec<i32>, EngineError> {
+        let tensor = &self.model.tensors[t];
+        let v = crate::tensor::Value::from_constant(tensor)
+            .ok_or_else(|| self.unsupported(format!("non-constant {role} (tensor {t})")))?;
+        match &v.data {
+            crate::tensor::Data::I32(x) => Ok(x.clone()),
+            crate::tensor::Data::I64(x) => Ok(x.iter().map(|&q| q as i32).collect()),
+            _ => Err(self.unsupported(format!("{role} tensor {t} of dtype {}", tensor.dtype))),
+        }
+    }
+
+    /// Require int8 (the quantized dtype every new kernel is proven for) on tensor `t`.
+    pub fn require_int8(&self, t: usize, role: &str) -> Result<(), EngineError> {
+        match self.dtype(t) {
+            DType::I8 => Ok(()),
+            other => Err(self.unsupported(format!("{role} dtype {other} (int8 is supported)"))),
+        }
+    }
+
+    /// Input and output must have the same dtype, shape (element count) and, if
+    /// `same_quant`, the same quantization.
+    pub fn require_same(&self, input: usize, output: usize, same_quant: bool) -> Result<(), EngineError> {
+        let (i, o) = (&self.model.tensors[input], &self.model.tensors[output]);
+        if i.dtype != o.dtype {
+            return Err(self.bad(format!("input dtype {} differs from output dtype {}", i.dtype, o.dtype)));
+        }
+        if same_quant && i.quant.as_ref().map(|q| (&q.scale, &q.zero_point)) != o.quant.as_ref().map(|q| (&q.scale, &q.zero_point)) {
+            return Err(self.unsupported("output quantization different from the input's"));
+        }
+        Ok(())
+    }
+}
+
+/// Read value `v` as integers (i8/u8/i16 widened to i32), or fail naming the tensor.
+pub(crate) fn ints(v: &crate::tensor::Value, t: usize) -> Result<Vec<i32>, EngineError> {
+    widen(v).ok_or_else(|| EngineError::BadInput(format!("tensor {t} is {} where an integer value was expected", v.dtype())))
+}
+
+/// The clamp range of a fused activation for a quantized output tensor.
+pub(crate) fn fused_range(activation: crate::model::Activation, dtype: DType, scale: f32, zero_point: i32) -> (i32, i32) {
+    let (q_min, q_max) = int_range(dtype);
+    crate::quant::activation_range(activation, scale, zero_point, q_min, q_max)
+}
+
+/// Row-major strides of a shape.
+pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
 }
 
 /// The integer range of a quantized activation dtype.
@@ -87,6 +163,21 @@ pub(crate) fn narrow(dtype: DType, shape: &[usize], q: Vec<i32>) -> crate::tenso
         DType::I8 => Data::I8(q.into_iter().map(|x| x as i8).collect()),
         DType::I16 => Data::I16(q.into_iter().map(|x| x as i16).collect()),
         _ => Data::I32(q),
+    };
+    Value { shape: shape.to_vec(), data }
+}
+
+/// A value of an integer `dtype` from i64 elements (already in range).
+pub(crate) fn from_i64(dtype: DType, shape: &[usize], v: Vec<i64>) -> crate::tensor::Value {
+    use crate::tensor::{Data, Value};
+    let data = match dtype {
+        DType::I32 => Data::I32(v.into_iter().map(|x| x as i32).collect()),
+        DType::I64 => Data::I64(v),
+        DType::U8 => Data::U8(v.into_iter().map(|x| x as u8).collect()),
+        DType::I8 => Data::I8(v.into_iter().map(|x| x as i8).collect()),
+        DType::I16 => Data::I16(v.into_iter().map(|x| x as i16).collect()),
+        DType::Bool => Data::Bool(v.into_iter().map(|x| x != 0).collect()),
+        DType::F32 => Data::F32(v.into_iter().map(|x| x as f32).collect()),
     };
     Value { shape: shape.to_vec(), data }
 }

@@ -25,6 +25,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::EngineError;
+use crate::model::OpKind;
 use crate::quant;
 
 /// One of the emulated runtimes.
@@ -91,6 +92,86 @@ impl Profile {
         match self {
             Profile::TfliteRef | Profile::Tflm => SoftmaxMethod::GemmlowpFixedPoint,
             Profile::TfliteBuiltin | Profile::TfliteXnnpack => SoftmaxMethod::FloatExpTable,
+        }
+    }
+
+    /// How CONV_2D rounds `M[c] · acc`.
+    pub fn conv_rounding(self) -> Rounding {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => Rounding::FixedPointDoubleRounding,
+            Profile::TfliteBuiltin => Rounding::FixedPointTiesUp,
+            Profile::TfliteXnnpack => Rounding::Float32HalfEven,
+        }
+    }
+
+    /// How DEPTHWISE_CONV_2D rounds `M[c] · acc`.
+    pub fn depthwise_rounding(self) -> Rounding {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => Rounding::FixedPointDoubleRounding,
+            Profile::TfliteBuiltin => Rounding::FixedPointTiesUp,
+            Profile::TfliteXnnpack => Rounding::Float32HalfEven,
+        }
+    }
+
+    /// How ADD and SUB combine two int8 inputs of different scales.
+    pub fn add_method(self) -> AddMethod {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::Tflm => {
+                AddMethod::LeftShift20(Rounding::FixedPointDoubleRounding)
+            }
+            Profile::TfliteXnnpack => AddMethod::XnnpackFixedPoint,
+        }
+    }
+
+    /// How MUL rounds `M · (a − Z_a)(b − Z_b)`.
+    pub fn mul_rounding(self) -> Rounding {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::Tflm => Rounding::FixedPointDoubleRounding,
+            Profile::TfliteXnnpack => Rounding::Float32HalfEven,
+        }
+    }
+
+    /// How MEAN turns the int32 sum into the output.
+    pub fn mean_method(self) -> MeanMethod {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::Tflm => {
+                MeanMethod::FoldedMultiplier(Rounding::FixedPointDoubleRounding)
+            }
+            Profile::TfliteXnnpack => MeanMethod::Float32,
+        }
+    }
+
+    /// How a standalone RELU / RELU6 / RELU_N1_TO_1 maps input to output.
+    pub fn relu_method(self, kind: &OpKind) -> ReluMethod {
+        match (self, kind) {
+            (Profile::Tflm, OpKind::Relu6 | OpKind::ReluN1To1) => ReluMethod::ClampInInputScale,
+            _ => ReluMethod::Requantize(Rounding::FixedPointDoubleRounding),
+        }
+    }
+
+    /// How LEAKY_RELU scales the two halves.
+    pub fn leaky_relu_method(self) -> LeakyReluMethod {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::Tflm => {
+                LeakyReluMethod::TwoMultipliers(Rounding::FixedPointDoubleRounding)
+            }
+            Profile::TfliteXnnpack => LeakyReluMethod::EightBitMultipliers,
+        }
+    }
+
+    /// How int8 LOGISTIC is computed.
+    pub fn logistic_method(self) -> ActivationLutMethod {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => ActivationLutMethod::GemmlowpFixedPoint,
+            Profile::TfliteBuiltin | Profile::TfliteXnnpack => ActivationLutMethod::FloatTable,
+        }
+    }
+
+    /// How int8 TANH is computed.
+    pub fn tanh_method(self) -> ActivationLutMethod {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => ActivationLutMethod::GemmlowpFixedPoint,
+            Profile::TfliteBuiltin | Profile::TfliteXnnpack => ActivationLutMethod::FloatTable,
         }
     }
 
@@ -219,6 +300,13 @@ impl Multiplier {
         Multiplier { real, real_f32: (s1 * s2) / s3, m0, shift }
     }
 
+    /// A multiplier given directly as a real number (already computed the way
+    /// the runtime computes it); `real_f32` is its f32 rounding.
+    pub fn from_real(real: f64) -> Multiplier {
+        let (m0, shift) = quant::quantize_multiplier(real);
+        Multiplier { real, real_f32: real as f32, m0, shift }
+    }
+
     /// The multiplier of a plain rescale `s_in / s_out` (QUANTIZE between integer types).
     pub fn from_ratio(s_in: f32, s_out: f32) -> Multiplier {
         let real = s_in as f64 / s_out as f64;
@@ -235,4 +323,51 @@ pub enum SoftmaxMethod {
     GemmlowpFixedPoint,
     /// A 256-entry f32 table of `exp(−S·β·d)`, an f32 sum, f32 normalisation, `round`.
     FloatExpTable,
+}
+
+/// How ADD / SUB combine two int8 inputs with different scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddMethod {
+    /// Center, shift left by 20, scale both to `2·max(S_a, S_b)`, add, scale
+    /// to the output; every `round(M · ·)` by the given rule.
+    LeftShift20(Rounding),
+    /// XNNPACK: 20-bit multipliers from f32 scale ratios, one accumulator,
+    /// an arithmetic shift with ties toward +∞.
+    XnnpackFixedPoint,
+}
+
+/// How MEAN turns the int32 sum into the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MeanMethod {
+    /// `S_in/S_out` as M0·2^shift with `1/n` folded into M0, rounded by the rule.
+    FoldedMultiplier(Rounding),
+    /// `round_half_even(f32(sum − n·Z_in) · S_in/(S_out·n))`.
+    Float32,
+}
+
+/// How a standalone RELU-family op maps int8 input to output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReluMethod {
+    /// Rescale to the output's scale (M0·2^shift, by the rule), clamp to the output's range.
+    Requantize(Rounding),
+    /// Clamp in the input's scale and copy: the output's scale is ignored.
+    ClampInInputScale,
+}
+
+/// How LEAKY_RELU scales its two halves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeakyReluMethod {
+    /// Identity and alpha multipliers in M0·2^shift form, rounded by the rule.
+    TwoMultipliers(Rounding),
+    /// 8-bit multipliers `lrint(256·scale)`, `(d·m + 128) >> 8`.
+    EightBitMultipliers,
+}
+
+/// How int8 LOGISTIC and TANH are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActivationLutMethod {
+    /// gemmlowp fixed point on a Q4.27 input.
+    GemmlowpFixedPoint,
+    /// A 256-entry table of `round(f(x)/S_out) + Z_out` computed in f32.
+    FloatTable,
 }

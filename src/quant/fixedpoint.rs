@@ -143,6 +143,54 @@ pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
     rescale(x, 1, 0)
 }
 
+/// `(1 − a) / (1 + a)` for `a ∈ [0, 1)` (0 integer bits in and out), by the
+/// same Newton–Raphson division as [`one_over_one_plus_x_for_x_in_0_1`].
+pub fn one_minus_x_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
+    const C48_OVER_17: i32 = 1515870810; // Q2.29
+    const CNEG32_OVER_17: i32 = -1010580540; // Q2.29
+    let half_denominator = rounding_half_sum(a, one(0)); // Q0.31
+    let mut x = C48_OVER_17.wrapping_add(mul(half_denominator, CNEG32_OVER_17));
+    for _ in 0..3 {
+        let half_denominator_times_x = mul(half_denominator, x);
+        let one_minus = one(2).wrapping_sub(half_denominator_times_x);
+        x = x.wrapping_add(rescale(mul(x, one_minus), 4, 2));
+    }
+    rescale(x.wrapping_sub(one(2)), 2, 0)
+}
+
+/// gemmlowp's `logistic` of a fixed-point number with `int_bits` integer
+/// bits, result with 0 integer bits: `1/(1 + exp(−|a|))`, mirrored as
+/// `1 − ·` for negative `a`, exactly one half at 0.
+pub fn logistic(a: i32, int_bits: i32) -> i32 {
+    if a == 0 {
+        return rounding_divide_by_pot(one(0), 1);
+    }
+    let abs = if a > 0 { a } else { a.wrapping_neg() };
+    let positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(abs.wrapping_neg(), int_bits));
+    if a > 0 {
+        positive
+    } else {
+        one(0).wrapping_sub(positive)
+    }
+}
+
+/// gemmlowp's `tanh` of a fixed-point number with `int_bits` integer bits,
+/// result with 0 integer bits: `(1 − e^{2n})/(1 + e^{2n})` for `n = −|a|`,
+/// with the sign of `a`.
+pub fn tanh(a: i32, int_bits: i32) -> i32 {
+    if a == 0 {
+        return 0;
+    }
+    let n = if a < 0 { a } else { a.wrapping_neg() };
+    // ExactMulByPot<1>: the same raw bits read with one more integer bit.
+    let t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, int_bits + 1));
+    if a < 0 {
+        t.wrapping_neg()
+    } else {
+        t
+    }
+}
+
 /// TFLite's `GetReciprocal`: `1 / x` for a fixed-point `x > 0` with
 /// `x_integer_digits` integer bits. Returns the Q0.31 mantissa and the number
 /// of bits it sits above the unit, so that `1/x = mantissa · 2^−num_bits_over_unit`.

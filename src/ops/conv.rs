@@ -1,0 +1,411 @@
+//! CONV_2D: a 2-D convolution over NHWC tensors, `y = act(W ⊛ x + b)`.
+//!
+//! Quantized (int8 activations, int8 weights symmetric per output channel),
+//! with input (S1, Z1), weights S2[c] (zero point 0), int32 bias with scale
+//! S1·S2[c], output (S3, Z3), for output position (b, y, x) and channel c:
+//!
+//! ```text
+//!     acc    = Σ_{ky,kx,ic} (x[b, y·sh − ph + ky·dh, x·sw − pw + kx·dw, ic] − Z1) · W[c, ky, kx, ic]  + bias[c]
+//!     y[c]   = clamp( Z3 + round(M[c] · acc), act_min, act_max ),     M[c] = S1·S2[c] / S3
+//! ```
+//!
+//! Positions outside the input (the padding) contribute nothing: every
+//! runtime treats them as the value `Z1`, i.e. real 0. The padding before
+//! the first row/column is TFLite's `ComputePaddingHeightWidth`:
+//! `max(((out − 1)·stride + (k − 1)·dilation + 1 − in) / 2, 0)`.
+//! `round(M·acc)` is the profile's [`Profile::conv_rounding`].
+
+use super::{fused_range, ints, narrow, widen, OpContext};
+use crate::error::EngineError;
+use crate::model::{Activation, DType, Options, Padding};
+use crate::profile::{Multiplier, Profile, Rounding};
+use crate::tensor::Value;
+
+/// The spatial geometry shared by convolutions and pools (NHWC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub batches: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub out_c: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dil_h: usize,
+    pub dil_w: usize,
+    /// Rows/columns of padding before the first input row/column.
+    pub pad_h: usize,
+    pub pad_w: usize,
+}
+
+/// TFLite's `ComputePaddingHeightWidth` for one dimension.
+pub fn padding_before(in_size: usize, out_size: usize, k: usize, stride: usize, dilation: usize) -> usize {
+    let effective = (k as i64 - 1) * dilation as i64 + 1;
+    let total = (out_size as i64 - 1) * stride as i64 + effective - in_size as i64;
+    (total.max(0) / 2) as usize
+}
+
+/// TFLite's output size for a padding mode.
+pub fn output_size(padding: Padding, in_size: usize, k: usize, stride: usize, dilation: usize) -> usize {
+    let effective = (k - 1) * dilation + 1;
+    match padding {
+        Padding::Same => in_size.div_ceil(stride),
+        Padding::Valid => (in_size + stride).saturating_sub(effective) / stride,
+    }
+}
+
+impl Geometry {
+    /// Build and check the geometry from NHWC input/output shapes and the kernel size.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        ctx: &OpContext,
+        input: usize,
+        output: usize,
+        k_h: usize,
+        k_w: usize,
+        strides: (i32, i32),
+        dilations: (i32, i32),
+        padding: Padding,
+    ) -> Result<Geometry, EngineError> {
+        let (is, os) = (ctx.shape(input), ctx.shape(output));
+        if is.len() != 4 || os.len() != 4 {
+            return Err(ctx.unsupported(format!("input shape {is:?} / output shape {os:?} (NHWC, 4-D, expected)")));
+        }
+        let pos = |v: i32, what: &str| -> Result<usize, EngineError> {
+            if v >= 1 {
+                Ok(v as usize)
+            } else {
+                Err(ctx.bad(format!("{what} {v} must be ≥ 1")))
+            }
+        };
+        let (stride_h, stride_w) = (pos(strides.0, "stride_h")?, pos(strides.1, "stride_w")?);
+        let (dil_h, dil_w) = (pos(dilations.0, "dilation_h")?, pos(dilations.1, "dilation_w")?);
+        let g = Geometry {
+            batches: is[0],
+            in_h: is[1],
+            in_w: is[2],
+            in_c: is[3],
+            out_h: os[1],
+            out_w: os[2],
+            out_c: os[3],
+            k_h,
+            k_w,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_h: padding_before(is[1], os[1], k_h, stride_h, dil_h),
+            pad_w: padding_before(is[2], os[2], k_w, stride_w, dil_w),
+        };
+        let (eh, ew) = (
+            output_size(padding, g.in_h, k_h, stride_h, dil_h),
+            output_size(padding, g.in_w, k_w, stride_w, dil_w),
+        );
+        if os[0] != is[0] || eh != g.out_h || ew != g.out_w {
+            return Err(ctx.bad(format!(
+                "output shape {os:?} does not follow from input {is:?}, kernel {k_h}×{k_w}, strides {stride_h}/{stride_w}, dilation {dil_h}/{dil_w}, padding {padding:?} (expected {eh}×{ew})"
+            )));
+        }
+        Ok(g)
+    }
+
+    /// The input row and column read by kernel tap (ky, kx) for output (oy, ox),
+    /// or `None` when it falls into the padding.
+    #[inline]
+    pub fn tap(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+        let iy = (oy * self.stride_h + ky * self.dil_h) as i64 - self.pad_h as i64;
+        let ix = (ox * self.stride_w + kx * self.dil_w) as i64 - self.pad_w as i64;
+        (iy >= 0 && ix >= 0 && (iy as usize) < self.in_h && (ix as usize) < self.in_w).then_some((iy as usize, ix as usize))
+    }
+
+    /// Flat NHWC index of an input element.
+    #[inline]
+    pub fn in_index(&self, b: usize, y: usize, x: usize, c: usize) -> usize {
+        ((b * self.in_h + y) * self.in_w + x) * self.in_c + c
+    }
+
+    /// Flat NHWC index of an output element.
+    #[inline]
+    pub fn out_index(&self, b: usize, y: usize, x: usize, c: usize) -> usize {
+        ((b * self.out_h + y) * self.out_w + x) * self.out_c + c
+    }
+
+    /// (b, y, x, c) of a flat output index.
+    pub fn out_position(&self, flat: usize) -> (usize, usize, usize, usize) {
+        let c = flat % self.out_c;
+        let x = (flat / self.out_c) % self.out_w;
+        let y = (flat / (self.out_c * self.out_w)) % self.out_h;
+        let b = flat / (self.out_c * self.out_w * self.out_h);
+        (b, y, x, c)
+    }
+
+    /// Number of output elements.
+    pub fn out_len(&self) -> usize {
+        self.batches * self.out_h * self.out_w * self.out_c
+    }
+}
+
+/// The per-output-channel requantization of a quantized convolution.
+#[derive(Clone, Debug)]
+pub struct Requant {
+    /// S1, Z1: the input tensor's scale and zero point.
+    pub s1: f32,
+    pub z1: i32,
+    /// S2[c]: one per output channel (repeated when per-tensor).
+    pub s2: Vec<f32>,
+    /// S3, Z3: the output tensor's scale and zero point.
+    pub s3: f32,
+    pub z3: i32,
+    pub per_channel: bool,
+    /// int32 bias (zeros when absent).
+    pub bias: Vec<i32>,
+    /// M[c] = S1·S2[c]/S3.
+    pub multipliers: Vec<Multiplier>,
+    pub rounding: Rounding,
+    pub act_min: i32,
+    pub act_max: i32,
+    pub output_dtype: DType,
+}
+
+impl Requant {
+    /// `clamp(Z3 + round(M[c]·acc))` for `acc` that already includes the bias.
+    #[inline]
+    pub fn apply(&self, acc_with_bias: i32, c: usize) -> i32 {
+        let scaled = self.rounding.apply(acc_with_bias, &self.multipliers[c]);
+        (scaled as i64 + self.z3 as i64).clamp(self.act_min as i64, self.act_max as i64) as i32
+    }
+
+    /// Read weights (per-channel along `axis`), bias and multipliers.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prepare(
+        ctx: &OpContext,
+        profile: Profile,
+        input: usize,
+        filter: usize,
+        bias: Option<usize>,
+        output: usize,
+        activation: Activation,
+        out_c: usize,
+        axis: usize,
+    ) -> Result<(Requant, Vec<i32>), EngineError> {
+        let m = ctx.model;
+        ctx.require_int8(input, "input")?;
+        ctx.require_int8(output, "output")?;
+        ctx.require_int8(filter, "filter")?;
+        let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
+        let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
+        let w = &m.tensors[filter];
+        let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("filter tensor {filter} has no quantization")))?;
+        let per_channel = wq.scale.len() > 1;
+        if per_channel && (wq.quantized_dimension != axis || wq.scale.len() != out_c) {
+            return Err(ctx.unsupported(format!(
+                "per-channel filter along dimension {} with {} scales (expected dimension {axis} with {out_c})",
+                wq.quantized_dimension,
+                wq.scale.len()
+            )));
+        }
+        if wq.zero_point.iter().any(|&z| z != 0) {
+            return Err(ctx.unsupported("int8 filter with a nonzero zero point"));
+        }
+        let s2: Vec<f32> = (0..out_c).map(|c| if per_channel { wq.scale[c] } else { wq.scale[0] }).collect();
+        let wv = Value::from_constant(w).ok_or_else(|| ctx.unsupported(format!("non-constant filter (tensor {filter})")))?;
+        let weights = widen(&wv).ok_or_else(|| ctx.unsupported(format!("filter dtype {}", w.dtype)))?;
+        let bias_v = match bias {
+            Some(b) => {
+                let bt = &m.tensors[b];
+                if bt.dtype != DType::I32 || bt.num_elements() != out_c {
+                    return Err(ctx.unsupported(format!("bias tensor {b}: {} with {} elements (int32 × {out_c} expected)", bt.dtype, bt.num_elements())));
+                }
+                ctx.const_i32(b, "bias")?
+            }
+            None => vec![0; out_c],
+        };
+        let multipliers = s2.iter().map(|&s| Multiplier::from_scales(s1, s, s3)).collect();
+        let output_dtype = ctx.dtype(output);
+        let (act_min, act_max) = fused_range(activation, output_dtype, s3, z3);
+        Ok((
+            Requant {
+                s1,
+                z1,
+                s2,
+                s3,
+                z3,
+                per_channel,
+                bias: bias_v,
+                multipliers,
+                rounding: profile.conv_rounding(),
+                act_min,
+                act_max,
+                output_dtype,
+            },
+            weights,
+        ))
+    }
+}
+
+/// Everything CONV_2D needs, computed once.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub input: usize,
+    pub filter: usize,
+    pub bias: Option<usize>,
+    pub output: usize,
+    pub geometry: Geometry,
+    pub activation: Activation,
+    pub padding: Padding,
+    pub output_shape: Vec<usize>,
+    /// Filter `[out_c][k_h][k_w][in_c]` (zero point 0).
+    pub weights: Vec<i32>,
+    pub requant: Requant,
+}
+
+/// One tap of a receptive field.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tap {
+    pub ky: usize,
+    pub kx: usize,
+    /// Input channel.
+    pub ic: usize,
+    /// Input row/column, `None` in the padding.
+    pub at: Option<(usize, usize)>,
+    /// `x − Z1` (0 in the padding).
+    pub x_centered: i32,
+    /// The weight.
+    pub w: i32,
+}
+
+/// The steps of one output element of a quantized convolution: the receptive
+/// field, the accumulator and the requantization.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvSteps {
+    /// Output (batch, row, column, channel).
+    pub position: (usize, usize, usize, usize),
+    pub receptive_field: Vec<Tap>,
+    /// `Σ (x − Z1)·W`.
+    pub accumulator: i32,
+    pub bias: i32,
+    pub acc_with_bias: i32,
+    pub multiplier: Multiplier,
+    /// The exact real product `M · acc`.
+    pub scaled_real: f64,
+    /// `round(M · acc)` under the profile's rounding.
+    pub scaled: i32,
+    pub with_zero_point: i32,
+    pub output: i32,
+    pub clamped: bool,
+}
+
+pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
+    let (padding, stride_w, stride_h, dilation_w, dilation_h, activation) = match &ctx.op.options {
+        Options::Conv2d { padding, stride_w, stride_h, dilation_w, dilation_h, activation } => {
+            (*padding, *stride_w, *stride_h, *dilation_w, *dilation_h, *activation)
+        }
+        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
+    };
+    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
+        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
+    }
+    let input = ctx.input(0)?;
+    let filter = ctx.input(1)?;
+    let bias = ctx.op.input(2);
+    let output = ctx.output(0)?;
+    let fs = ctx.shape(filter);
+    if fs.len() != 4 {
+        return Err(ctx.bad(format!("filter shape {fs:?}; expected [out_c, k_h, k_w, in_c]")));
+    }
+    let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
+    if fs[0] != g.out_c || fs[3] != g.in_c {
+        return Err(ctx.unsupported(format!("filter shape {fs:?} for {} input and {} output channels (grouped convolution)", g.in_c, g.out_c)));
+    }
+    let (requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 0)?;
+    Ok(Params { input, filter, bias, output, geometry: g, activation, padding, output_shape: ctx.shape(output), weights, requant })
+}
+
+impl Params {
+    /// `Σ (x − Z1)·W` over the receptive field of output (b, oy, ox, oc).
+    #[inline]
+    fn accumulate(&self, x: &[i32], b: usize, oy: usize, ox: usize, oc: usize) -> i32 {
+        let g = &self.geometry;
+        let z1 = self.requant.z1;
+        let mut acc = 0i32;
+        for ky in 0..g.k_h {
+            for kx in 0..g.k_w {
+                if let Some((iy, ix)) = g.tap(oy, ox, ky, kx) {
+                    let xi = g.in_index(b, iy, ix, 0);
+                    let wi = ((oc * g.k_h + ky) * g.k_w + kx) * g.in_c;
+                    for ic in 0..g.in_c {
+                        acc = acc.wrapping_add((x[xi + ic] - z1).wrapping_mul(self.weights[wi + ic]));
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        let x = ints(input, self.input)?;
+        let g = &self.geometry;
+        let mut out = Vec::with_capacity(g.out_len());
+        for b in 0..g.batches {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    for oc in 0..g.out_c {
+                        let acc = self.accumulate(&x, b, oy, ox, oc).wrapping_add(self.requant.bias[oc]);
+                        out.push(self.requant.apply(acc, oc));
+                    }
+                }
+            }
+        }
+        Ok(narrow(self.requant.output_dtype, &self.output_shape, out))
+    }
+
+    /// The steps behind output element `element` (flat NHWC index).
+    pub fn steps(&self, input: &Value, element: usize) -> Option<ConvSteps> {
+        let g = &self.geometry;
+        if element >= g.out_len() {
+            return None;
+        }
+        let x = widen(input)?;
+        let (b, oy, ox, oc) = g.out_position(element);
+        let mut field = Vec::with_capacity(g.k_h * g.k_w * g.in_c);
+        for ky in 0..g.k_h {
+            for kx in 0..g.k_w {
+                let at = g.tap(oy, ox, ky, kx);
+                for ic in 0..g.in_c {
+                    let x_centered = at.map_or(0, |(iy, ix)| x[g.in_index(b, iy, ix, ic)] - self.requant.z1);
+                    let w = self.weights[((oc * g.k_h + ky) * g.k_w + kx) * g.in_c + ic];
+                    field.push(Tap { ky, kx, ic, at, x_centered, w });
+                }
+            }
+        }
+        Some(requant_steps(&self.requant, (b, oy, ox, oc), field, self.accumulate(&x, b, oy, ox, oc)))
+    }
+}
+
+/// The requantization half of [`ConvSteps`], shared with DEPTHWISE_CONV_2D.
+pub(crate) fn requant_steps(r: &Requant, position: (usize, usize, usize, usize), field: Vec<Tap>, accumulator: i32) -> ConvSteps {
+    let c = position.3;
+    let bias = r.bias[c];
+    let acc_with_bias = accumulator.wrapping_add(bias);
+    let multiplier = r.multipliers[c];
+    let scaled = r.rounding.apply(acc_with_bias, &multiplier);
+    let with_zero_point = scaled.saturating_add(r.z3);
+    let output = r.apply(acc_with_bias, c);
+    ConvSteps {
+        position,
+        receptive_field: field,
+        accumulator,
+        bias,
+        acc_with_bias,
+        multiplier,
+        scaled_real: acc_with_bias as f64 * multiplier.real,
+        scaled,
+        with_zero_point,
+        output,
+        clamped: output != with_zero_point,
+    }
+}

@@ -1,0 +1,131 @@
+//! DEPTHWISE_CONV_2D: each input channel `ic` is convolved with its own
+//! `depth_multiplier` filters, giving output channels `oc = ic·mult + m`:
+//!
+//! ```text
+//!     acc[oc] = Σ_{ky,kx} (x[b, y·sh − ph + ky·dh, x·sw − pw + kx·dw, ic] − Z1) · W[0, ky, kx, oc] + bias[oc]
+//! ```
+//!
+//! The requantization is CONV_2D's ([`super::conv::Requant`]), per output
+//! channel along the filter's last dimension, rounded by [`Profile::depthwise_rounding`].
+
+use super::conv::{requant_steps, ConvSteps, Geometry, Requant, Tap};
+use super::{ints, narrow, widen, OpContext};
+use crate::error::EngineError;
+use crate::model::{Activation, Options, Padding};
+use crate::profile::Profile;
+use crate::tensor::Value;
+
+/// Everything DEPTHWISE_CONV_2D needs, computed once.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub input: usize,
+    pub filter: usize,
+    pub bias: Option<usize>,
+    pub output: usize,
+    pub geometry: Geometry,
+    pub depth_multiplier: usize,
+    pub activation: Activation,
+    pub padding: Padding,
+    pub output_shape: Vec<usize>,
+    /// Filter `[k_h][k_w][out_c]` (zero point 0).
+    pub weights: Vec<i32>,
+    pub requant: Requant,
+}
+
+pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
+    let (padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation) = match &ctx.op.options {
+        Options::DepthwiseConv2d { padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation } => {
+            (*padding, *stride_w, *stride_h, *depth_multiplier, *dilation_w, *dilation_h, *activation)
+        }
+        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
+    };
+    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
+        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
+    }
+    let input = ctx.input(0)?;
+    let filter = ctx.input(1)?;
+    let bias = ctx.op.input(2);
+    let output = ctx.output(0)?;
+    let fs = ctx.shape(filter);
+    if fs.len() != 4 || fs[0] != 1 {
+        return Err(ctx.bad(format!("filter shape {fs:?}; expected [1, k_h, k_w, out_c]")));
+    }
+    let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
+    if fs[3] != g.out_c || g.in_c == 0 || g.out_c % g.in_c != 0 {
+        return Err(ctx.bad(format!("filter shape {fs:?} for {} input and {} output channels", g.in_c, g.out_c)));
+    }
+    let mult = g.out_c / g.in_c;
+    if depth_multiplier > 0 && depth_multiplier as usize != mult {
+        return Err(ctx.bad(format!("depth_multiplier {depth_multiplier} but {} → {} channels", g.in_c, g.out_c)));
+    }
+    let (mut requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 3)?;
+    requant.rounding = profile.depthwise_rounding();
+    Ok(Params {
+        input,
+        filter,
+        bias,
+        output,
+        geometry: g,
+        depth_multiplier: mult,
+        activation,
+        padding,
+        output_shape: ctx.shape(output),
+        weights,
+        requant,
+    })
+}
+
+impl Params {
+    #[inline]
+    fn accumulate(&self, x: &[i32], b: usize, oy: usize, ox: usize, oc: usize) -> i32 {
+        let g = &self.geometry;
+        let ic = oc / self.depth_multiplier;
+        let mut acc = 0i32;
+        for ky in 0..g.k_h {
+            for kx in 0..g.k_w {
+                if let Some((iy, ix)) = g.tap(oy, ox, ky, kx) {
+                    let xv = x[g.in_index(b, iy, ix, ic)] - self.requant.z1;
+                    acc = acc.wrapping_add(xv.wrapping_mul(self.weights[(ky * g.k_w + kx) * g.out_c + oc]));
+                }
+            }
+        }
+        acc
+    }
+
+    pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        let x = ints(input, self.input)?;
+        let g = &self.geometry;
+        let mut out = Vec::with_capacity(g.out_len());
+        for b in 0..g.batches {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    for oc in 0..g.out_c {
+                        let acc = self.accumulate(&x, b, oy, ox, oc).wrapping_add(self.requant.bias[oc]);
+                        out.push(self.requant.apply(acc, oc));
+                    }
+                }
+            }
+        }
+        Ok(narrow(self.requant.output_dtype, &self.output_shape, out))
+    }
+
+    /// The steps behind output element `element` (flat NHWC index).
+    pub fn steps(&self, input: &Value, element: usize) -> Option<ConvSteps> {
+        let g = &self.geometry;
+        if element >= g.out_len() {
+            return None;
+        }
+        let x = widen(input)?;
+        let (b, oy, ox, oc) = g.out_position(element);
+        let ic = oc / self.depth_multiplier;
+        let mut field = Vec::with_capacity(g.k_h * g.k_w);
+        for ky in 0..g.k_h {
+            for kx in 0..g.k_w {
+                let at = g.tap(oy, ox, ky, kx);
+                let x_centered = at.map_or(0, |(iy, ix)| x[g.in_index(b, iy, ix, ic)] - self.requant.z1);
+                field.push(Tap { ky, kx, ic, at, x_centered, w: self.weights[(ky * g.k_w + kx) * g.out_c + oc] });
+            }
+        }
+        Some(requant_steps(&self.requant, (b, oy, ox, oc), field, self.accumulate(&x, b, oy, ox, oc)))
+    }
+}
