@@ -95,15 +95,16 @@ impl Stacked {
         let err = |e: String| Error::Npy { path: path.display().to_string(), message: e };
         let name = path.file_name().ok_or_else(|| err("not a file name".into()))?.to_string_lossy();
         let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let result = self.write_npy_to(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| err(e.to_string())));
+        let result = self.write_npy_to(&tmp).map_err(err).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| err(e.to_string())));
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         result
     }
 
-    fn write_npy_to(&self, path: &Path) -> Result<(), Error> {
-        let err = |e: String| Error::Npy { path: path.display().to_string(), message: e };
+    /// Write to `path`; errors are messages, the caller names the file.
+    fn write_npy_to(&self, path: &Path) -> Result<(), String> {
+        let err = |e: String| e;
         let file = File::create(path).map_err(|e| err(e.to_string()))?;
         let mut w = BufWriter::new(file);
         let shape = IxDyn(&self.shape);
