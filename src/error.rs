@@ -80,8 +80,23 @@ pub enum EngineError {
     #[error("input: {0}")]
     BadInput(String),
 
+    /// The graph as a whole is inconsistent (no output, an output nobody
+    /// computes, a tensor written twice, …).
+    #[error("model: {0}")]
+    BadGraph(String),
+
+    /// Running the model would need more memory than the plan's limit
+    /// ([`crate::plan::Limits`]); nothing has been allocated yet.
+    #[error("model needs about {needed} bytes to prepare and run one sample ({detail}), above the limit of {limit} bytes")]
+    TooLarge { needed: u64, limit: u64, detail: String },
+
     #[error("unknown profile {0:?} (expected one of: tflite-ref, tflite-builtin, tflite-xnnpack, tflm)")]
     UnknownProfile(String),
+
+    /// The model handed to [`crate::Plan::new`] breaks a fact the reader
+    /// guarantees (see [`crate::Model::validate`]): it was edited in code.
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// Any quantlens error.

@@ -89,15 +89,28 @@ impl Stacked {
         Value { shape: vec![], data: self.data.clone() }.to_f64_vec()
     }
 
-    /// Write as one `.npy` file.
+    /// Write as one `.npy` file: into a temporary file beside `path`, then
+    /// renamed into place, so `path` is either complete or untouched.
     pub fn write_npy(&self, path: &Path) -> Result<(), Error> {
         let err = |e: String| Error::Npy { path: path.display().to_string(), message: e };
+        let name = path.file_name().ok_or_else(|| err("not a file name".into()))?.to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let result = self.write_npy_to(&tmp).map_err(err).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| err(e.to_string())));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Write to `path`; errors are messages, the caller names the file.
+    fn write_npy_to(&self, path: &Path) -> Result<(), String> {
+        let err = |e: String| e;
         let file = File::create(path).map_err(|e| err(e.to_string()))?;
-        let w = BufWriter::new(file);
+        let mut w = BufWriter::new(file);
         let shape = IxDyn(&self.shape);
         macro_rules! write {
             ($v:expr) => {
-                ArrayD::from_shape_vec(shape, $v.clone()).map_err(|e| err(e.to_string()))?.write_npy(w).map_err(|e| err(e.to_string()))
+                ArrayD::from_shape_vec(shape, $v.clone()).map_err(|e| err(e.to_string()))?.write_npy(&mut w).map_err(|e| err(e.to_string()))
             };
         }
         match &self.data {
@@ -108,7 +121,9 @@ impl Stacked {
             Data::I16(v) => write!(v),
             Data::I64(v) => write!(v),
             Data::Bool(v) => write!(v),
-        }
+        }?;
+        // Dropping a BufWriter would swallow a failed final write.
+        std::io::Write::flush(&mut w).map_err(|e| err(e.to_string()))
     }
 }
 
@@ -151,17 +166,39 @@ fn from_array<T: Clone>(a: ArrayD<T>, wrap: fn(Vec<T>) -> Data) -> Stacked {
 /// Read an `.npy` file of any supported dtype (f32, i32, u8, i8, i16, i64, bool).
 pub fn read_samples(path: impl AsRef<Path>) -> Result<Stacked, Error> {
     let path = path.as_ref();
-    let err = |m: String| Error::Npy { path: path.display().to_string(), message: m };
-    let open = || -> Result<BufReader<File>, Error> { File::open(path).map(BufReader::new).map_err(|e| err(e.to_string())) };
+    let bytes = std::fs::read(path).map_err(|e| Error::Npy { path: path.display().to_string(), message: e.to_string() })?;
+    parse_samples(&bytes, &path.display().to_string())
+}
+
+/// Largest `.npy` header accepted (numpy itself refuses headers over 10 000
+/// bytes unless told otherwise).
+const MAX_NPY_HEADER: usize = 16 * 1024;
+
+/// Deepest bracket nesting accepted in an `.npy` header: a real one is a
+/// dict holding a tuple (3 levels with a structured dtype).
+const MAX_NPY_HEADER_DEPTH: usize = 8;
+
+/// Parse the bytes of an `.npy` file (see [`read_samples`]); `what` names the
+/// file in errors.
+///
+/// Before anything is allocated from a number in the header, the header is
+/// checked against the bytes actually present: its declared length, its
+/// nesting depth, and the element count (each element takes at least one
+/// byte of the file), so a short hostile file cannot make this allocate
+/// more than a few times its own size.
+pub fn parse_samples(bytes: &[u8], what: &str) -> Result<Stacked, Error> {
+    let err = |m: String| Error::Npy { path: what.to_string(), message: m.split_whitespace().collect::<Vec<_>>().join(" ") };
+    check_npy_header(bytes).map_err(&err)?;
     macro_rules! attempt {
         ($t:ty, $wrap:expr) => {
-            match ArrayD::<$t>::read_npy(open()?) {
+            match ArrayD::<$t>::read_npy(bytes) {
                 Ok(a) => return Ok(from_array(a, $wrap)),
                 Err(ReadNpyError::WrongDescriptor(_)) => {}
                 Err(e) => return Err(err(e.to_string())),
             }
         };
     }
+
     attempt!(u8, Data::U8);
     attempt!(i8, Data::I8);
     attempt!(f32, Data::F32);
@@ -170,6 +207,61 @@ pub fn read_samples(path: impl AsRef<Path>) -> Result<Stacked, Error> {
     attempt!(i64, Data::I64);
     attempt!(bool, Data::Bool);
     Err(err("unsupported .npy dtype (expected one of uint8, int8, float32, int32, int16, int64, bool)".into()))
+}
+
+/// Check an `.npy` header against the file's size.
+fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < MAGIC.len() + 2 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("not an .npy file (no \\x93NUMPY magic string)".into());
+    }
+    let major = bytes[MAGIC.len()];
+    let (header_len, start) = match major {
+        1 => {
+            let b = bytes.get(8..10).ok_or("truncated .npy header")?;
+            (u16::from_le_bytes([b[0], b[1]]) as usize, 10)
+        }
+        2 | 3 => {
+            let b = bytes.get(8..12).ok_or("truncated .npy header")?;
+            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
+        }
+        v => return Err(format!("unsupported .npy format version {v}")),
+    };
+    if header_len > MAX_NPY_HEADER {
+        return Err(format!("the .npy header is {header_len} bytes long (at most {MAX_NPY_HEADER} accepted)"));
+    }
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| format!("the .npy header says it is {header_len} bytes long but the file has only {} bytes after the preamble", bytes.len() - start))?;
+    let mut depth = 0usize;
+    for &c in header {
+        match c {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NPY_HEADER_DEPTH {
+                    return Err(format!("the .npy header nests brackets more than {MAX_NPY_HEADER_DEPTH} deep"));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    let data_len = bytes.len() - start - header_len;
+    let parsed = ndarray_npy::npy::header::Header::from_reader(&mut &bytes[..]).map_err(|e| e.to_string())?;
+    let elements = parsed.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    match elements {
+        // An empty array still yields N (empty) samples: keep N small too.
+        Some(0) if parsed.shape.first().is_some_and(|&n| n > 1) => Err(format!(
+            "the .npy header declares shape {:?}: {} samples of no elements",
+            parsed.shape, parsed.shape[0]
+        )),
+        Some(n) if n <= data_len => Ok(()),
+        Some(n) => Err(format!(
+            "the .npy header declares shape {:?} ({n} elements) but only {data_len} bytes of data follow",
+            parsed.shape
+        )),
+        None => Err(format!("the .npy header declares shape {:?}, whose element count overflows", parsed.shape)),
+    }
 }
 
 /// An `.npz` archive of stacked tensors, e.g. a golden file.

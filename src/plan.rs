@@ -166,15 +166,28 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Prepare every operator of `model` for `profile`.
+    /// Prepare every operator of `model` for `profile`, within the default
+    /// [`Limits`].
     ///
     /// Fails with [`EngineError::UnsupportedOp`] naming the first operator
     /// quantlens cannot run, or with an error naming the operator whose
     /// tensors are inconsistent.
     pub fn new(model: Model, profile: Profile) -> Result<Plan, EngineError> {
+        Plan::with_limits(model, profile, Limits::default())
+    }
+
+    /// [`Plan::new`] with explicit resource limits: a model whose tensors
+    /// would need more memory than `limits` allows is refused with
+    /// [`EngineError::TooLarge`] before anything is allocated for it.
+    pub fn with_limits(model: Model, profile: Profile, limits: Limits) -> Result<Plan, EngineError> {
+        model.validate()?;
         if model.inputs.len() != 1 {
             return Err(EngineError::BadInput(format!("model has {} inputs; quantlens runs single-input models", model.inputs.len())));
         }
+        if model.outputs.is_empty() {
+            return Err(EngineError::BadGraph("the model has no graph output".into()));
+        }
+        check_memory(&model, limits)?;
         let mut available: Vec<bool> = model.tensors.iter().map(|t| t.is_constant()).collect();
         for &i in &model.inputs {
             available[i] = true;
@@ -185,6 +198,26 @@ impl Plan {
                 if !available[t] {
                     return Err(EngineError::NotYetProduced { op: op.index, kind: op.kind.name(), tensor: t });
                 }
+            }
+            // Every tensor is written once: by the caller (the graph input),
+            // by the file (a constant) or by exactly one operator.
+            for &t in &op.outputs {
+                if available[t] {
+                    let tensor = &model.tensors[t];
+                    let what = if tensor.is_constant() {
+                        "a constant from the file"
+                    } else if model.inputs.contains(&t) {
+                        "the graph input"
+                    } else {
+                        "already written by an earlier operator (or twice by this one)"
+                    };
+                    return Err(EngineError::BadOperator {
+                        op: op.index,
+                        kind: op.kind.name(),
+                        reason: format!("writes tensor {t} ({}), which is {what}", tensor.name),
+                    });
+                }
+                available[t] = true;
             }
             let ctx = OpContext { model: &model, op };
             let kernel = match &op.kind {
@@ -213,10 +246,20 @@ impl Plan {
                 OpKind::HardSwish => Kernel::HardSwish(ops::hard_swish::prepare(&ctx, profile)?),
                 other => return Err(EngineError::UnsupportedOp { op: op.index, kind: other.name() }),
             };
-            for &t in &op.outputs {
-                available[t] = true;
-            }
             steps.push(Step { op: op.index, kernel });
+        }
+        // A run's trace holds the input and the op-produced tensors; an
+        // output must be one of them.
+        let mut computed = vec![false; model.tensors.len()];
+        for &t in model.inputs.iter().chain(model.operators.iter().flat_map(|op| op.outputs.iter())) {
+            computed[t] = true;
+        }
+        for (i, &t) in model.outputs.iter().enumerate() {
+            if !computed[t] {
+                let tensor = &model.tensors[t];
+                let what = if tensor.is_constant() { "a constant from the file" } else { "never written: no operator produces it" };
+                return Err(EngineError::BadGraph(format!("graph output {i} is tensor {t} ({}), which is {what}", tensor.name)));
+            }
         }
         Ok(Plan { model, profile, steps })
     }
@@ -248,4 +291,83 @@ impl Plan {
             _ => None,
         })
     }
+}
+
+/// Resource limits of a [`Plan`] (see [`Plan::with_limits`]).
+///
+/// A `.tflite` file of a few kilobytes can declare tensors of two billion
+/// elements, or point a thousand operators at one large weight tensor. Such
+/// a file is refused up front instead of making quantlens allocate gigabytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Upper bound, in bytes, on the memory a plan may need: the weights its
+    /// operators prepare, plus the values one run keeps (the input and every
+    /// op-produced tensor) and the largest temporary buffers of one operator.
+    /// It is an estimate computed from the shapes alone, on the high side.
+    pub max_bytes: u64,
+}
+
+impl Limits {
+    /// 1 GiB: far above what the committed models need (about 20 MiB),
+    /// enough for large image models.
+    pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_bytes: Limits::DEFAULT_MAX_BYTES }
+    }
+}
+
+/// Refuse a model whose tensors would need more than `limits` allows.
+///
+/// The estimate, from shapes alone: every value a run keeps (the graph input
+/// and each op-produced tensor, in its dtype); the largest per-operator
+/// scratch (its non-constant inputs and outputs widened to 32 bits); and for
+/// every operator its constant inputs as prepared (copied, widened to 32 bits
+/// and centered, plus per-channel constants).
+fn check_memory(model: &Model, limits: Limits) -> Result<(), EngineError> {
+    let elements = |t: usize| model.tensors[t].num_elements() as u64;
+    let bytes = |t: usize| elements(t).saturating_mul(model.tensors[t].dtype.size() as u64);
+    let mut kept_flags = vec![false; model.tensors.len()];
+    for &t in model.inputs.iter().chain(model.operators.iter().flat_map(|op| op.outputs.iter())) {
+        kept_flags[t] = true;
+    }
+    let kept: u64 = (0..model.tensors.len()).filter(|&t| kept_flags[t]).map(bytes).fold(0, u64::saturating_add);
+    let mut scratch = 0u64;
+    let mut prepared = 0u64;
+    let mut largest: Option<(u64, usize)> = None;
+    for op in &model.operators {
+        let mut op_scratch = 0u64;
+        for t in op.inputs.iter().flatten().copied().chain(op.outputs.iter().copied()) {
+            let tensor = &model.tensors[t];
+            if tensor.is_constant() {
+                let rows = tensor.shape.first().copied().unwrap_or(1) as u64;
+                let cost = bytes(t).saturating_add(elements(t).saturating_mul(8)).saturating_add(rows.saturating_mul(64));
+                prepared = prepared.saturating_add(cost);
+            } else {
+                op_scratch = op_scratch.saturating_add(elements(t).saturating_mul(4));
+            }
+        }
+        scratch = scratch.max(op_scratch);
+    }
+    for t in 0..model.tensors.len() {
+        let b = if kept_flags[t] { bytes(t) } else { 0 };
+        if largest.map_or(true, |(lb, _)| b > lb) {
+            largest = Some((b, t));
+        }
+    }
+    let needed = kept.saturating_add(scratch).saturating_add(prepared);
+    if needed <= limits.max_bytes {
+        return Ok(());
+    }
+    let mut detail = format!("{kept} for the values of one run, {scratch} of scratch, {prepared} for prepared weights");
+    if let Some((b, t)) = largest.filter(|&(b, _)| b > 0) {
+        let tensor = &model.tensors[t];
+        detail.push_str(&format!(
+            "; largest tensor {t} ({}) of shape {:?} {} holds {b}",
+            tensor.name, tensor.shape, tensor.dtype
+        ));
+    }
+    Err(EngineError::TooLarge { needed, limit: limits.max_bytes, detail })
 }

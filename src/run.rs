@@ -33,6 +33,22 @@ impl Plan {
         values[self.input()] = Some(input.reshaped(&t_in.shape));
         for step in &self.steps {
             let y = step.kernel.eval(&values)?;
+            let out = &self.model.tensors[step.kernel.output()];
+            // `prepare` guarantees this; a kernel that broke it would hand
+            // the next operator a value of the wrong size.
+            if y.len() != out.num_elements() {
+                return Err(EngineError::BadOperator {
+                    op: step.op,
+                    kind: self.model.operators[step.op].kind.name(),
+                    reason: format!(
+                        "produced {} elements for tensor {} ({}) of shape {:?}",
+                        y.len(),
+                        out.index,
+                        out.name,
+                        out.shape
+                    ),
+                });
+            }
             values[step.kernel.output()] = Some(y);
         }
         Ok(Trace { values })

@@ -64,12 +64,31 @@ enum Command {
     },
 }
 
+/// `println!` that never panics: when stdout is closed early (`quantlens
+/// inspect m | head`), stop quietly with exit code 0 like other Unix tools,
+/// instead of std's panic on a broken pipe; any other write error is exit 2.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("quantlens: error: writing to stdout: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("quantlens: error: {e:#}");
+            // One line, whatever the underlying messages look like.
+            let msg = format!("{e:#}");
+            let msg: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            eprintln!("quantlens: error: {}", msg.join(" "));
             ExitCode::from(2)
         }
     }
@@ -96,6 +115,9 @@ fn load_plan(model: &Path, profile: &str) -> Result<Plan> {
 fn load_inputs(plan: &Plan, path: &Path) -> Result<Vec<quantlens::Value>> {
     let x = read_samples(path)?;
     let t = &plan.model.tensors[plan.input()];
+    if x.shape.first() == Some(&0) {
+        bail!("{}: no samples (N = 0; shape {:?})", path.display(), x.shape);
+    }
     if x.dtype() != t.dtype {
         bail!("{}: dtype {} but the model's input tensor {} ({}) is {}", path.display(), x.dtype(), t.index, t.name, t.dtype);
     }
@@ -115,7 +137,7 @@ fn load_inputs(plan: &Plan, path: &Path) -> Result<Vec<quantlens::Value>> {
                 t.index,
                 t.name,
                 t.shape,
-                t.shape[1..].iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                t.shape.get(1..).unwrap_or(&[]).iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
             );
         }
         x
@@ -219,12 +241,20 @@ fn run(model: &Path, input: &Path, profile: &str, dump: Option<&Path>, output: O
 /// Write every op-produced tensor into a fresh temporary directory, then
 /// rename it into place: DIR is either complete or not created.
 fn write_dump(plan: &Plan, traces: &[quantlens::Trace], dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{}: dump path exists and is not a directory", dir.display());
+    }
     if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{}: dump directory exists and is not empty", dir.display());
     }
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = parent.join(format!(".{}.partial-{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("dump"), std::process::id()));
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    // Parents that do not exist yet are created, and removed again on failure.
+    let mut created: Vec<PathBuf> = parent.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).map(Path::to_path_buf).collect();
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        remove_created(&mut created);
+        return Err(e).with_context(|| format!("creating {}", tmp.display()));
+    }
     let result = (|| -> Result<()> {
         for step in &plan.steps {
             let t = step.kernel.output();
@@ -239,8 +269,16 @@ fn write_dump(plan: &Plan, traces: &[quantlens::Trace], dir: &Path) -> Result<()
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
+        remove_created(&mut created);
     }
     result
+}
+
+/// Remove the (empty) directories `write_dump` created, deepest first.
+fn remove_created(created: &mut Vec<PathBuf>) {
+    for d in created.drain(..) {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 fn verify_cmd(model: &Path, input: &Path, golden: &Path, profile: &str, labels: Option<&Path>) -> Result<ExitCode> {

@@ -489,4 +489,91 @@ impl Model {
     pub fn tensor_by_name(&self, name: &str) -> Option<&Tensor> {
         self.tensors.iter().find(|t| t.name == name)
     }
+
+    /// Check the facts [`Model::from_bytes`] guarantees, on the plain
+    /// struct: every index in range, every tensor's `index` its position,
+    /// constant data as long as its shape says, at most 2^31 − 1 elements per
+    /// tensor, quantization parameters paired, counted and valid as the
+    /// reader requires.
+    ///
+    /// A model read from a file always passes; [`crate::Plan::new`] calls this
+    /// so that a model edited in code (every field is public) is refused with
+    /// an error instead of making the engine index out of bounds.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let count = self.tensors.len();
+        let index = |what: String, i: usize| -> Result<(), ModelError> {
+            if i < count {
+                Ok(())
+            } else {
+                Err(ModelError::IndexOutOfRange { what, index: i.try_into().unwrap_or(i64::MAX), count })
+            }
+        };
+        for (k, t) in self.tensors.iter().enumerate() {
+            let bad_shape = |reason: String| ModelError::BadShape {
+                tensor: k,
+                name: t.name.clone(),
+                shape: t.shape.iter().map(|&d| d.try_into().unwrap_or(i64::MAX)).collect(),
+                reason,
+            };
+            if t.index != k {
+                return Err(bad_shape(format!("its index field is {} but it is tensor {k}", t.index)));
+            }
+            let elements = t.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).filter(|&n| n <= i32::MAX as u64);
+            let Some(elements) = elements else {
+                return Err(bad_shape(format!("more than {} elements", i32::MAX)));
+            };
+            if let Some(data) = &t.data {
+                let expected = elements as usize * t.dtype.size();
+                if data.len() != expected {
+                    return Err(ModelError::BufferSizeMismatch {
+                        tensor: k,
+                        name: t.name.clone(),
+                        buffer: 0,
+                        shape: t.shape.clone(),
+                        dtype: t.dtype.name().to_string(),
+                        expected,
+                        actual: data.len(),
+                    });
+                }
+            }
+            if let Some(q) = &t.quant {
+                let bad = |reason: String| ModelError::BadQuantization { tensor: k, name: t.name.clone(), reason };
+                if q.scale.is_empty() || q.zero_point.len() != q.scale.len() {
+                    return Err(bad(format!(
+                        "{} scales but {} zero points (they must pair up, at least one)",
+                        q.scale.len(),
+                        q.zero_point.len()
+                    )));
+                }
+                let axis = i32::try_from(q.quantized_dimension).unwrap_or(i32::MAX);
+                read::quantized_axis(axis, q.scale.len(), &t.shape).map_err(bad)?;
+                read::check_scales(&q.scale).map_err(bad)?;
+                read::check_zero_points(&q.zero_point, t.dtype).map_err(bad)?;
+            }
+        }
+        for (i, &t) in self.inputs.iter().enumerate() {
+            index(format!("graph input {i}"), t)?;
+        }
+        for (i, &t) in self.outputs.iter().enumerate() {
+            index(format!("graph output {i}"), t)?;
+        }
+        for (k, op) in self.operators.iter().enumerate() {
+            if op.index != k {
+                return Err(ModelError::BadOperator {
+                    op: k,
+                    kind: op.kind.name(),
+                    reason: format!("its index field is {} but it is operator {k}", op.index),
+                });
+            }
+            for (i, t) in op.inputs.iter().enumerate() {
+                if let Some(t) = *t {
+                    index(format!("operator {k} ({}) input {i}", op.kind), t)?;
+                }
+            }
+            for (i, &t) in op.outputs.iter().enumerate() {
+                index(format!("operator {k} ({}) output {i}", op.kind), t)?;
+            }
+        }
+        Ok(())
+    }
 }

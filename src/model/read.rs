@@ -290,7 +290,7 @@ fn check_no_details(at: &Place, q: &fb::QuantizationParameters<'_>) -> Result<()
 }
 
 /// Check `quantized_dimension` against the shape and the number of scales.
-fn quantized_axis(raw: i32, count: usize, shape: &[usize]) -> Result<usize, String> {
+pub(crate) fn quantized_axis(raw: i32, count: usize, shape: &[usize]) -> Result<usize, String> {
     let rank = shape.len();
     let axis = usize::try_from(raw)
         .ok()
@@ -308,7 +308,7 @@ fn quantized_axis(raw: i32, count: usize, shape: &[usize]) -> Result<usize, Stri
     }
 }
 
-fn check_scales(scale: &[f32]) -> Result<(), String> {
+pub(crate) fn check_scales(scale: &[f32]) -> Result<(), String> {
     match scale
         .iter()
         .enumerate()
@@ -323,7 +323,7 @@ fn check_scales(scale: &[f32]) -> Result<(), String> {
 
 /// Zero points must be representable in the tensor's integer type. Float and
 /// bool tensors have no range to check.
-fn check_zero_points(zero_point: &[i64], dtype: DType) -> Result<(), String> {
+pub(crate) fn check_zero_points(zero_point: &[i64], dtype: DType) -> Result<(), String> {
     let Some((lo, hi)) = dtype.int_range() else {
         return Ok(());
     };

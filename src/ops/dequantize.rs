@@ -19,7 +19,12 @@ pub struct Params {
 pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, EngineError> {
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
+    let in_dtype = ctx.dtype(input);
+    if !matches!(in_dtype, crate::model::DType::I8 | crate::model::DType::U8 | crate::model::DType::I16) {
+        return Err(ctx.unsupported(format!("input dtype {in_dtype}")));
+    }
     let (scale, zero_point) = ctx.per_tensor_quant(input, "input")?;
+    super::same_element_count(ctx, input, output)?;
     if ctx.dtype(output) != crate::model::DType::F32 {
         return Err(ctx.unsupported(format!("output dtype {}", ctx.dtype(output))));
     }

@@ -194,7 +194,7 @@ fn prepare_quantized(
     let (out_features, in_features) = (w.shape[0], w.shape[1]);
     let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
     let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
-    let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("weights tensor {weights} has no quantization")))?;
+    let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("weights tensor {weights} ({}) is {} but has no quantization parameters", w.name, w.dtype)))?;
     let per_channel = wq.scale.len() > 1;
     if per_channel && (wq.quantized_dimension != 0 || wq.scale.len() != out_features) {
         return Err(ctx.unsupported(format!(

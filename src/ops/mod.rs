@@ -135,6 +135,18 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// Elementwise ops: the output must have as many elements as the input.
+pub(crate) fn same_element_count(ctx: &OpContext, input: usize, output: usize) -> Result<(), EngineError> {
+    let (i, o) = (&ctx.model.tensors[input], &ctx.model.tensors[output]);
+    if i.num_elements() != o.num_elements() {
+        return Err(ctx.bad(format!(
+            "input tensor {input} ({}) has shape {:?} but output tensor {output} ({}) has shape {:?}; they must have the same number of elements",
+            i.name, i.shape, o.name, o.shape
+        )));
+    }
+    Ok(())
+}
+
 /// The integer range of a quantized activation dtype.
 pub(crate) fn int_range(dtype: DType) -> (i32, i32) {
     match dtype {

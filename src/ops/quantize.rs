@@ -37,6 +37,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         return Err(ctx.unsupported(format!("output dtype {output_dtype}")));
     }
     let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+    super::same_element_count(ctx, input, output)?;
     let arith = match ctx.dtype(input) {
         DType::F32 => Arith::FromFloat,
         DType::I8 | DType::U8 | DType::I16 => {

@@ -75,6 +75,9 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         Options::None => 1.0,
         other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
     };
+    if !(beta.is_finite() && beta >= 0.0) {
+        return Err(ctx.bad(format!("beta is {beta}; it must be finite and >= 0")));
+    }
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
     let (in_dt, out_dt) = (ctx.dtype(input), ctx.dtype(output));
@@ -91,8 +94,9 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
                 SoftmaxMethod::GemmlowpFixedPoint => {
                     let real = (beta as f64 * s_in as f64 * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64)
                         .min((1i64 << 31) as f64 - 1.0);
+                    // TFLite's QuantizeMultiplierGreaterThanOne checks M > 1 and a shift >= 0.
                     let (input_multiplier, input_left_shift) = quant::quantize_multiplier(real);
-                    if input_left_shift < 0 {
+                    if real <= 1.0 || input_left_shift < 0 {
                         return Err(ctx.unsupported(format!("input scale·beta too small ({real}) for the fixed-point softmax")));
                     }
                     let diff_min = -input_radius(SCALED_DIFF_INTEGER_BITS, input_left_shift, 31);
@@ -215,6 +219,8 @@ pub fn softmax_table(p: &TableParams, row: &[i32], out: &mut Vec<i32>) {
 pub fn quantize_softmax_output(prob_rescaled: f32, zero_point: i32, dtype: DType) -> i32 {
     match dtype {
         DType::U8 => (prob_rescaled + 0.5) as i32,
-        _ => quant::round_half_away_from_zero_f32(prob_rescaled) as i32 + zero_point,
+        // `as` saturates (NaN → 0); the sum saturates too, so a huge
+        // probability clamps to the top of the range instead of wrapping.
+        _ => (quant::round_half_away_from_zero_f32(prob_rescaled) as i32).saturating_add(zero_point),
     }
 }

@@ -49,9 +49,15 @@ pub fn dequantize(q: i32, scale: f32, zero_point: i32) -> f32 {
 
 /// Equation (2): `q = clamp(round(r / S) + Z)`, with TFLite's reference
 /// rounding (`round`, ties away from zero) of the f32 quotient `r / S`.
+///
+/// Total over every input: a quotient beyond the integer range (including
+/// ±∞) clamps to `q_max` / `q_min`; NaN counts as 0 and gives `clamp(Z)`.
+/// (TFLite casts the rounded quotient to `int32_t`, which C leaves undefined
+/// for |r/S| ≥ 2^31 and NaN; on x86 that cast yields `INT32_MIN`.)
 #[inline]
 pub fn quantize(r: f32, scale: f32, zero_point: i32, q_min: i32, q_max: i32) -> i32 {
-    let q = round_half_away_from_zero_f32(r / scale) as i64 + zero_point as i64;
+    // `as i64` saturates (NaN → 0), so the sum cannot overflow after it.
+    let q = (round_half_away_from_zero_f32(r / scale) as i64).saturating_add(zero_point as i64);
     q.clamp(q_min as i64, q_max as i64) as i32
 }
 
@@ -150,6 +156,11 @@ pub fn rounding_shift_ties_up(x: i64, exponent: i32) -> i64 {
 /// recipe): `RoundingDivideByPOT(SRDHM(x · 2^left, M0), right)` where
 /// `left = max(shift, 0)`, `right = max(−shift, 0)`. The product is rounded
 /// twice: once in the high-mul, once in the shift.
+///
+/// Total: `x · 2^left` wraps on overflow as the runtimes' two's-complement
+/// `x * (1 << left)` does (C leaves it undefined; on x86 it wraps, and a
+/// `left` of 32 or more shifts by `left mod 32`); `right` is capped at 31,
+/// below which [`quantize_multiplier`] never goes.
 #[inline]
 pub fn multiply_by_quantized_multiplier_double_rounding(x: i32, m0: i32, shift: i32) -> i32 {
     let left = shift.max(0);
@@ -160,9 +171,19 @@ pub fn multiply_by_quantized_multiplier_double_rounding(x: i32, m0: i32, shift: 
 
 /// TFLite's single-rounding `MultiplyByQuantizedMultiplier`
 /// (`TFLITE_SINGLE_ROUNDING`): `(x · M0 + 2^(30 − shift)) >> (31 − shift)`,
-/// one rounding with ties toward +∞.
+/// one rounding with ties toward +∞, saturated to the i32 range.
+///
+/// TFLite supports `shift` in −31..=30 only: its `QuantizeMultiplier`
+/// saturates a larger multiplier to `(2^31 − 1, 30)`, and a smaller one has
+/// already been flushed to `(0, 0)`. The same is done here, so the function
+/// is total.
 #[inline]
 pub fn multiply_by_quantized_multiplier_single_rounding(x: i32, m0: i32, shift: i32) -> i32 {
+    let (m0, shift) = match shift {
+        s if s > 30 => (i32::MAX, 30),
+        s if s < -31 => (0, 0),
+        s => (m0, s),
+    };
     let total_shift = 31 - shift;
     rounding_shift_ties_up(x as i64 * m0 as i64, total_shift).clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
@@ -209,7 +230,8 @@ pub fn activation_range(
     q_max: i32,
 ) -> (i32, i32) {
     use crate::model::Activation;
-    let q = |f: f32| zero_point as i64 + round_half_away_from_zero_f32(f / scale) as i64;
+    // `as i64` saturates, so a tiny scale (f / scale = ±∞) cannot overflow the sum.
+    let q = |f: f32| (zero_point as i64).saturating_add(round_half_away_from_zero_f32(f / scale) as i64);
     let lo = |f: f32| (q_min as i64).max(q(f)).clamp(q_min as i64, q_max as i64) as i32;
     let hi = |f: f32| (q_max as i64).min(q(f)).clamp(q_min as i64, q_max as i64) as i32;
     match activation {

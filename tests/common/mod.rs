@@ -1,0 +1,449 @@
+//! Test-only helpers shared by the robustness tests: a tiny `.tflite`
+//! writer (small models built in code) and a locator that finds the byte
+//! offset of a field inside a real `.tflite` file so a test can corrupt
+//! exactly that field.
+
+#![allow(dead_code)]
+
+use flatbuffers::{FlatBufferBuilder, TableFinishedWIPOffset, WIPOffset};
+
+// ---------------------------------------------------------------------------
+// Writer
+// ---------------------------------------------------------------------------
+
+/// Schema field id → vtable slot.
+const fn vt(id: u16) -> u16 {
+    4 + 2 * id
+}
+
+pub const FLOAT32: i8 = 0;
+pub const INT32: i8 = 2;
+pub const UINT8: i8 = 3;
+pub const INT16: i8 = 7;
+pub const INT8: i8 = 9;
+
+pub const DEQUANTIZE: i32 = 6;
+pub const FULLY_CONNECTED: i32 = 9;
+pub const RESHAPE: i32 = 22;
+pub const SOFTMAX: i32 = 25;
+pub const QUANTIZE: i32 = 114;
+
+#[derive(Clone, Debug)]
+pub struct QSpec {
+    pub scale: Vec<f32>,
+    pub zero_point: Vec<i64>,
+    pub qdim: i32,
+}
+
+pub fn q(scale: &[f32], zero_point: &[i64]) -> Option<QSpec> {
+    Some(QSpec { scale: scale.to_vec(), zero_point: zero_point.to_vec(), qdim: 0 })
+}
+
+#[derive(Clone, Debug)]
+pub struct TSpec {
+    pub name: String,
+    pub shape: Vec<i32>,
+    pub dtype: i8,
+    pub buffer: u32,
+    pub quant: Option<QSpec>,
+}
+
+pub fn t(name: &str, shape: &[i32], dtype: i8, buffer: u32, quant: Option<QSpec>) -> TSpec {
+    TSpec { name: name.into(), shape: shape.to_vec(), dtype, buffer, quant }
+}
+
+#[derive(Clone, Debug)]
+pub enum OptSpec {
+    None,
+    Fc { activation: i8 },
+    Softmax { beta: f32 },
+    Reshape { new_shape: Vec<i32> },
+}
+
+#[derive(Clone, Debug)]
+pub struct OpSpec {
+    pub opcode_index: u32,
+    pub inputs: Vec<i32>,
+    pub outputs: Vec<i32>,
+    pub options: OptSpec,
+}
+
+pub fn op(opcode_index: u32, inputs: &[i32], outputs: &[i32], options: OptSpec) -> OpSpec {
+    OpSpec { opcode_index, inputs: inputs.to_vec(), outputs: outputs.to_vec(), options }
+}
+
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Builtin operator codes (index = opcode_index).
+    pub codes: Vec<i32>,
+    pub tensors: Vec<TSpec>,
+    pub ops: Vec<OpSpec>,
+    pub inputs: Vec<i32>,
+    pub outputs: Vec<i32>,
+    /// Buffer contents; buffer 0 should be the empty sentinel.
+    pub buffers: Vec<Vec<u8>>,
+    pub subgraphs: usize,
+}
+
+pub fn le_i8(v: &[i8]) -> Vec<u8> {
+    v.iter().map(|&x| x as u8).collect()
+}
+
+pub fn le_i32(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn le_f32(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+type Fbb<'a> = FlatBufferBuilder<'a>;
+type TableOff = WIPOffset<TableFinishedWIPOffset>;
+
+fn build_quant(fbb: &mut Fbb, q: &QSpec) -> TableOff {
+    let scale = fbb.create_vector(&q.scale);
+    let zp = fbb.create_vector(&q.zero_point);
+    let s = fbb.start_table();
+    fbb.push_slot_always(vt(2), scale);
+    fbb.push_slot_always(vt(3), zp);
+    fbb.push_slot(vt(6), q.qdim, 0);
+    fbb.end_table(s)
+}
+
+fn build_tensor(fbb: &mut Fbb, t: &TSpec) -> TableOff {
+    let shape = fbb.create_vector(&t.shape);
+    let name = fbb.create_string(&t.name);
+    let quant = t.quant.as_ref().map(|q| build_quant(fbb, q));
+    let s = fbb.start_table();
+    fbb.push_slot_always(vt(0), shape);
+    // Written always, as the converter does, so tests can patch them in place.
+    fbb.push_slot_always(vt(1), t.dtype);
+    fbb.push_slot_always(vt(2), t.buffer);
+    fbb.push_slot_always(vt(3), name);
+    if let Some(q) = quant {
+        fbb.push_slot_always(vt(4), q);
+    }
+    fbb.end_table(s)
+}
+
+fn build_options(fbb: &mut Fbb, o: &OptSpec) -> Option<(u8, TableOff)> {
+    Some(match o {
+        OptSpec::None => return None,
+        OptSpec::Fc { activation } => {
+            let s = fbb.start_table();
+            fbb.push_slot_always(vt(0), *activation);
+            (8, fbb.end_table(s))
+        }
+        OptSpec::Softmax { beta } => {
+            let s = fbb.start_table();
+            fbb.push_slot_always(vt(0), *beta);
+            (9, fbb.end_table(s))
+        }
+        OptSpec::Reshape { new_shape } => {
+            let v = fbb.create_vector(new_shape);
+            let s = fbb.start_table();
+            fbb.push_slot_always(vt(0), v);
+            (17, fbb.end_table(s))
+        }
+    })
+}
+
+fn build_op(fbb: &mut Fbb, op: &OpSpec) -> TableOff {
+    let inputs = fbb.create_vector(&op.inputs);
+    let outputs = fbb.create_vector(&op.outputs);
+    let options = build_options(fbb, &op.options);
+    let s = fbb.start_table();
+    fbb.push_slot_always(vt(0), op.opcode_index);
+    fbb.push_slot_always(vt(1), inputs);
+    fbb.push_slot_always(vt(2), outputs);
+    if let Some((kind, table)) = options {
+        fbb.push_slot_always(vt(3), kind);
+        fbb.push_slot_always(vt(4), table);
+    }
+    fbb.end_table(s)
+}
+
+fn build_code(fbb: &mut Fbb, builtin: i32) -> TableOff {
+    let s = fbb.start_table();
+    fbb.push_slot_always(vt(0), builtin.min(127) as i8);
+    fbb.push_slot_always(vt(2), 1i32);
+    fbb.push_slot_always(vt(3), builtin);
+    fbb.end_table(s)
+}
+
+fn build_buffer(fbb: &mut Fbb, data: &[u8]) -> TableOff {
+    let data = (!data.is_empty()).then(|| fbb.create_vector(data));
+    let s = fbb.start_table();
+    if let Some(data) = data {
+        fbb.push_slot_always(vt(0), data);
+    }
+    fbb.end_table(s)
+}
+
+fn build_subgraph(fbb: &mut Fbb, spec: &Spec) -> TableOff {
+    let tensors: Vec<_> = spec.tensors.iter().map(|t| build_tensor(fbb, t)).collect();
+    let tensors = fbb.create_vector(&tensors);
+    let ops: Vec<_> = spec.ops.iter().map(|o| build_op(fbb, o)).collect();
+    let ops = fbb.create_vector(&ops);
+    let inputs = fbb.create_vector(&spec.inputs);
+    let outputs = fbb.create_vector(&spec.outputs);
+    let s = fbb.start_table();
+    fbb.push_slot_always(vt(0), tensors);
+    fbb.push_slot_always(vt(1), inputs);
+    fbb.push_slot_always(vt(2), outputs);
+    fbb.push_slot_always(vt(3), ops);
+    fbb.end_table(s)
+}
+
+/// Serialize a spec into `.tflite` bytes.
+pub fn build(spec: &Spec) -> Vec<u8> {
+    let mut fbb = FlatBufferBuilder::new();
+    let buffers: Vec<_> = spec.buffers.iter().map(|b| build_buffer(&mut fbb, b)).collect();
+    let buffers = fbb.create_vector(&buffers);
+    let subgraphs: Vec<_> = (0..spec.subgraphs).map(|_| build_subgraph(&mut fbb, spec)).collect();
+    let subgraphs = fbb.create_vector(&subgraphs);
+    let codes: Vec<_> = spec.codes.iter().map(|&c| build_code(&mut fbb, c)).collect();
+    let codes = fbb.create_vector(&codes);
+    let s = fbb.start_table();
+    fbb.push_slot_always(vt(0), 3u32);
+    fbb.push_slot_always(vt(1), codes);
+    fbb.push_slot_always(vt(2), subgraphs);
+    fbb.push_slot_always(vt(4), buffers);
+    let root = fbb.end_table(s);
+    fbb.finish(root, Some("TFL3"));
+    fbb.finished_data().to_vec()
+}
+
+const W: [i8; 12] = [1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -127];
+
+/// uint8 [1,4] → QUANTIZE → int8 → FULLY_CONNECTED (per-channel int8
+/// weights, RELU) → int8 [1,3] → SOFTMAX → int8 → QUANTIZE → uint8 [1,3]:
+/// the primary model's structure in miniature.
+pub fn chain_uint8io() -> Spec {
+    Spec {
+        codes: vec![QUANTIZE, FULLY_CONNECTED, SOFTMAX],
+        tensors: vec![
+            t("pixels", &[1, 4], UINT8, 0, q(&[0.5], &[128])),
+            t("weights", &[3, 4], INT8, 1, q(&[0.01, 0.02, 0.03], &[0, 0, 0])),
+            t("bias", &[3], INT32, 2, q(&[0.005, 0.01, 0.015], &[0, 0, 0])),
+            t("x_int8", &[1, 4], INT8, 0, q(&[0.5], &[0])),
+            t("fc", &[1, 3], INT8, 0, q(&[0.25], &[5])),
+            t("probs_int8", &[1, 3], INT8, 0, q(&[1.0 / 256.0], &[-128])),
+            t("probs", &[1, 3], UINT8, 0, q(&[1.0 / 256.0], &[0])),
+        ],
+        ops: vec![
+            op(0, &[0], &[3], OptSpec::None),
+            op(1, &[3, 1, 2], &[4], OptSpec::Fc { activation: 1 }),
+            op(2, &[4], &[5], OptSpec::Softmax { beta: 1.0 }),
+            op(0, &[5], &[6], OptSpec::None),
+        ],
+        inputs: vec![0],
+        outputs: vec![6],
+        buffers: vec![vec![], le_i8(&W), le_i32(&[100, -200, 300])],
+        subgraphs: 1,
+    }
+}
+
+/// Legacy all-uint8: FULLY_CONNECTED with asymmetric uint8 weights, then a
+/// uint8 SOFTMAX.
+pub fn legacy_uint8() -> Spec {
+    Spec {
+        codes: vec![FULLY_CONNECTED, SOFTMAX],
+        tensors: vec![
+            t("in", &[1, 4], UINT8, 0, q(&[0.02], &[0])),
+            t("w", &[2, 4], UINT8, 1, q(&[0.003], &[122])),
+            t("b", &[2], INT32, 2, q(&[0.00006], &[0])),
+            t("fc", &[1, 2], UINT8, 0, q(&[0.2], &[101])),
+            t("probs", &[1, 2], UINT8, 0, q(&[1.0 / 256.0], &[0])),
+        ],
+        ops: vec![op(0, &[0, 1, 2], &[3], OptSpec::Fc { activation: 0 }), op(1, &[3], &[4], OptSpec::Softmax { beta: 1.0 })],
+        inputs: vec![0],
+        outputs: vec![4],
+        buffers: vec![vec![], vec![0, 255, 122, 7, 200, 13, 90, 122], le_i32(&[1000, -1000])],
+        subgraphs: 1,
+    }
+}
+
+/// float32: RESHAPE [1,2,2] → [1,4], FULLY_CONNECTED, SOFTMAX.
+pub fn float_chain() -> Spec {
+    Spec {
+        codes: vec![RESHAPE, FULLY_CONNECTED, SOFTMAX],
+        tensors: vec![
+            t("img", &[1, 2, 2], FLOAT32, 0, None),
+            t("flat", &[1, 4], FLOAT32, 0, None),
+            t("w", &[3, 4], FLOAT32, 1, None),
+            t("b", &[3], FLOAT32, 2, None),
+            t("fc", &[1, 3], FLOAT32, 0, None),
+            t("probs", &[1, 3], FLOAT32, 0, None),
+        ],
+        ops: vec![
+            op(0, &[0], &[1], OptSpec::Reshape { new_shape: vec![1, 4] }),
+            op(1, &[1, 2, 3], &[4], OptSpec::Fc { activation: 3 }),
+            op(2, &[4], &[5], OptSpec::Softmax { beta: 1.0 }),
+        ],
+        inputs: vec![0],
+        outputs: vec![5],
+        buffers: vec![vec![], le_f32(&[0.5, -1.0, 2.0, 0.25, 1.0, 1.0, -1.0, 0.0, 3.0, -0.5, 0.1, 0.2]), le_f32(&[0.1, -0.2, 0.3])],
+        subgraphs: 1,
+    }
+}
+
+/// int8 [1,4] → DEQUANTIZE → float32 [1,4] → QUANTIZE → int16 [1,4].
+pub fn dequant_requant() -> Spec {
+    Spec {
+        codes: vec![DEQUANTIZE, QUANTIZE],
+        tensors: vec![
+            t("q", &[1, 4], INT8, 0, q(&[0.1], &[-3])),
+            t("r", &[1, 4], FLOAT32, 0, None),
+            t("q16", &[1, 4], INT16, 0, q(&[0.001], &[0])),
+        ],
+        ops: vec![op(0, &[0], &[1], OptSpec::None), op(1, &[1], &[2], OptSpec::None)],
+        inputs: vec![0],
+        outputs: vec![2],
+        buffers: vec![vec![]],
+        subgraphs: 1,
+    }
+}
+
+/// Every small model, by name.
+pub fn small_models() -> Vec<(&'static str, Spec)> {
+    vec![
+        ("chain_uint8io", chain_uint8io()),
+        ("legacy_uint8", legacy_uint8()),
+        ("float_chain", float_chain()),
+        ("dequant_requant", dequant_requant()),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Locator: byte offsets of fields in a finished FlatBuffer
+// ---------------------------------------------------------------------------
+
+/// A read-only walker over an (unverified, but here: valid) FlatBuffer that
+/// answers "at which byte offset does this field live?".
+pub struct Locator<'a>(pub &'a [u8]);
+
+/// Schema field ids used by the tests.
+pub mod field {
+    pub mod model {
+        pub const OPERATOR_CODES: u16 = 1;
+        pub const SUBGRAPHS: u16 = 2;
+        pub const BUFFERS: u16 = 4;
+    }
+    pub mod subgraph {
+        pub const TENSORS: u16 = 0;
+        pub const INPUTS: u16 = 1;
+        pub const OUTPUTS: u16 = 2;
+        pub const OPERATORS: u16 = 3;
+    }
+    pub mod tensor {
+        pub const SHAPE: u16 = 0;
+        pub const TYPE: u16 = 1;
+        pub const BUFFER: u16 = 2;
+        pub const QUANTIZATION: u16 = 4;
+    }
+    pub mod quant {
+        pub const SCALE: u16 = 2;
+        pub const ZERO_POINT: u16 = 3;
+        pub const QUANTIZED_DIMENSION: u16 = 6;
+    }
+    pub mod operator {
+        pub const OPCODE_INDEX: u16 = 0;
+        pub const INPUTS: u16 = 1;
+        pub const OUTPUTS: u16 = 2;
+        pub const BUILTIN_OPTIONS: u16 = 4;
+    }
+    pub mod buffer {
+        pub const DATA: u16 = 0;
+    }
+}
+
+impl<'a> Locator<'a> {
+    pub fn u16_at(&self, at: usize) -> u16 {
+        u16::from_le_bytes(self.0[at..at + 2].try_into().unwrap())
+    }
+    pub fn u32_at(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.0[at..at + 4].try_into().unwrap())
+    }
+    pub fn i32_at(&self, at: usize) -> i32 {
+        i32::from_le_bytes(self.0[at..at + 4].try_into().unwrap())
+    }
+
+    /// The root table's position.
+    pub fn root(&self) -> usize {
+        self.u32_at(0) as usize
+    }
+
+    /// Position of field `id` of the table at `table`, if present.
+    pub fn field(&self, table: usize, id: u16) -> Option<usize> {
+        let vtable = (table as i64 - self.i32_at(table) as i64) as usize;
+        let vt_len = self.u16_at(vtable);
+        let slot = vt(id);
+        if slot + 2 > vt_len {
+            return None;
+        }
+        match self.u16_at(vtable + slot as usize) {
+            0 => None,
+            off => Some(table + off as usize),
+        }
+    }
+
+    /// Follow the offset stored in field `id` (a table, vector or string).
+    pub fn follow(&self, table: usize, id: u16) -> Option<usize> {
+        let at = self.field(table, id)?;
+        Some(at + self.u32_at(at) as usize)
+    }
+
+    /// Length of the vector at `vector`.
+    pub fn len(&self, vector: usize) -> usize {
+        self.u32_at(vector) as usize
+    }
+
+    /// Position of element `i` of a vector of `size`-byte scalars.
+    pub fn elem(&self, vector: usize, i: usize, size: usize) -> usize {
+        assert!(i < self.len(vector), "element {i} of a {}-vector", self.len(vector));
+        vector + 4 + i * size
+    }
+
+    /// The table that element `i` of a vector of tables points at.
+    pub fn table_elem(&self, vector: usize, i: usize) -> usize {
+        let at = self.elem(vector, i, 4);
+        at + self.u32_at(at) as usize
+    }
+
+    pub fn subgraph(&self, i: usize) -> usize {
+        let v = self.follow(self.root(), field::model::SUBGRAPHS).unwrap();
+        self.table_elem(v, i)
+    }
+
+    pub fn tensor(&self, k: usize) -> usize {
+        let v = self.follow(self.subgraph(0), field::subgraph::TENSORS).unwrap();
+        self.table_elem(v, k)
+    }
+
+    pub fn operator(&self, k: usize) -> usize {
+        let v = self.follow(self.subgraph(0), field::subgraph::OPERATORS).unwrap();
+        self.table_elem(v, k)
+    }
+
+    pub fn buffer(&self, k: usize) -> usize {
+        let v = self.follow(self.root(), field::model::BUFFERS).unwrap();
+        self.table_elem(v, k)
+    }
+
+    /// The quantization table of tensor `k`.
+    pub fn quantization(&self, k: usize) -> usize {
+        self.follow(self.tensor(k), field::tensor::QUANTIZATION).expect("tensor has quantization")
+    }
+
+    /// Byte ranges of every buffer's data (the bulk of a real model).
+    pub fn data_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        let v = self.follow(self.root(), field::model::BUFFERS).unwrap();
+        (0..self.len(v))
+            .filter_map(|k| {
+                let data = self.follow(self.table_elem(v, k), field::buffer::DATA)?;
+                Some(data + 4..data + 4 + self.len(data))
+            })
+            .collect()
+    }
+}
