@@ -5,6 +5,7 @@
 
 pub mod dequantize;
 pub mod fully_connected;
+pub mod gemm;
 pub mod quantize;
 pub mod reshape;
 pub mod softmax;
