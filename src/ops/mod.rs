@@ -6,6 +6,8 @@
 pub mod dequantize;
 pub mod fully_connected;
 pub mod gemm;
+
+pub use gemm::{kernel_path, set_kernel_path, with_kernel_path, KernelPath};
 pub mod quantize;
 pub mod reshape;
 pub mod softmax;
@@ -90,4 +92,55 @@ pub(crate) fn narrow(dtype: DType, shape: &[usize], q: Vec<i32>) -> crate::tenso
         _ => Data::I32(q),
     };
     Value { shape: shape.to_vec(), data }
+}
+
+/// [`widen`] into a reused buffer; false if the value is not integer.
+pub(crate) fn widen_into(v: &crate::tensor::Value, out: &mut Vec<i32>) -> bool {
+    out.clear();
+    match &v.data {
+        crate::tensor::Data::U8(x) => out.extend(x.iter().map(|&q| q as i32)),
+        crate::tensor::Data::I8(x) => out.extend(x.iter().map(|&q| q as i32)),
+        crate::tensor::Data::I16(x) => out.extend(x.iter().map(|&q| q as i32)),
+        _ => return false,
+    }
+    true
+}
+
+/// [`narrow`] into `out`, reusing its buffer when it already has `dtype`.
+pub(crate) fn narrow_into(dtype: DType, q: &[i32], out: &mut crate::tensor::Value) {
+    use crate::tensor::Data;
+    match (&mut out.data, dtype) {
+        (Data::U8(o), DType::U8) => {
+            o.clear();
+            o.extend(q.iter().map(|&x| x as u8));
+        }
+        (Data::I8(o), DType::I8) => {
+            o.clear();
+            o.extend(q.iter().map(|&x| x as i8));
+        }
+        (Data::I16(o), DType::I16) => {
+            o.clear();
+            o.extend(q.iter().map(|&x| x as i16));
+        }
+        (Data::I32(o), DType::I32) => {
+            o.clear();
+            o.extend_from_slice(q);
+        }
+        _ => out.data = narrow(dtype, &[], q.to_vec()).data,
+    }
+}
+
+/// Make `out` an f32 value and hand out its (cleared) buffer.
+pub(crate) fn f32_buffer(out: &mut crate::tensor::Value) -> &mut Vec<f32> {
+    use crate::tensor::Data;
+    if !matches!(out.data, Data::F32(_)) {
+        out.data = Data::F32(Vec::new());
+    }
+    match &mut out.data {
+        Data::F32(v) => {
+            v.clear();
+            v
+        }
+        _ => unreachable!(),
+    }
 }

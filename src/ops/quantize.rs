@@ -3,7 +3,7 @@
 //! e.g. the uint8 → int8 op the converter puts at the input of a model with
 //! uint8 I/O: same scale, zero point shifted by 128).
 
-use super::{int_range, narrow, widen, OpContext};
+use super::{int_range, narrow_into, widen_into, OpContext};
 use crate::error::EngineError;
 use crate::model::DType;
 use crate::profile::{Multiplier, Profile, Rounding};
@@ -50,19 +50,30 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
 
 impl Params {
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        let mut out = Value { shape: self.output_shape.clone(), data: crate::tensor::Data::I32(Vec::new()) };
+        self.eval_into(input, &mut out, &mut Vec::new())?;
+        Ok(out)
+    }
+
+    /// Evaluate into `out` (its shape is left alone), reusing its buffer and `scratch`.
+    pub fn eval_into(&self, input: &Value, out: &mut Value, scratch: &mut Vec<i32>) -> Result<(), EngineError> {
         let (q_min, q_max) = int_range(self.output_dtype);
-        let out: Vec<i32> = match &self.arith {
+        match &self.arith {
             Arith::FromFloat => {
                 let x = input.as_f32().ok_or_else(|| EngineError::BadInput("QUANTIZE input is not float".into()))?;
-                x.iter().map(|&r| quant::quantize(r, self.s_out, self.z_out, q_min, q_max)).collect()
+                scratch.clear();
+                scratch.extend(x.iter().map(|&r| quant::quantize(r, self.s_out, self.z_out, q_min, q_max)));
             }
             Arith::Requantize { z_in, multiplier, rounding } => {
-                let x = widen(input).ok_or_else(|| EngineError::BadInput("QUANTIZE input is not integer".into()))?;
-                x.iter()
-                    .map(|&q| (rounding.apply(q - z_in, multiplier) as i64 + self.z_out as i64).clamp(q_min as i64, q_max as i64) as i32)
-                    .collect()
+                if !widen_into(input, scratch) {
+                    return Err(EngineError::BadInput("QUANTIZE input is not integer".into()));
+                }
+                for q in scratch.iter_mut() {
+                    *q = (rounding.apply(*q - z_in, multiplier) as i64 + self.z_out as i64).clamp(q_min as i64, q_max as i64) as i32;
+                }
             }
-        };
-        Ok(narrow(self.output_dtype, &self.output_shape, out))
+        }
+        narrow_into(self.output_dtype, scratch, out);
+        Ok(())
     }
 }

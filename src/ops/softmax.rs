@@ -14,7 +14,7 @@
 //! * **f32 table** (optimized kernels): `table[d] = expf(−S·β·d)` for the 256
 //!   possible `d`, an f32 sum, `p = table[d] / (sum · S_out)`, then rounded.
 
-use super::{int_range, narrow, widen, OpContext};
+use super::{int_range, OpContext};
 use crate::error::EngineError;
 use crate::model::{DType, Options};
 use crate::profile::{Profile, SoftmaxMethod};
@@ -122,36 +122,51 @@ pub fn input_radius(input_integer_bits: i32, input_left_shift: i32, total_signed
 impl Params {
     /// Evaluate on the input value (softmax over the last dimension).
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        let mut out = Value { shape: self.output_shape.clone(), data: Data::I32(Vec::new()) };
+        self.eval_into(input, &mut out, &mut Vec::new(), &mut Vec::new())?;
+        Ok(out)
+    }
+
+    /// Evaluate into `out` (its shape is left alone), reusing its buffer and
+    /// the two scratch vectors. `input` may hold several samples.
+    pub fn eval_into(&self, input: &Value, out: &mut Value, xs: &mut Vec<i32>, ys: &mut Vec<i32>) -> Result<(), EngineError> {
         let depth = *self.output_shape.last().unwrap_or(&1).max(&1);
         match &self.arith {
             Arith::Float => {
                 let x = input.as_f32().ok_or_else(|| EngineError::BadInput("softmax input is not float".into()))?;
-                let mut out = Vec::with_capacity(x.len());
+                let o = super::f32_buffer(out);
                 for row in x.chunks(depth) {
                     let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                    let exps: Vec<f32> = row.iter().map(|&v| ((v - max) * self.beta).exp()).collect();
-                    let sum: f32 = exps.iter().sum();
-                    out.extend(exps.iter().map(|e| e / sum));
+                    let start = o.len();
+                    o.extend(row.iter().map(|&v| ((v - max) * self.beta).exp()));
+                    let sum: f32 = o[start..].iter().sum();
+                    for e in &mut o[start..] {
+                        *e /= sum;
+                    }
                 }
-                Ok(Value { shape: self.output_shape.clone(), data: Data::F32(out) })
             }
             Arith::FixedPoint(p) => {
-                let x = widen(input).ok_or_else(|| EngineError::BadInput("softmax input is not integer".into()))?;
-                let mut out = Vec::with_capacity(x.len());
-                for row in x.chunks(depth) {
-                    softmax_fixed_point(p, row, &mut out);
+                if !super::widen_into(input, xs) {
+                    return Err(EngineError::BadInput("softmax input is not integer".into()));
                 }
-                Ok(narrow(p.output_dtype, &self.output_shape, out))
+                ys.clear();
+                for row in xs.chunks(depth) {
+                    softmax_fixed_point(p, row, ys);
+                }
+                super::narrow_into(p.output_dtype, ys, out);
             }
             Arith::Table(p) => {
-                let x = widen(input).ok_or_else(|| EngineError::BadInput("softmax input is not integer".into()))?;
-                let mut out = Vec::with_capacity(x.len());
-                for row in x.chunks(depth) {
-                    softmax_table(p, row, &mut out);
+                if !super::widen_into(input, xs) {
+                    return Err(EngineError::BadInput("softmax input is not integer".into()));
                 }
-                Ok(narrow(p.output_dtype, &self.output_shape, out))
+                ys.clear();
+                for row in xs.chunks(depth) {
+                    softmax_table(p, row, ys);
+                }
+                super::narrow_into(p.output_dtype, ys, out);
             }
         }
+        Ok(())
     }
 }
 
