@@ -33,6 +33,7 @@
 //! kernels do; the bit-exact tests compare both against the goldens.
 
 use super::gemm::{self, PackedWeights};
+use super::requant::RequantTable;
 use super::{int_range, narrow, widen, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, DType, Options};
@@ -114,6 +115,8 @@ pub struct Packed {
     pub has_z2: bool,
     /// `bias[c] − zu·Σ w8[c] + n·zu·z2'[c]` (wrapping).
     pub fold: Vec<i32>,
+    /// The requantization constants in the kernels' layout.
+    pub requant: RequantTable,
 }
 
 /// Buffers the fast path reuses between calls.
@@ -270,7 +273,6 @@ fn prepare_quantized(
         }
         None => vec![0; out_features],
     };
-    let packed = pack(ctx.dtype(input), z1, w.dtype, &raw, &z2, &bias_v, out_features, in_features);
     let multipliers: Vec<Multiplier> = s2.iter().map(|&s| Multiplier::from_scales(s1, s, s3)).collect();
     let output_dtype = ctx.dtype(output);
     let (q_min, q_max) = int_range(output_dtype);
@@ -280,6 +282,9 @@ fn prepare_quantized(
         (_, true) => LayerKind::Int8PerChannel,
         (_, false) => LayerKind::Int8PerTensor,
     };
+    let rounding = profile.fc_rounding(kind);
+    let requant = RequantTable::new(rounding, &multipliers, z3, act_min, act_max);
+    let packed = pack(ctx.dtype(input), z1, w.dtype, &raw, &z2, &bias_v, out_features, in_features, requant);
     Ok(QuantParams {
         s1,
         z1,
@@ -291,7 +296,7 @@ fn prepare_quantized(
         w_centered,
         bias: bias_v,
         multipliers,
-        rounding: profile.fc_rounding(kind),
+        rounding,
         act_min,
         act_max,
         input_dtype: ctx.dtype(input),
@@ -312,6 +317,7 @@ fn pack(
     bias: &[i32],
     rows: usize,
     cols: usize,
+    requant: RequantTable,
 ) -> Packed {
     let x_off = if input_dtype == DType::I8 { 128 } else { 0 };
     let base = if weight_dtype == DType::U8 { 128 } else { 0 };
@@ -330,29 +336,7 @@ fn pack(
                 .wrapping_add(n.wrapping_mul(zu).wrapping_mul(z2p[c]))
         })
         .collect();
-    Packed { weights, x_off, w_off, zu, has_z2: z2p.iter().any(|&z| z != 0), z2: z2p, fold }
-}
-
-/// `acc[b·m + c] ← clamp(Z3 + round(M[c]·acc))` in place, one loop per rounding rule.
-fn requantize_all(q: &QuantParams, acc: &mut [i32], m: usize) {
-    let (z3, lo, hi) = (q.z3 as i64, q.act_min as i64, q.act_max as i64);
-    macro_rules! each {
-        (|$a:ident, $mul:ident| $e:expr) => {
-            for row in acc.chunks_exact_mut(m) {
-                for ($a, $mul) in row.iter_mut().zip(&q.multipliers) {
-                    let scaled: i32 = $e;
-                    *$a = (scaled as i64 + z3).clamp(lo, hi) as i32;
-                }
-            }
-        };
-    }
-    match q.rounding {
-        Rounding::DoubleHalfAway => each!(|a, mu| Rounding::DoubleHalfAway.apply(*a, mu)),
-        Rounding::FixedPointDoubleRounding => each!(|a, mu| Rounding::FixedPointDoubleRounding.apply(*a, mu)),
-        Rounding::FixedPointSingleRounding => each!(|a, mu| Rounding::FixedPointSingleRounding.apply(*a, mu)),
-        Rounding::FixedPointTiesUp => each!(|a, mu| Rounding::FixedPointTiesUp.apply(*a, mu)),
-        Rounding::Float32HalfEven => each!(|a, mu| Rounding::Float32HalfEven.apply(*a, mu)),
-    }
+    Packed { weights, x_off, w_off, zu, has_z2: z2p.iter().any(|&z| z != 0), z2: z2p, fold, requant }
 }
 
 impl QuantParams {
@@ -473,7 +457,7 @@ impl Params {
                 }
             }
         }
-        requantize_all(q, &mut s.dots, m);
+        pk.requant.apply(path, &mut s.dots);
         match (&mut out.data, q.output_dtype) {
             (Data::I8(o), DType::I8) => {
                 o.clear();

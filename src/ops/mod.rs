@@ -9,6 +9,7 @@ pub mod gemm;
 
 pub use gemm::{kernel_path, set_kernel_path, with_kernel_path, KernelPath};
 pub mod quantize;
+pub mod requant;
 pub mod reshape;
 pub mod softmax;
 
