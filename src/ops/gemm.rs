@@ -303,8 +303,9 @@ mod x86 {
     use super::{PackedWeights, Scratch, PANEL, QUAD};
     use std::arch::x86_64::*;
 
-    /// Horizontal order fix-up is not needed: lane `j` of the accumulator is channel `j`.
-    #[inline(always)]
+    /// Lane `j` of the two accumulators is channel `c0 + j`: store the valid ones.
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn store_panel_ymm(o: &mut [i32], c0: usize, rows: usize, lo: __m256i, hi: __m256i) {
         let n = PANEL.min(rows - c0);
         if n == PANEL {

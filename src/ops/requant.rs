@@ -133,7 +133,8 @@ mod x86 {
     }
 
     /// `clamp(v + Z3, lo, hi)` for i32 lanes (Z3 and the bounds are small: see `avx2_ok`).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn clamp_add(t: &RequantTable, v: __m256i) -> __m256i {
         // v + z3 may wrap for |v| near 2^31: clamp v to [lo − z3, hi − z3] first (exact, no wrap).
         let lo = _mm256_set1_epi32((t.act_min as i64 - t.z3 as i64).max(i32::MIN as i64) as i32);
@@ -142,30 +143,35 @@ mod x86 {
     }
 
     /// `round(double(acc) · M)` ties away from zero, then + Z3 and the clamp (all in f64, exact).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn double_half_away(t: &RequantTable, c: usize, acc: __m256i) -> __m256i {
-        let half = |x: __m128i, off: usize| -> __m128i {
-            let v = _mm256_mul_pd(_mm256_cvtepi32_pd(x), _mm256_loadu_pd(t.real.as_ptr().add(c + off)));
-            // round half away: trunc, then ±1 when |v − trunc(v)| ≥ 0.5 (v − trunc(v) is exact).
-            let tr = _mm256_round_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-            let frac = _mm256_sub_pd(v, tr);
-            let abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
-            let big = _mm256_cmp_pd(_mm256_and_pd(frac, abs_mask), _mm256_set1_pd(0.5), _CMP_GE_OQ);
-            let sign_one = _mm256_or_pd(_mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MIN))), _mm256_set1_pd(1.0));
-            let r = _mm256_add_pd(tr, _mm256_and_pd(big, sign_one));
-            // + Z3, clamp to the activation range (integers, exact in f64), to i32. With small
-            // Z3 and bounds this equals the scalar rule's clamp to i32 first.
-            let r = _mm256_add_pd(r, _mm256_set1_pd(t.z3 as f64));
-            let r = _mm256_min_pd(_mm256_max_pd(r, _mm256_set1_pd(t.act_min as f64)), _mm256_set1_pd(t.act_max as f64));
-            _mm256_cvttpd_epi32(r)
-        };
-        let lo = half(_mm256_castsi256_si128(acc), 0);
-        let hi = half(_mm256_extracti128_si256(acc, 1), 4);
+        let lo = dha_half(t, c, _mm256_castsi256_si128(acc));
+        let hi = dha_half(t, c + 4, _mm256_extracti128_si256(acc, 1));
         _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1)
     }
 
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dha_half(t: &RequantTable, c: usize, x: __m128i) -> __m128i {
+        let v = _mm256_mul_pd(_mm256_cvtepi32_pd(x), _mm256_loadu_pd(t.real.as_ptr().add(c)));
+        // round half away: trunc, then ±1 when |v − trunc(v)| ≥ 0.5 (v − trunc(v) is exact).
+        let tr = _mm256_round_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        let frac = _mm256_sub_pd(v, tr);
+        let abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+        let big = _mm256_cmp_pd(_mm256_and_pd(frac, abs_mask), _mm256_set1_pd(0.5), _CMP_GE_OQ);
+        let sign_one = _mm256_or_pd(_mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MIN))), _mm256_set1_pd(1.0));
+        let r = _mm256_add_pd(tr, _mm256_and_pd(big, sign_one));
+        // + Z3, clamp to the activation range (integers, exact in f64), to i32. With small
+        // Z3 and bounds this equals the scalar rule's clamp to i32 first.
+        let r = _mm256_add_pd(r, _mm256_set1_pd(t.z3 as f64));
+        let r = _mm256_min_pd(_mm256_max_pd(r, _mm256_set1_pd(t.act_min as f64)), _mm256_set1_pd(t.act_max as f64));
+        _mm256_cvttpd_epi32(r)
+    }
+
     /// `round_half_even(float(acc) · float(M))`, then + Z3 and the clamp.
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn float32_half_even(t: &RequantTable, c: usize, acc: __m256i) -> __m256i {
         let v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(t.real_f32.as_ptr().add(c)));
         let r = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -177,31 +183,37 @@ mod x86 {
     }
 
     /// `SRDHM(acc · 2^left, M0)` (M0 ≠ i32::MIN).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn srdhm(t: &RequantTable, c: usize, acc: __m256i) -> __m256i {
         let x = _mm256_mullo_epi32(acc, _mm256_loadu_si256(t.left_factor.as_ptr().add(c) as *const __m256i));
         let m0 = _mm256_loadu_si256(t.m0.as_ptr().add(c) as *const __m256i);
         // 64-bit products of the even lanes and of the odd lanes.
         let even = _mm256_mul_epi32(x, m0);
         let odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m0, 32));
-        let q = |ab: __m256i| -> __m256i {
-            // nudge = ab ≥ 0 ? 2^30 : 1 − 2^30; then C division by 2^31 (toward zero).
-            let neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), ab);
-            let nudge = _mm256_blendv_epi8(_mm256_set1_epi64x(1 << 30), _mm256_set1_epi64x(1 - (1 << 30)), neg);
-            let s = _mm256_add_epi64(ab, nudge);
-            let sneg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), s);
-            let s = _mm256_add_epi64(s, _mm256_and_si256(sneg, _mm256_set1_epi64x((1 << 31) - 1)));
-            // bits 31..62 of s: the low 32 bits of the quotient.
-            _mm256_srli_epi64(s, 31)
-        };
-        let qe = q(even);
-        let qo = q(odd);
+        let qe = srdhm_quotient(even);
+        let qo = srdhm_quotient(odd);
         // even results in the low dword of each qword, odd ones moved to the high dword.
         _mm256_blend_epi32(qe, _mm256_slli_epi64(qo, 32), 0b1010_1010)
     }
 
+    /// The low 32 bits of `(ab + nudge) / 2^31` (C division) per 64-bit lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn srdhm_quotient(ab: __m256i) -> __m256i {
+        // nudge = ab ≥ 0 ? 2^30 : 1 − 2^30; then C division by 2^31 (toward zero).
+        let neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), ab);
+        let nudge = _mm256_blendv_epi8(_mm256_set1_epi64x(1 << 30), _mm256_set1_epi64x(1 - (1 << 30)), neg);
+        let s = _mm256_add_epi64(ab, nudge);
+        let sneg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), s);
+        let s = _mm256_add_epi64(s, _mm256_and_si256(sneg, _mm256_set1_epi64x((1 << 31) - 1)));
+        // bits 31..62 of s: the low 32 bits of the quotient.
+        _mm256_srli_epi64(s, 31)
+    }
+
     /// gemmlowp `RoundingDivideByPOT(x, e)`, ties away from zero, per lane `e ∈ [0, 31]`.
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn rounding_divide_by_pot(x: __m256i, e: __m256i) -> __m256i {
         let one = _mm256_set1_epi32(1);
         // mask = 2^e − 1 (e = 31 → 0x7fffffff).
@@ -214,7 +226,8 @@ mod x86 {
     }
 
     /// `(x + 2^(e−1)) >> e` in exact arithmetic: `(x >> e) + bit e−1 of x` (0 for e = 0).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     unsafe fn shift_ties_up(x: __m256i, e: __m256i) -> __m256i {
         let one = _mm256_set1_epi32(1);
         // e − 1 = −1 for e = 0: srlv by ≥ 32 gives 0.
