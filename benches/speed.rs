@@ -25,6 +25,10 @@ fn main() {
     let models = arg(&args, "--models").unwrap_or_else(|| "mlp_ptq_int8_per_tensor,mlp_ptq_uint8io".into());
     let all_paths = args.iter().any(|a| a == "--all-paths");
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    if args.iter().any(|a| a == "--kernels") {
+        kernels(&data);
+        return;
+    }
     let default_path = quantlens::ops::kernel_path();
     for stem in models.split(',').filter(|s| !s.is_empty()) {
         let model = Model::from_path(data.join("models").join(format!("{stem}.tflite"))).expect("model");
@@ -84,5 +88,53 @@ fn main() {
                 .expect("kernel path");
             }
         }
+    }
+}
+
+/// `--kernels`: min / median ns per image of the bare matrix kernels on each layer (for tuning).
+fn kernels(data: &Path) {
+    use quantlens::ops::fully_connected::Arith;
+    use quantlens::ops::gemm::{matmul, Scratch};
+    let model = Model::from_path(data.join("models/mlp_ptq_int8_per_tensor.tflite")).unwrap();
+    let plan = Plan::new(model, Profile::TfliteRef).unwrap();
+    let inputs = read_samples(data.join("goldens/mlp_ptq_int8_per_tensor/input.npy")).unwrap();
+    let samples = inputs.samples();
+    for path in KernelPath::available() {
+        for batch in [1usize, 4, 16] {
+            let mut total_min = 0.0;
+            for (op, p) in plan.fully_connected() {
+                let Arith::Quantized(q) = &p.arith else { continue };
+                let w = &q.packed.weights;
+                let xu: Vec<u8> = (0..batch * w.padded_cols()).map(|i| (i * 7 % 251) as u8).collect();
+                let mut out = vec![0i32; batch * w.rows];
+                let mut s = Scratch::default();
+                let iters = (200_000 / (w.rows * w.cols / 100 + 1)).max(20);
+                let mut times = Vec::new();
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    matmul(path, w, &xu, batch, &mut out, &mut s);
+                    times.push(t.elapsed().as_secs_f64() * 1e9 / batch as f64);
+                    std::hint::black_box(&out);
+                }
+                times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                total_min += times[0];
+                println!("{path} batch {batch} op {op} ({}x{}): min {:.0} ns/img, median {:.0}", w.rows, w.cols, times[0], times[times.len() / 2]);
+            }
+            println!("{path} batch {batch}: sum of mins {total_min:.0} ns/img");
+        }
+        with_kernel_path(path, || {
+            let mut ws = plan.workspace();
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                for x in &samples {
+                    let t = Instant::now();
+                    std::hint::black_box(ws.run(&plan, x).unwrap());
+                    times.push(t.elapsed().as_secs_f64() * 1e9);
+                }
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!("{path} Workspace::run: min {:.0} ns, p10 {:.0}, median {:.0}", times[0], times[times.len() / 10], times[times.len() / 2]);
+        })
+        .unwrap();
     }
 }

@@ -164,7 +164,7 @@ impl Workspace {
                 (_, None) => Err(EngineError::BadInput(format!("tensor {i} has no value yet"))),
                 (Kernel::FullyConnected(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.fc),
                 (Kernel::Softmax(p), Some(x)) => p.eval_into(x, &mut out, &mut self.xs, &mut self.ys),
-                (Kernel::Quantize(p), Some(x)) => p.eval_into(x, &mut out, &mut self.xs),
+                (Kernel::Quantize(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.xs),
                 (Kernel::Dequantize(p), Some(x)) => p.eval_into(x, &mut out),
                 (Kernel::Reshape(_), Some(x)) => {
                     copy_range(&x.data, 0, x.len(), &mut out);

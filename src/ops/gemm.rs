@@ -260,7 +260,7 @@ pub fn matmul(path: KernelPath, w: &PackedWeights, xu: &[u8], batch: usize, out:
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 | KernelPath::Avx512Vnni if KernelPath::Avx2.is_available() => unsafe {
             // SAFETY: the CPU has AVX2 (checked above); sizes checked above.
-            if w.no_min {
+            if w.no_min && std::env::var_os("QL_FORCE_I16").is_none() {
                 x86::matmul_avx2_sign(w, xu, batch, out, scratch)
             } else {
                 x86::matmul_avx2_i16(w, xu, batch, out)

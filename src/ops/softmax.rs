@@ -180,30 +180,33 @@ pub fn softmax_fixed_point(p: &FixedParams, row: &[i32], out: &mut Vec<i32>) {
             quant::saturating_rounding_doubling_high_mul(diff.wrapping_mul(1 << p.input_left_shift), p.input_multiplier)
         })
     };
+    // exp(d) per element, kept in `out` (−1 marks "below diff_min": exp ≥ 0 otherwise).
+    let start = out.len();
     let mut sum_of_exps: i32 = 0; // Q12.19
     for &x in row {
-        if let Some(d) = scaled_diff(x) {
-            let e = fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS); // Q0.31
-            sum_of_exps = sum_of_exps.wrapping_add(fixedpoint::rescale(e, 0, ACCUMULATION_INTEGER_BITS));
+        match scaled_diff(x) {
+            Some(d) => {
+                let e = fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS); // Q0.31
+                sum_of_exps = sum_of_exps.wrapping_add(fixedpoint::rescale(e, 0, ACCUMULATION_INTEGER_BITS));
+                out.push(e);
+            }
+            None => out.push(-1),
         }
     }
     let (shifted_scale, num_bits_over_unit) = fixedpoint::get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
     let out_bits = if p.output_dtype == DType::I16 { 16 } else { 8 };
     let (q_min, q_max) = int_range(p.output_dtype);
-    for &x in row {
-        let y = match scaled_diff(x) {
-            Some(d) => {
-                let e = fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS);
-                let unsat = quant::rounding_divide_by_pot(
-                    fixedpoint::mul(shifted_scale, e),
-                    (num_bits_over_unit + 31 - out_bits).clamp(0, 31),
-                );
-                // The output's zero point is the dtype's minimum (−128 for int8, 0 for uint8).
-                (unsat as i64 + q_min as i64).clamp(q_min as i64, q_max as i64) as i32
-            }
-            None => q_min,
+    for y in &mut out[start..] {
+        *y = if *y >= 0 {
+            let unsat = quant::rounding_divide_by_pot(
+                fixedpoint::mul(shifted_scale, *y),
+                (num_bits_over_unit + 31 - out_bits).clamp(0, 31),
+            );
+            // The output's zero point is the dtype's minimum (−128 for int8, 0 for uint8).
+            (unsat as i64 + q_min as i64).clamp(q_min as i64, q_max as i64) as i32
+        } else {
+            q_min
         };
-        out.push(y);
     }
 }
 
