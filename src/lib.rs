@@ -36,6 +36,7 @@
 //! ```
 
 pub mod error;
+pub mod fast;
 pub mod io;
 pub mod model;
 pub mod ops;
@@ -48,6 +49,8 @@ pub mod trace;
 pub mod verify;
 
 pub use error::{EngineError, Error, ModelError};
+pub use fast::Workspace;
+pub use ops::KernelPath;
 pub use model::{DType, Model};
 pub use plan::Plan;
 pub use profile::Profile;

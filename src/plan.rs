@@ -117,7 +117,30 @@ impl Kernel {
 
     /// The tensor this kernel reads its (first) data input from.
     pub fn data_input(&self) -> usize {
-        self.inputs()[0]
+        // Matched directly (not via `inputs()`) so the hot path allocates nothing.
+        match self {
+            Kernel::FullyConnected(p) => p.input,
+            Kernel::Softmax(p) => p.input,
+            Kernel::Quantize(p) => p.input,
+            Kernel::Dequantize(p) => p.input,
+            Kernel::Reshape(p) => p.input,
+            Kernel::Conv2d(p) => p.input,
+            Kernel::DepthwiseConv2d(p) => p.input,
+            Kernel::MaxPool2d(p) => p.input,
+            Kernel::AveragePool2d(p) => p.input,
+            Kernel::AddSub(p) => p.inputs[0],
+            Kernel::Mul(p) => p.inputs[0],
+            Kernel::Shape(p) => p.input,
+            Kernel::StridedSlice(p) => p.input,
+            Kernel::Pad(p) => p.input,
+            Kernel::Mean(p) => p.input,
+            Kernel::Logistic(p) => p.input,
+            Kernel::Tanh(p) => p.0.input,
+            Kernel::Relu(p) => p.input,
+            Kernel::LeakyRelu(p) => p.input,
+            Kernel::HardSwish(p) => p.input,
+            Kernel::Concatenation(_) | Kernel::Pack(_) => self.inputs()[0],
+        }
     }
 
     /// The tensor this kernel writes.

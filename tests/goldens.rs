@@ -3,11 +3,17 @@
 //! for the convolutional models, whose feature maps are large), against the
 //! goldens the real runtimes wrote (`scripts/make_data.py`): 0 differing
 //! elements, in every profile whose runtime ran the model.
+//!
+//! Each check runs on every kernel path this CPU has (scalar, AVX2,
+//! AVX-512 VNNI; forced with `with_kernel_path`), through both the traced
+//! run (every tensor) and the outputs-only fast path (one thread, two
+//! threads, and a reused `Workspace` sample by sample).
 
 use std::path::PathBuf;
 
 use quantlens::io::{read_samples, Npz};
 use quantlens::verify::verify;
+use quantlens::ops::{with_kernel_path, KernelPath};
 use quantlens::{Model, Plan, Profile};
 
 /// (model, held-out images with goldens).
@@ -36,17 +42,46 @@ fn check(model_stem: &str, images: usize, profile: Profile) -> Option<String> {
     let plan = Plan::new(model, profile).unwrap();
     let inputs = read_samples(dir.join("input.npy")).unwrap();
     assert_eq!(inputs.len(), images, "{model_stem}: expected {images} held-out images");
-    let traces = plan.run_batch(&inputs.samples()).unwrap();
-    let report = verify(&plan, &traces, &mut Npz::open(&golden).unwrap()).unwrap();
+    let mut npz = Npz::open(&golden).unwrap();
+    let golden_out = npz.get(&format!("t{}", plan.output())).unwrap();
     let mut lines = String::new();
-    for t in &report.tensors {
-        lines += &format!(
-            "{model_stem} {profile}: t{} ({}, op {}): {} of {} differ, max |diff| {}\n",
-            t.tensor, t.op_kind, t.op, t.differing, t.elements, t.max_abs_diff
-        );
+    let mut exact = true;
+    let paths = KernelPath::available();
+    assert!(paths.contains(&KernelPath::Scalar));
+    for path in paths {
+        with_kernel_path(path, || {
+            // Traced run: every op-produced tensor.
+            let traces = plan.run_batch(&inputs.samples()).unwrap();
+            let report = verify(&plan, &traces, &mut npz).unwrap();
+            for t in &report.tensors {
+                lines += &format!(
+                    "{model_stem} {profile} [{path}, traced]: t{} ({}, op {}): {} of {} differ, max |diff| {}\n",
+                    t.tensor, t.op_kind, t.op, t.differing, t.elements, t.max_abs_diff
+                );
+            }
+            exact &= report.is_exact();
+            // Outputs-only fast path: batched on 1 and 2 threads, and sample by sample.
+            for threads in [1, 2] {
+                let out = plan.run_batch_outputs_threads(&inputs, threads).unwrap();
+                let same = out.shape == golden_out.shape && out.data == golden_out.data;
+                lines += &format!("{model_stem} {profile} [{path}, outputs, {threads} thread(s)]: output t{} equal: {same}\n", plan.output());
+                exact &= same;
+            }
+            let mut ws = plan.workspace();
+            let per = golden_out.len();
+            let mut differ = 0;
+            for i in 0..inputs.len() {
+                let y = ws.run(&plan, &inputs.sample(i)).unwrap();
+                differ += usize::from(y.data != golden_out.sample(i).data || y.shape != golden_out.sample_shape());
+            }
+            let _ = per;
+            lines += &format!("{model_stem} {profile} [{path}, workspace]: {differ} of {images} samples differ\n");
+            exact &= differ == 0;
+        })
+        .unwrap();
     }
     print!("{lines}");
-    (!report.is_exact()).then_some(lines)
+    (!exact).then_some(lines)
 }
 
 fn check_all(profile: Profile, expected_models: usize) {
@@ -93,6 +128,6 @@ fn tflm_is_bit_exact() {
 #[test]
 fn float_model_is_bit_exact_against_reference_and_tflm() {
     for profile in [Profile::TfliteRef, Profile::Tflm] {
-        assert!(check("mlp_float32", profile).is_none(), "float model differs from {profile}");
+        assert!(check("mlp_float32", 1000, profile).is_none(), "float model differs from {profile}");
     }
 }

@@ -1,6 +1,6 @@
 //! DEQUANTIZE: equation (1), `r = S · (q − Z)`, into float32.
 
-use super::{widen, OpContext};
+use super::OpContext;
 use crate::error::EngineError;
 use crate::profile::Profile;
 use crate::quant;
@@ -33,8 +33,20 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
 
 impl Params {
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
-        let x = widen(input).ok_or_else(|| EngineError::BadInput("DEQUANTIZE input is not integer".into()))?;
-        let out = x.iter().map(|&q| quant::dequantize(q, self.scale, self.zero_point)).collect();
-        Ok(Value { shape: self.output_shape.clone(), data: Data::F32(out) })
+        let mut out = Value { shape: self.output_shape.clone(), data: Data::F32(Vec::new()) };
+        self.eval_into(input, &mut out)?;
+        Ok(out)
+    }
+
+    /// Evaluate into `out` (its shape is left alone), reusing its buffer.
+    pub fn eval_into(&self, input: &Value, out: &mut Value) -> Result<(), EngineError> {
+        let o = super::f32_buffer(out);
+        match &input.data {
+            Data::U8(x) => o.extend(x.iter().map(|&q| quant::dequantize(q as i32, self.scale, self.zero_point))),
+            Data::I8(x) => o.extend(x.iter().map(|&q| quant::dequantize(q as i32, self.scale, self.zero_point))),
+            Data::I16(x) => o.extend(x.iter().map(|&q| quant::dequantize(q as i32, self.scale, self.zero_point))),
+            _ => return Err(EngineError::BadInput("DEQUANTIZE input is not integer".into())),
+        }
+        Ok(())
     }
 }

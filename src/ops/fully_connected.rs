@@ -11,15 +11,37 @@
 //!
 //! `round(M · acc)` is the profile's [`Rounding`]; `act_min`/`act_max` come
 //! from the fused activation ([`crate::quant::activation_range`]).
-//! Weights are stored `[out][in]` (TFLite's layout); `prepare` subtracts
-//! their zero points once so the eval loop is a plain dot product.
+//! Weights are stored `[out][in]` (TFLite's layout).
+//!
+//! # The fast path
+//!
+//! `prepare` packs the weights once as i8 `w8 = W − w_off` (see
+//! [`gemm`](super::gemm)) and the eval loop feeds the kernels u8 inputs
+//! `xu = x + x_off` (`x_off` = 128 for int8 inputs, 0 for uint8). With
+//! `zu = Z1 + x_off` and `z2'[c] = Z2[c] − w_off`, expanding the product gives
+//!
+//! ```text
+//!     acc[c] = Σ_i (xu − zu)(w8 − z2'[c])
+//!            = Σ_i xu·w8  +  (bias[c] − zu·Σ_i w8[c][i] + n·zu·z2'[c])  −  z2'[c]·Σ_i xu
+//!              ─────────     ──────────────── fold[c] ───────────────     (0 for symmetric weights)
+//!              gemm kernel
+//! ```
+//!
+//! in wrapping i32 arithmetic, which equals the runtimes' int32 sum exactly
+//! (both are the true sum mod 2³²). [`QuantParams::accumulate`] (used by
+//! [`Params::steps`]) computes the left-hand side directly, as the reference
+//! kernels do; the bit-exact tests compare both against the goldens.
 
+use super::gemm::{self, PackedWeights};
+use super::requant::RequantTable;
 use super::{int_range, narrow, widen, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, DType, Options};
 use crate::profile::{LayerKind, Multiplier, Profile, Rounding};
 use crate::quant;
 use crate::tensor::{Data, Value};
+
+pub use super::gemm::{kernel_path, set_kernel_path, with_kernel_path, KernelPath};
 
 /// Everything FULLY_CONNECTED needs, computed once.
 #[derive(Clone, Debug)]
@@ -72,6 +94,38 @@ pub struct QuantParams {
     pub input_dtype: DType,
     pub output_dtype: DType,
     pub kind: LayerKind,
+    /// The fast path's constants (packed weights and folded zero points).
+    pub packed: Packed,
+}
+
+/// The fast path's form of the layer: see the module docs.
+#[derive(Clone, Debug)]
+pub struct Packed {
+    /// `w8 = W − w_off`, packed for the kernels.
+    pub weights: PackedWeights,
+    /// 128 when the input is int8 (`xu = x + 128`), 0 for uint8.
+    pub x_off: i32,
+    /// The weight offset chosen so that `w8` avoids −128 when it can.
+    pub w_off: i32,
+    /// `zu = Z1 + x_off`.
+    pub zu: i32,
+    /// `z2'[c] = Z2[c] − w_off`.
+    pub z2: Vec<i32>,
+    /// True when some `z2'[c] ≠ 0` (then `Σ xu` is needed per sample).
+    pub has_z2: bool,
+    /// `bias[c] − zu·Σ w8[c] + n·zu·z2'[c]` (wrapping).
+    pub fold: Vec<i32>,
+    /// The requantization constants in the kernels' layout.
+    pub requant: RequantTable,
+}
+
+/// Buffers the fast path reuses between calls.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    xu: Vec<u8>,
+    sums: Vec<i32>,
+    dots: Vec<i32>,
+    gemm: gemm::Scratch,
 }
 
 /// The float layer's constants.
@@ -228,6 +282,9 @@ fn prepare_quantized(
         (_, true) => LayerKind::Int8PerChannel,
         (_, false) => LayerKind::Int8PerTensor,
     };
+    let rounding = profile.fc_rounding(kind);
+    let requant = RequantTable::new(rounding, &multipliers, z3, act_min, act_max);
+    let packed = pack(ctx.dtype(input), z1, w.dtype, &raw, &z2, &bias_v, out_features, in_features, requant);
     Ok(QuantParams {
         s1,
         z1,
@@ -239,13 +296,47 @@ fn prepare_quantized(
         w_centered,
         bias: bias_v,
         multipliers,
-        rounding: profile.fc_rounding(kind),
+        rounding,
         act_min,
         act_max,
         input_dtype: ctx.dtype(input),
         output_dtype,
         kind,
+        packed,
     })
+}
+
+/// Pack the weights and fold the zero points (see the module docs).
+#[allow(clippy::too_many_arguments)]
+fn pack(
+    input_dtype: DType,
+    z1: i32,
+    weight_dtype: DType,
+    raw: &[i32],
+    z2: &[i32],
+    bias: &[i32],
+    rows: usize,
+    cols: usize,
+    requant: RequantTable,
+) -> Packed {
+    let x_off = if input_dtype == DType::I8 { 128 } else { 0 };
+    let base = if weight_dtype == DType::U8 { 128 } else { 0 };
+    let (lo, hi) = raw.iter().fold((i32::MAX, i32::MIN), |(a, b), &w| (a.min(w), b.max(w)));
+    // Prefer an offset that keeps w8 in [−127, 127] (the AVX2 kernel needs it).
+    let w_off = [base, base - 1, base + 1].into_iter().find(|o| lo - o >= -127 && hi - o <= 127).unwrap_or(base);
+    let w8: Vec<i8> = raw.iter().map(|&w| (w - w_off) as i8).collect();
+    let weights = PackedWeights::pack(rows, cols, &w8);
+    let zu = z1 + x_off;
+    let z2p: Vec<i32> = z2.iter().map(|&z| z - w_off).collect();
+    let n = cols as i32;
+    let fold = (0..rows)
+        .map(|c| {
+            bias[c]
+                .wrapping_sub(zu.wrapping_mul(weights.row_sums[c]))
+                .wrapping_add(n.wrapping_mul(zu).wrapping_mul(z2p[c]))
+        })
+        .collect();
+    Packed { weights, x_off, w_off, zu, has_z2: z2p.iter().any(|&z| z != 0), z2: z2p, fold, requant }
 }
 
 impl QuantParams {
@@ -274,17 +365,9 @@ impl Params {
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
         match &self.arith {
             Arith::Quantized(q) => {
-                let x = widen(input).ok_or_else(|| EngineError::BadInput(format!("tensor {} is not integer", self.input)))?;
-                let batches = x.len() / self.in_features;
-                let mut out = Vec::with_capacity(batches * self.out_features);
-                for b in 0..batches {
-                    let xc = q.center_input(&x[b * self.in_features..(b + 1) * self.in_features]);
-                    for c in 0..self.out_features {
-                        let acc = q.accumulate(&xc, c, self.in_features).wrapping_add(q.bias[c]);
-                        out.push(q.requantize(acc, c));
-                    }
-                }
-                Ok(narrow(q.output_dtype, &self.output_shape, out))
+                let mut out = Value::zeros(q.output_dtype, &self.output_shape);
+                self.eval_quantized_into(q, kernel_path(), input, &mut out, &mut Scratch::default())?;
+                Ok(out)
             }
             Arith::Float(f) => {
                 let x = input.as_f32().ok_or_else(|| EngineError::BadInput(format!("tensor {} is not float", self.input)))?;
@@ -304,6 +387,91 @@ impl Params {
                 Ok(Value { shape: self.output_shape.clone(), data: Data::F32(out) })
             }
         }
+    }
+
+    /// Evaluate into `out`, reusing its buffer and `scratch`: the fast path.
+    /// `input` may hold several samples (rows of `in_features`); `out`
+    /// gets as many rows (its shape is left alone).
+    pub fn eval_into(&self, path: KernelPath, input: &Value, out: &mut Value, scratch: &mut Scratch) -> Result<(), EngineError> {
+        match &self.arith {
+            Arith::Quantized(q) => self.eval_quantized_into(q, path, input, out, scratch),
+            Arith::Float(_) => {
+                *out = self.eval(input)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn eval_quantized_into(
+        &self,
+        q: &QuantParams,
+        path: KernelPath,
+        input: &Value,
+        out: &mut Value,
+        s: &mut Scratch,
+    ) -> Result<(), EngineError> {
+        let pk = &q.packed;
+        let n = self.in_features;
+        let stride = pk.weights.padded_cols();
+        let rows = input.len() / n;
+        if rows * n != input.len() {
+            return Err(EngineError::BadInput(format!("tensor {} has {} elements, not a multiple of {n}", self.input, input.len())));
+        }
+        // xu = x + x_off, zero-padded to the kernel's stride.
+        s.xu.clear();
+        s.xu.resize(rows * stride, 0);
+        match (&input.data, pk.x_off) {
+            (Data::I8(x), 128) => {
+                for (dst, src) in s.xu.chunks_exact_mut(stride).zip(x.chunks_exact(n)) {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = (v as u8) ^ 0x80;
+                    }
+                }
+            }
+            (Data::U8(x), 0) => {
+                for (dst, src) in s.xu.chunks_exact_mut(stride).zip(x.chunks_exact(n)) {
+                    dst[..n].copy_from_slice(src);
+                }
+            }
+            _ => return Err(EngineError::BadInput(format!("tensor {} is {}, expected {}", self.input, input.dtype(), q.input_dtype))),
+        }
+        s.sums.clear();
+        if pk.has_z2 {
+            s.sums.extend(s.xu.chunks_exact(stride).map(|r| r.iter().map(|&v| v as i32).sum::<i32>()));
+        }
+        s.dots.clear();
+        s.dots.resize(rows * self.out_features, 0);
+        gemm::matmul(path, &pk.weights, &s.xu, rows, &mut s.dots, &mut s.gemm);
+        // acc = dot + fold − z2'·Σxu, then the profile's requantization.
+        let m = self.out_features;
+        for b in 0..rows {
+            let dots = &mut s.dots[b * m..(b + 1) * m];
+            if pk.has_z2 {
+                let sx = s.sums[b];
+                for ((d, &f), &z) in dots.iter_mut().zip(&pk.fold).zip(&pk.z2) {
+                    *d = d.wrapping_add(f).wrapping_sub(z.wrapping_mul(sx));
+                }
+            } else {
+                for (d, &f) in dots.iter_mut().zip(&pk.fold) {
+                    *d = d.wrapping_add(f);
+                }
+            }
+        }
+        pk.requant.apply(path, &mut s.dots);
+        match (&mut out.data, q.output_dtype) {
+            (Data::I8(o), DType::I8) => {
+                o.clear();
+                o.extend(s.dots.iter().map(|&v| v as i8));
+            }
+            (Data::U8(o), DType::U8) => {
+                o.clear();
+                o.extend(s.dots.iter().map(|&v| v as u8));
+            }
+            _ => {
+                out.data = narrow(q.output_dtype, &[], s.dots.clone()).data;
+            }
+        }
+        Ok(())
     }
 
     /// The step-by-step computation of output element `element` (flat index

@@ -10,6 +10,7 @@ pub mod conv;
 pub mod depthwise_conv;
 pub mod dequantize;
 pub mod fully_connected;
+pub mod gemm;
 pub mod hard_swish;
 pub mod leaky_relu;
 pub mod logistic;
@@ -20,6 +21,9 @@ pub mod pack;
 pub mod pad;
 pub mod quantize;
 pub mod relu;
+pub mod requant;
+
+pub use gemm::{kernel_path, set_kernel_path, with_kernel_path, KernelPath};
 pub mod reshape;
 pub mod shape;
 pub mod softmax;
@@ -192,4 +196,55 @@ pub(crate) fn from_i64(dtype: DType, shape: &[usize], v: Vec<i64>) -> crate::ten
         DType::F32 => Data::F32(v.into_iter().map(|x| x as f32).collect()),
     };
     Value { shape: shape.to_vec(), data }
+}
+
+/// [`widen`] into a reused buffer; false if the value is not integer.
+pub(crate) fn widen_into(v: &crate::tensor::Value, out: &mut Vec<i32>) -> bool {
+    out.clear();
+    match &v.data {
+        crate::tensor::Data::U8(x) => out.extend(x.iter().map(|&q| q as i32)),
+        crate::tensor::Data::I8(x) => out.extend(x.iter().map(|&q| q as i32)),
+        crate::tensor::Data::I16(x) => out.extend(x.iter().map(|&q| q as i32)),
+        _ => return false,
+    }
+    true
+}
+
+/// [`narrow`] into `out`, reusing its buffer when it already has `dtype`.
+pub(crate) fn narrow_into(dtype: DType, q: &[i32], out: &mut crate::tensor::Value) {
+    use crate::tensor::Data;
+    match (&mut out.data, dtype) {
+        (Data::U8(o), DType::U8) => {
+            o.clear();
+            o.extend(q.iter().map(|&x| x as u8));
+        }
+        (Data::I8(o), DType::I8) => {
+            o.clear();
+            o.extend(q.iter().map(|&x| x as i8));
+        }
+        (Data::I16(o), DType::I16) => {
+            o.clear();
+            o.extend(q.iter().map(|&x| x as i16));
+        }
+        (Data::I32(o), DType::I32) => {
+            o.clear();
+            o.extend_from_slice(q);
+        }
+        _ => out.data = narrow(dtype, &[], q.to_vec()).data,
+    }
+}
+
+/// Make `out` an f32 value and hand out its (cleared) buffer.
+pub(crate) fn f32_buffer(out: &mut crate::tensor::Value) -> &mut Vec<f32> {
+    use crate::tensor::Data;
+    if !matches!(out.data, Data::F32(_)) {
+        out.data = Data::F32(Vec::new());
+    }
+    match &mut out.data {
+        Data::F32(v) => {
+            v.clear();
+            v
+        }
+        _ => unreachable!(),
+    }
 }

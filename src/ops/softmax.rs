@@ -14,7 +14,7 @@
 //! * **f32 table** (optimized kernels): `table[d] = expf(−S·β·d)` for the 256
 //!   possible `d`, an f32 sum, `p = table[d] / (sum · S_out)`, then rounded.
 
-use super::{int_range, narrow, widen, OpContext};
+use super::{int_range, OpContext};
 use crate::error::EngineError;
 use crate::model::{DType, Options};
 use crate::profile::{Profile, SoftmaxMethod};
@@ -126,36 +126,51 @@ pub fn input_radius(input_integer_bits: i32, input_left_shift: i32, total_signed
 impl Params {
     /// Evaluate on the input value (softmax over the last dimension).
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
+        let mut out = Value { shape: self.output_shape.clone(), data: Data::I32(Vec::new()) };
+        self.eval_into(input, &mut out, &mut Vec::new(), &mut Vec::new())?;
+        Ok(out)
+    }
+
+    /// Evaluate into `out` (its shape is left alone), reusing its buffer and
+    /// the two scratch vectors. `input` may hold several samples.
+    pub fn eval_into(&self, input: &Value, out: &mut Value, xs: &mut Vec<i32>, ys: &mut Vec<i32>) -> Result<(), EngineError> {
         let depth = *self.output_shape.last().unwrap_or(&1).max(&1);
         match &self.arith {
             Arith::Float => {
                 let x = input.as_f32().ok_or_else(|| EngineError::BadInput("softmax input is not float".into()))?;
-                let mut out = Vec::with_capacity(x.len());
+                let o = super::f32_buffer(out);
                 for row in x.chunks(depth) {
                     let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                    let exps: Vec<f32> = row.iter().map(|&v| ((v - max) * self.beta).exp()).collect();
-                    let sum: f32 = exps.iter().sum();
-                    out.extend(exps.iter().map(|e| e / sum));
+                    let start = o.len();
+                    o.extend(row.iter().map(|&v| ((v - max) * self.beta).exp()));
+                    let sum: f32 = o[start..].iter().sum();
+                    for e in &mut o[start..] {
+                        *e /= sum;
+                    }
                 }
-                Ok(Value { shape: self.output_shape.clone(), data: Data::F32(out) })
             }
             Arith::FixedPoint(p) => {
-                let x = widen(input).ok_or_else(|| EngineError::BadInput("softmax input is not integer".into()))?;
-                let mut out = Vec::with_capacity(x.len());
-                for row in x.chunks(depth) {
-                    softmax_fixed_point(p, row, &mut out);
+                if !super::widen_into(input, xs) {
+                    return Err(EngineError::BadInput("softmax input is not integer".into()));
                 }
-                Ok(narrow(p.output_dtype, &self.output_shape, out))
+                ys.clear();
+                for row in xs.chunks(depth) {
+                    softmax_fixed_point(p, row, ys);
+                }
+                super::narrow_into(p.output_dtype, ys, out);
             }
             Arith::Table(p) => {
-                let x = widen(input).ok_or_else(|| EngineError::BadInput("softmax input is not integer".into()))?;
-                let mut out = Vec::with_capacity(x.len());
-                for row in x.chunks(depth) {
-                    softmax_table(p, row, &mut out);
+                if !super::widen_into(input, xs) {
+                    return Err(EngineError::BadInput("softmax input is not integer".into()));
                 }
-                Ok(narrow(p.output_dtype, &self.output_shape, out))
+                ys.clear();
+                for row in xs.chunks(depth) {
+                    softmax_table(p, row, ys);
+                }
+                super::narrow_into(p.output_dtype, ys, out);
             }
         }
+        Ok(())
     }
 }
 
@@ -169,30 +184,33 @@ pub fn softmax_fixed_point(p: &FixedParams, row: &[i32], out: &mut Vec<i32>) {
             quant::saturating_rounding_doubling_high_mul(diff.wrapping_mul(1 << p.input_left_shift), p.input_multiplier)
         })
     };
+    // exp(d) per element, kept in `out` (−1 marks "below diff_min": exp ≥ 0 otherwise).
+    let start = out.len();
     let mut sum_of_exps: i32 = 0; // Q12.19
     for &x in row {
-        if let Some(d) = scaled_diff(x) {
-            let e = fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS); // Q0.31
-            sum_of_exps = sum_of_exps.wrapping_add(fixedpoint::rescale(e, 0, ACCUMULATION_INTEGER_BITS));
+        match scaled_diff(x) {
+            Some(d) => {
+                let e = fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS); // Q0.31
+                sum_of_exps = sum_of_exps.wrapping_add(fixedpoint::rescale(e, 0, ACCUMULATION_INTEGER_BITS));
+                out.push(e);
+            }
+            None => out.push(-1),
         }
     }
     let (shifted_scale, num_bits_over_unit) = fixedpoint::get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
     let out_bits = if p.output_dtype == DType::I16 { 16 } else { 8 };
     let (q_min, q_max) = int_range(p.output_dtype);
-    for &x in row {
-        let y = match scaled_diff(x) {
-            Some(d) => {
-                let e = fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS);
-                let unsat = quant::rounding_divide_by_pot(
-                    fixedpoint::mul(shifted_scale, e),
-                    (num_bits_over_unit + 31 - out_bits).clamp(0, 31),
-                );
-                // The output's zero point is the dtype's minimum (−128 for int8, 0 for uint8).
-                (unsat as i64 + q_min as i64).clamp(q_min as i64, q_max as i64) as i32
-            }
-            None => q_min,
+    for y in &mut out[start..] {
+        *y = if *y >= 0 {
+            let unsat = quant::rounding_divide_by_pot(
+                fixedpoint::mul(shifted_scale, *y),
+                (num_bits_over_unit + 31 - out_bits).clamp(0, 31),
+            );
+            // The output's zero point is the dtype's minimum (−128 for int8, 0 for uint8).
+            (unsat as i64 + q_min as i64).clamp(q_min as i64, q_max as i64) as i32
+        } else {
+            q_min
         };
-        out.push(y);
     }
 }
 

@@ -1,0 +1,140 @@
+//! quantlens side of the speed benchmark (`bash scripts/bench.sh` runs it
+//! interleaved with LiteRT and TFLite Micro and prints the table).
+//!
+//! `cargo bench --bench speed -- [--reps N] [--models a,b] [--quick]` prints one JSON object per line:
+//! `{"model", "profile", "path", "mode", "threads", "us_per_image": [..one per rep..]}`.
+//!
+//! Modes: `single` (a reused `Workspace`, one image at a time, all 1000),
+//! `batch` (`run_batch_outputs_threads` over all 1000), `traced` (`Plan::run`,
+//! every tensor kept; first 200 images).
+
+use std::path::Path;
+use std::time::Instant;
+
+use quantlens::io::read_samples;
+use quantlens::ops::{with_kernel_path, KernelPath};
+use quantlens::{Model, Plan, Profile};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let reps: usize = arg(&args, "--reps").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let models = arg(&args, "--models").unwrap_or_else(|| "mlp_ptq_int8_per_tensor,mlp_ptq_uint8io".into());
+    let all_paths = args.iter().any(|a| a == "--all-paths");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    if args.iter().any(|a| a == "--kernels") {
+        kernels(&data);
+        return;
+    }
+    let default_path = quantlens::ops::kernel_path();
+    for stem in models.split(',').filter(|s| !s.is_empty()) {
+        let model = Model::from_path(data.join("models").join(format!("{stem}.tflite"))).expect("model");
+        let inputs = read_samples(data.join("goldens").join(stem).join("input.npy")).expect("inputs");
+        let samples = inputs.samples();
+        let n = inputs.len();
+        for profile in Profile::ALL {
+            let plan = Plan::new(model.clone(), profile).expect("plan");
+            let paths: Vec<KernelPath> =
+                if all_paths && profile == Profile::TfliteRef { KernelPath::available() } else { vec![default_path] };
+            for path in paths {
+                with_kernel_path(path, || {
+                    let emit = |mode: &str, threads: usize, v: &[f64]| {
+                        let list: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+                        println!(
+                            "{{\"model\":\"{stem}\",\"profile\":\"{profile}\",\"path\":\"{path}\",\"mode\":\"{mode}\",\"threads\":{threads},\"us_per_image\":[{}]}}",
+                            list.join(",")
+                        );
+                    };
+                    // Warm up (pages the weights in, sizes the buffers).
+                    let mut ws = plan.workspace();
+                    for x in samples.iter().take(50) {
+                        std::hint::black_box(ws.run(&plan, x).unwrap());
+                    }
+                    let mut single = Vec::new();
+                    for _ in 0..reps {
+                        let t = Instant::now();
+                        for x in &samples {
+                            std::hint::black_box(ws.run(&plan, x).unwrap());
+                        }
+                        single.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
+                    }
+                    emit("single", 1, &single);
+                    for threads in [1, 2] {
+                        std::hint::black_box(plan.run_batch_outputs_threads(&inputs, threads).unwrap());
+                        let mut batch = Vec::new();
+                        for _ in 0..reps {
+                            let t = Instant::now();
+                            std::hint::black_box(plan.run_batch_outputs_threads(&inputs, threads).unwrap());
+                            batch.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
+                        }
+                        emit("batch", threads, &batch);
+                    }
+                    if profile == Profile::TfliteRef {
+                        let m = 200.min(n);
+                        let mut traced = Vec::new();
+                        for _ in 0..reps.min(3) {
+                            let t = Instant::now();
+                            for x in &samples[..m] {
+                                std::hint::black_box(plan.run(x).unwrap());
+                            }
+                            traced.push(t.elapsed().as_secs_f64() * 1e6 / m as f64);
+                        }
+                        emit("traced", 1, &traced);
+                    }
+                })
+                .expect("kernel path");
+            }
+        }
+    }
+}
+
+/// `--kernels`: min / median ns per image of the bare matrix kernels on each layer (for tuning).
+fn kernels(data: &Path) {
+    use quantlens::ops::fully_connected::Arith;
+    use quantlens::ops::gemm::{matmul, Scratch};
+    let model = Model::from_path(data.join("models/mlp_ptq_int8_per_tensor.tflite")).unwrap();
+    let plan = Plan::new(model, Profile::TfliteRef).unwrap();
+    let inputs = read_samples(data.join("goldens/mlp_ptq_int8_per_tensor/input.npy")).unwrap();
+    let samples = inputs.samples();
+    for path in KernelPath::available() {
+        for batch in [1usize, 4, 16] {
+            let mut total_min = 0.0;
+            for (op, p) in plan.fully_connected() {
+                let Arith::Quantized(q) = &p.arith else { continue };
+                let w = &q.packed.weights;
+                let xu: Vec<u8> = (0..batch * w.padded_cols()).map(|i| (i * 7 % 251) as u8).collect();
+                let mut out = vec![0i32; batch * w.rows];
+                let mut s = Scratch::default();
+                let iters = (200_000 / (w.rows * w.cols / 100 + 1)).max(20);
+                let mut times = Vec::new();
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    matmul(path, w, &xu, batch, &mut out, &mut s);
+                    times.push(t.elapsed().as_secs_f64() * 1e9 / batch as f64);
+                    std::hint::black_box(&out);
+                }
+                times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                total_min += times[0];
+                println!("{path} batch {batch} op {op} ({}x{}): min {:.0} ns/img, median {:.0}", w.rows, w.cols, times[0], times[times.len() / 2]);
+            }
+            println!("{path} batch {batch}: sum of mins {total_min:.0} ns/img");
+        }
+        with_kernel_path(path, || {
+            let mut ws = plan.workspace();
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                for x in &samples {
+                    let t = Instant::now();
+                    std::hint::black_box(ws.run(&plan, x).unwrap());
+                    times.push(t.elapsed().as_secs_f64() * 1e9);
+                }
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!("{path} Workspace::run: min {:.0} ns, p10 {:.0}, median {:.0}", times[0], times[times.len() / 10], times[times.len() / 2]);
+        })
+        .unwrap();
+    }
+}
