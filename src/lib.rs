@@ -35,7 +35,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod diff;
 pub mod error;
+pub mod export;
 pub mod io;
 pub mod model;
 pub mod ops;
@@ -43,6 +45,8 @@ pub mod plan;
 pub mod profile;
 pub mod quant;
 mod run;
+#[cfg(feature = "charts")]
+pub mod svg;
 pub mod tensor;
 pub mod trace;
 pub mod verify;
