@@ -132,13 +132,13 @@ impl Yours {
 
     /// Add integer values of tensor `t` for `n` samples, row-major (N, len/N).
     pub fn insert_i32(&mut self, tensor: usize, n: usize, values: Vec<i32>) {
-        let per = if n == 0 { 0 } else { values.len() / n };
+        let per = values.len().checked_div(n).unwrap_or(0);
         self.insert(tensor, Stacked { shape: vec![n, per], data: Data::I32(values) });
     }
 
     /// Add float values (real numbers, e.g. dequantized) of tensor `t` for `n` samples.
     pub fn insert_f32(&mut self, tensor: usize, n: usize, values: Vec<f32>) {
-        let per = if n == 0 { 0 } else { values.len() / n };
+        let per = values.len().checked_div(n).unwrap_or(0);
         self.insert(tensor, Stacked { shape: vec![n, per], data: Data::F32(values) });
     }
 
@@ -721,7 +721,7 @@ fn compare_tensor(plan: &Plan, t: usize, op: Option<usize>, source: String, ys: 
                 let real = s * (q - z) as f64;
                 let d = (r - real).abs();
                 let st = (r / s + z as f64 - q as f64).abs();
-                if !(d <= 0.5 * s * (1.0 + 1e-6)) {
+                if d.is_nan() || d > 0.5 * s * (1.0 + 1e-6) {
                     max_abs = max_abs.max(if d.is_nan() { f64::INFINITY } else { d });
                     note(e, r, real, &mut differing);
                 }
@@ -734,7 +734,7 @@ fn compare_tensor(plan: &Plan, t: usize, op: Option<usize>, source: String, ys: 
             let a = ys.to_f64_vec();
             for (e, (&y, &x)) in a.iter().zip(&exp_f).enumerate() {
                 let d = (y - x).abs();
-                if !(d <= 1e-6 + 1e-5 * x.abs()) {
+                if d.is_nan() || d > 1e-6 + 1e-5 * x.abs() {
                     max_abs = max_abs.max(if d.is_nan() { f64::INFINITY } else { d });
                     note(e, y, x, &mut differing);
                 }

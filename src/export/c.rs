@@ -27,7 +27,7 @@ fn array(out: &mut String, a: &Array) {
         }
     }
     if a.values.is_empty() {
-        out.push_str("0");
+        out.push('0');
     }
     out.push_str("\n};\n");
 }

@@ -119,7 +119,7 @@ pub struct AccWidth {
 /// Signed two's-complement bits needed for every value in `[lo, hi]`.
 pub fn signed_bits(lo: i64, hi: i64) -> u32 {
     let mut b = 1;
-    while b < 64 && !((-(1i128 << (b - 1))) <= lo as i128 && hi as i128 <= (1i128 << (b - 1)) - 1) {
+    while b < 64 && !((-(1i128 << (b - 1))) <= lo as i128 && (hi as i128) < (1i128 << (b - 1))) {
         b += 1;
     }
     b
