@@ -35,8 +35,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod diff;
 pub mod error;
 pub mod fast;
+pub mod export;
 pub mod io;
 pub mod model;
 pub mod ops;
@@ -44,6 +46,8 @@ pub mod plan;
 pub mod profile;
 pub mod quant;
 mod run;
+#[cfg(feature = "charts")]
+pub mod svg;
 pub mod tensor;
 pub mod trace;
 pub mod verify;

@@ -68,7 +68,7 @@ fn help_documents_the_exit_codes() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Exit codes: 0 ok; 1 differences found (verify); 2 bad input or error."), "{text}");
+    assert!(text.contains("Exit codes: 0 ok; 1 differences found (verify, diff); 2 bad input or error."), "{text}");
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     assert!(readme.contains("Exit codes: **0** success, **1** differences found, **2** bad input or any error"), "README");
 }

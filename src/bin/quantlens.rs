@@ -1,6 +1,6 @@
 //! `quantlens` — a thin command-line tool over the library.
 //!
-//! Exit codes: 0 success; 1 a comparison found differences (`verify`);
+//! Exit codes: 0 success; 1 a comparison found differences (`verify`, `diff`);
 //! 2 bad input or any other error (one line on stderr naming the problem).
 
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use quantlens::{Model, Profile};
 
 #[derive(Parser)]
 #[command(name = "quantlens", version, about = "Run a quantized TFLite model in integer arithmetic exactly as the real runtimes do, and show every step.")]
-#[command(after_help = "Exit codes: 0 ok; 1 differences found (verify); 2 bad input or error.\nProfiles: tflite-ref (default), tflite-builtin, tflite-xnnpack, tflm.")]
+#[command(after_help = "Exit codes: 0 ok; 1 differences found (verify, diff); 2 bad input or error.\nProfiles: tflite-ref (default), tflite-builtin, tflite-xnnpack, tflm.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,6 +62,42 @@ enum Command {
         #[arg(long)]
         labels: Option<PathBuf>,
     },
+    /// Compare YOUR per-layer outputs (DIR/t<k>.npy or DIR/<tensor name>.npy, shape (N, …)) with this
+    /// profile's, in execution order; name the first divergent tensor, the op that produced it and the
+    /// likely cause. Exit 0 full match, 1 divergence, 2 bad input.
+    Diff {
+        model: PathBuf,
+        /// The inputs you ran, shape (N, …input shape without its leading 1), model input dtype.
+        #[arg(long)]
+        input: PathBuf,
+        /// Directory with your dumps: integers are compared exactly, floats against S·(q − Z) within half a step.
+        #[arg(long)]
+        yours: PathBuf,
+        #[arg(long, default_value = "tflite-ref")]
+        profile: String,
+        /// Only try single mistakes, not pairs.
+        #[arg(long)]
+        no_pairs: bool,
+    },
+    /// Write every layer as integer-only parameters (weights [out][in], int32 bias, per-channel M0/shift,
+    /// zero points, clamp bounds, rounding rule, accumulator width) for hardware.
+    Export {
+        model: PathBuf,
+        /// c (one header), verilog ($readmemh hex files + params.vh + manifest.json) or json.
+        #[arg(long)]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the first N images of --input and every layer's expected integer output.
+        #[arg(long)]
+        golden: Option<usize>,
+        /// Inputs for --golden and for the observed accumulator widths.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// The profile whose requantization the export describes (tflm: integer only).
+        #[arg(long, default_value = "tflm")]
+        profile: String,
+    },
 }
 
 /// `println!` that never panics: when stdout is closed early (`quantlens
@@ -103,7 +139,40 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Verify { model, input, golden, profile, labels } => {
             verify_cmd(&model, &input, &golden, &profile, labels.as_deref())
         }
+        Command::Diff { model, input, yours, profile, no_pairs } => diff_cmd(&model, &input, &yours, &profile, no_pairs),
+        Command::Export { model, format, out, golden, input, profile } => {
+            export_cmd(&model, &format, &out, golden, input.as_deref(), &profile)
+        }
     }
+}
+
+fn diff_cmd(model: &Path, input: &Path, yours: &Path, profile: &str, no_pairs: bool) -> Result<ExitCode> {
+    let plan = load_plan(model, profile)?;
+    let samples = load_inputs(&plan, input)?;
+    let dumps = quantlens::diff::Yours::read_dir(&plan.model, yours)?;
+    let opts = quantlens::diff::DiffOptions { pairs: !no_pairs, ..Default::default() };
+    let report = quantlens::diff::diff_with(&plan, &samples, &dumps, &opts)?;
+    print!("{}", report.render());
+    Ok(if report.is_match() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn export_cmd(model: &Path, format: &str, out: &Path, golden: Option<usize>, input: Option<&Path>, profile: &str) -> Result<ExitCode> {
+    let format: quantlens::export::Format = format.parse()?;
+    let plan = load_plan(model, profile)?;
+    if golden.is_some() && input.is_none() {
+        bail!("--golden N needs --input X.npy (the images to write)");
+    }
+    let samples = input.map(|i| load_inputs(&plan, i)).transpose()?;
+    let name = model.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    let export = quantlens::export::Export::new(&plan, name, samples.as_deref())?;
+    let gold = match (golden, &samples) {
+        (Some(n), Some(x)) => Some(quantlens::export::Golden::new(&plan, &export, x, n)?),
+        _ => None,
+    };
+    let files = export.write(format, out, gold.as_ref())?;
+    print!("{}", export.table());
+    println!("wrote {} file(s) to {}{}", files.len(), out.display(), gold.map_or(String::new(), |g| format!(" (with {} golden images)", g.n)));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_plan(model: &Path, profile: &str) -> Result<Plan> {

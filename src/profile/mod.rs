@@ -278,6 +278,125 @@ impl Rounding {
     }
 }
 
+impl Rounding {
+    /// A stable short key for reports and tests: `half-away` (tflite-ref),
+    /// `double-rounding` (tflm: high-mul, then a shift rounding ties away),
+    /// `half-up` (tflite-builtin: high-mul, then a shift rounding half up),
+    /// `half-up-single` (one rounding of the 64-bit product), `half-even-f32`
+    /// (tflite-xnnpack).
+    pub fn key(self) -> &'static str {
+        match self {
+            Rounding::DoubleHalfAway => "half-away",
+            Rounding::FixedPointDoubleRounding => "double-rounding",
+            Rounding::FixedPointSingleRounding => "half-up-single",
+            Rounding::FixedPointTiesUp => "half-up",
+            Rounding::Float32HalfEven => "half-even-f32",
+        }
+    }
+
+    /// The profiles whose FULLY_CONNECTED uses this rule (empty for
+    /// [`Rounding::FixedPointSingleRounding`], which only a TFLite built with
+    /// `TFLITE_SINGLE_ROUNDING` uses).
+    pub fn profiles(self) -> Vec<Profile> {
+        Profile::ALL.into_iter().filter(|p| p.fc_rounding(LayerKind::Int8PerChannel) == self).collect()
+    }
+}
+
+/// Rounding rules no emulated runtime uses but hand-written implementations
+/// often do: `floor`, truncation (a C cast, numpy's `astype(int)`), half-up
+/// and half-even (numpy's `np.round`) in double precision, the 64-bit
+/// product `acc · M0` shifted right without rounding (floor), and the
+/// high-mul followed by a convergent (ties-to-even) shift. [`crate::diff`] tries them when looking for the cause of a
+/// divergence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NaiveRounding {
+    /// `floor(acc · M)` in double.
+    DoubleFloor,
+    /// `trunc(acc · M)` in double (toward zero: a C cast, `astype(int)`).
+    DoubleTruncate,
+    /// `floor(acc · M + 0.5)` in double: ties toward +∞.
+    DoubleHalfUp,
+    /// `round_half_even(acc · M)` in double: numpy's `np.round` / `np.rint`.
+    DoubleHalfEven,
+    /// `(acc · M0) >> (31 − shift)` on the 64-bit product: floor, no rounding
+    /// (a plain arithmetic shift, common in hand-written RTL).
+    FixedPointFloor,
+    /// The high-mul `SRDHM(acc·2^left, M0)` as TFLite does it, then a right
+    /// shift rounding ties to even (convergent rounding, as DSP blocks offer).
+    FixedPointHalfEven,
+}
+
+impl NaiveRounding {
+    /// All of them.
+    pub const ALL: [NaiveRounding; 6] = [
+        NaiveRounding::DoubleFloor,
+        NaiveRounding::DoubleTruncate,
+        NaiveRounding::DoubleHalfUp,
+        NaiveRounding::DoubleHalfEven,
+        NaiveRounding::FixedPointFloor,
+        NaiveRounding::FixedPointHalfEven,
+    ];
+
+    /// Apply the rule to `acc · M` (saturated to i32).
+    pub fn apply(self, acc: i32, m: &Multiplier) -> i32 {
+        let real = acc as f64 * m.real;
+        let v: f64 = match self {
+            NaiveRounding::DoubleFloor => real.floor(),
+            NaiveRounding::DoubleTruncate => real.trunc(),
+            NaiveRounding::DoubleHalfUp => (real + 0.5).floor(),
+            NaiveRounding::DoubleHalfEven => real.round_ties_even(),
+            NaiveRounding::FixedPointHalfEven => {
+                let left = m.shift.max(0);
+                let right = (-m.shift).clamp(0, 31);
+                let x = acc.wrapping_mul(1i32.wrapping_shl(left as u32));
+                let high = quant::saturating_rounding_doubling_high_mul(x, m.m0) as i64;
+                if right == 0 {
+                    return high as i32;
+                }
+                let floor = high >> right;
+                let rem = high - (floor << right);
+                let half = 1i64 << (right - 1);
+                let q = if rem > half || (rem == half && floor & 1 == 1) { floor + 1 } else { floor };
+                return q as i32;
+            }
+            NaiveRounding::FixedPointFloor => {
+                let prod = acc as i128 * m.m0 as i128;
+                if m.shift > 31 {
+                    let q = prod << (m.shift - 31).min(64);
+                    return q.clamp(i32::MIN as i128, i32::MAX as i128) as i32;
+                }
+                let sh = (31 - m.shift).clamp(0, 126) as u32;
+                return (prod >> sh).clamp(i32::MIN as i128, i32::MAX as i128) as i32;
+            }
+        };
+        v.clamp(i32::MIN as f64, i32::MAX as f64) as i32
+    }
+
+    /// A stable short key for reports and tests.
+    pub fn key(self) -> &'static str {
+        match self {
+            NaiveRounding::DoubleFloor => "floor",
+            NaiveRounding::DoubleTruncate => "truncate",
+            NaiveRounding::DoubleHalfUp => "half-up-double",
+            NaiveRounding::DoubleHalfEven => "half-even",
+            NaiveRounding::FixedPointFloor => "floor-fixed-point",
+            NaiveRounding::FixedPointHalfEven => "half-even-fixed-point",
+        }
+    }
+
+    /// A short description.
+    pub fn name(self) -> &'static str {
+        match self {
+            NaiveRounding::DoubleFloor => "floor(acc·M) in double",
+            NaiveRounding::DoubleTruncate => "truncation toward zero (a C cast, astype(int))",
+            NaiveRounding::DoubleHalfUp => "half-up, floor(acc·M + 0.5) in double",
+            NaiveRounding::DoubleHalfEven => "half-even in double (np.round)",
+            NaiveRounding::FixedPointFloor => "floor: (acc·M0) >> (31−shift) without rounding",
+            NaiveRounding::FixedPointHalfEven => "high-mul, then a shift rounding ties to even (convergent)",
+        }
+    }
+}
+
 /// The multiplier `M = S1·S2/S3` of one output channel, in every form a
 /// runtime uses: double, f32, and fixed point `M0 · 2^shift`.
 #[derive(Clone, Copy, Debug, PartialEq)]
