@@ -8,6 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# iverilog simulates the Verilog export's self-checking testbench (tests/export.rs).
+if ! command -v iverilog >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing iverilog (Debian)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null) || echo "warning: could not install iverilog; the Verilog testbench will not be simulated"
+fi
+
 echo "== 1/3 cargo test (release)"
 cargo test --release
 
