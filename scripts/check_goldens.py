@@ -3,7 +3,7 @@
 check every op-produced tensor against the committed goldens, bit for bit.
 
 Needs only ai-edge-litert, tflite-micro and numpy (scripts/requirements-check.txt);
-never imports tensorflow.  One check per model x runtime (the TFLM refusal of the
+never imports tensorflow.  One check per model x runtime (the TFLM refusal of each
 legacy uint8 model counts as that model's tflm check).  Prints
 'N passed, M failed' last and exits non-zero if anything failed.
 

@@ -397,6 +397,123 @@ def make_conv_models(out, x_tr, y_tr, x_te, y_te):
 
 
 
+# --------------------------------------------------------------------------
+# legacy all-uint8 CNN: CONCATENATION of inputs with different scales
+# --------------------------------------------------------------------------
+LEGACY_CNN = "cnn_legacy_uint8"
+LEGACY_CNN_SEED = SEED + 4
+LEGACY_CNN_EPOCHS = 3
+LEGACY_CNN_DESCRIPTION = (
+    "legacy all-uint8 CNN (TF1 fake-quant graph, asymmetric per-tensor uint8 weights): CONV_2D, "
+    "DEPTHWISE_CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, ADD of different scales, 1x1 CONV_2D, "
+    "CONCATENATION of inputs with different scales (requantized), stride-2 CONV_2D with RELU6, "
+    "RESHAPE, FULLY_CONNECTED, SOFTMAX")
+LEGACY_CNN_ARCH = (
+    "Input(28,28,1) -> Conv2D(8,3,same,relu)=c; DepthwiseConv2D(3,same,relu)(c) -> MaxPool(2) = a; "
+    "AveragePool(2)(c) = b; Add(a, b) = s; Conv2D(4,1,valid)(b) = p; Concatenate(s, p) -> "
+    "Conv2D(8,3,stride 2,valid,relu6) -> Flatten -> Dense(10) -> Softmax; trained in Keras, then "
+    "rebuilt as a TF1 graph with fake-quant nodes (weight ranges: min/max of each kernel; activation "
+    "ranges: min/max over the training images of the float model, widened to include 0) and converted "
+    "with tf.compat.v1.lite.TFLiteConverter.from_session(inference_type=uint8)")
+
+
+def build_legacy_cnn():
+    L = keras.layers
+    i = keras.Input((28, 28, 1), name="image")
+    c = L.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(i)
+    a = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(c)
+    a = L.MaxPooling2D(2, name="maxpool")(a)
+    b = L.AveragePooling2D(2, name="avgpool")(c)
+    s = L.Add(name="add")([a, b])
+    p = L.Conv2D(4, 1, padding="valid", name="proj")(b)
+    x = L.Concatenate(name="concat")([s, p])
+    x = L.Conv2D(8, 3, strides=2, padding="valid", activation="relu6", name="conv2")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(10, name="fc")(x)
+    return keras.Model(i, L.Softmax(name="softmax")(x), name="legacy_cnn")
+
+
+def convert_legacy_cnn(model, x_calib):
+    """The trained Keras CNN rebuilt as a TF1 fake-quant graph -> all-uint8 TFLite."""
+    names = ("conv1", "dw", "add", "proj", "concat", "conv2", "fc")
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
+    outs = probe.predict(x_calib, batch_size=256, verbose=0)
+    act = {n: (float(min(o.min(), 0.0)), float(max(o.max(), 0.0))) for n, o in zip(names, outs)}
+    kern = {n: model.get_layer(n).get_weights() for n in ("conv1", "dw", "proj", "conv2", "fc")}
+    wr = {n: (float(w[0].min()), float(w[0].max())) for n, w in kern.items()}
+
+    g = tf.Graph()
+    with g.as_default():
+        fq = tf.quantization.fake_quant_with_min_max_vars
+
+        def weight(n):
+            return fq(tf.constant(kern[n][0], name=n + "_w"), min=wr[n][0], max=wr[n][1], num_bits=8,
+                      name=n + "_w_fq")
+
+        def bias(n):
+            return tf.constant(kern[n][1], name=n + "_b")
+
+        def act_fq(h, n):
+            return fq(h, min=act[n][0], max=act[n][1], num_bits=8, name=n + "_fq")
+
+        x = tf.compat.v1.placeholder(tf.float32, [1, 28, 28, 1], name="image")
+        h = fq(x, min=0.0, max=1.0, num_bits=8, name="input_fq")
+        c = act_fq(tf.nn.relu(tf.nn.conv2d(h, weight("conv1"), 1, "SAME") + bias("conv1")), "conv1")
+        a = act_fq(tf.nn.relu(tf.nn.depthwise_conv2d(c, weight("dw"), [1, 1, 1, 1], "SAME") + bias("dw")), "dw")
+        a = tf.nn.max_pool2d(a, 2, 2, "VALID")
+        b = tf.nn.avg_pool2d(c, 2, 2, "VALID")
+        s = act_fq(a + b, "add")
+        p = act_fq(tf.nn.conv2d(b, weight("proj"), 1, "VALID") + bias("proj"), "proj")
+        y = act_fq(tf.concat([s, p], axis=3), "concat")
+        y = act_fq(tf.nn.relu6(tf.nn.conv2d(y, weight("conv2"), 2, "VALID") + bias("conv2")), "conv2")
+        y = tf.reshape(y, [1, -1])
+        y = act_fq(tf.matmul(y, weight("fc")) + bias("fc"), "fc")
+        probs = tf.nn.softmax(y, name="probs")
+        with tf.compat.v1.Session(graph=g) as sess:
+            conv = tf.compat.v1.lite.TFLiteConverter.from_session(sess, [x], [probs])
+            conv.inference_type = tf.uint8
+            conv.inference_input_type = tf.uint8
+            conv.inference_output_type = tf.uint8
+            conv.quantized_input_stats = {"image": (0.0, 255.0)}
+            flat = conv.convert()
+    facts = {"weight_ranges": wr, "activation_ranges": act, "input_range": [0.0, 1.0],
+             "quantized_input_stats": {"image": [0.0, 255.0]}}
+    return flat, facts
+
+
+def make_legacy_cnn(out, x_tr, y_tr, x_te, y_te):
+    """Train, convert and golden the legacy uint8 CNN; returns (training facts, manifest entry)."""
+    xf_tr = (x_tr.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    xf_te = (x_te.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    t0 = time.time()
+    model = train_conv(build_legacy_cnn, LEGACY_CNN_EPOCHS, LEGACY_CNN_SEED, xf_tr, y_tr)
+    acc = float(np.mean(np.argmax(model.predict(xf_te, verbose=0), 1) == y_te))
+    log("legacy cnn: keras held-out accuracy %.4f (%.1fs)" % (acc, time.time() - t0))
+    training = {"architecture": LEGACY_CNN_ARCH, "epochs": LEGACY_CNN_EPOCHS, "batch_size": BATCH,
+                "optimizer": "adam(1e-3)", "seed": LEGACY_CNN_SEED, "input_scaling": "pixel / 255.0",
+                "keras_heldout_accuracy": acc, "calibration": "all %d training images" % len(x_tr)}
+    flat, facts = convert_legacy_cnn(model, xf_tr)
+    (out / "models" / (LEGACY_CNN + ".tflite")).write_bytes(flat)
+    extra = {"family": "legacy_cnn", "training": "conv_training.legacy_cnn", "legacy_conversion": facts}
+    entry = golden_entry(out, LEGACY_CNN, LEGACY_CNN_DESCRIPTION, x_te, y_te, extra=extra, n_images=CONV_N_GOLDEN)
+    entry["op_kinds"] = sorted({o["op"] for o in entry["ops"]})
+    entry["runtimes_that_ran"] = sorted(entry["goldens"], key=gl.RUNTIMES.index)
+    entry["golden_images"] = CONV_N_GOLDEN
+    return training, entry
+
+
+def only_legacy_cnn(out):
+    """Add (or rebuild) the legacy uint8 CNN in an existing data/ without touching the other files."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    (x_tr, y_tr), (x_te, y_te), _, _ = load_split()
+    assert np.array_equal(np.load(out / "mnist" / "test_images.npy"), x_te), "split differs from data/mnist"
+    training, entry = make_legacy_cnn(out, x_tr, y_tr, x_te, y_te)
+    manifest["conv_training"]["legacy_cnn"] = training
+    manifest["models"][LEGACY_CNN] = entry
+    manifest["files"] = file_facts(out)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
 def golden_entry(out, stem, description, x_te, y_te, extra=None, n_images=None):
     """Convert-side facts, goldens from every runtime and the manifest entry of one model."""
     n_images = len(x_te) if n_images is None else n_images
@@ -478,10 +595,16 @@ def golden_entry(out, stem, description, x_te, y_te, extra=None, n_images=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent.parent / "data"))
+    ap.add_argument("--only", choices=[LEGACY_CNN],
+                    help="rebuild only this model inside an existing data/ (other files untouched)")
     args = ap.parse_args()
     t_start = time.time()
     setup_determinism()
     out = pathlib.Path(args.out)
+    if args.only == LEGACY_CNN:
+        only_legacy_cnn(out)
+        log("done (%.1fs)" % (time.time() - t_start))
+        return
     (out / "mnist").mkdir(parents=True, exist_ok=True)
     (out / "models" / "probe").mkdir(parents=True, exist_ok=True)
     (out / "goldens").mkdir(parents=True, exist_ok=True)
@@ -553,6 +676,8 @@ def main():
     t0 = time.time()
     manifest["conv_training"], conv_entries = make_conv_models(out, x_tr, y_tr, x_te, y_te)
     manifest["models"].update(conv_entries)
+    manifest["conv_training"]["legacy_cnn"], manifest["models"][LEGACY_CNN] = make_legacy_cnn(
+        out, x_tr, y_tr, x_te, y_te)
     timings["conv_models"] = time.time() - t0
 
     manifest["files"] = file_facts(out)

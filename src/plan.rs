@@ -180,6 +180,71 @@ pub struct Step {
     pub kernel: Kernel,
 }
 
+impl Step {
+    /// The runtime difference this step depends on: the [`Profile`] method
+    /// it asked (`fc_rounding`, `conv_rounding`, `add_method`, …) and the
+    /// answer it got, or `none: …` when every runtime computes the op the
+    /// same way. Used by `quantlens inspect`.
+    pub fn profile_choice(&self) -> String {
+        use ops::add::AddArith;
+        use ops::logistic::LutArith;
+        let lut = |what: &str, a: &LutArith| match a {
+            LutArith::FixedPoint { .. } => format!("{what} = gemmlowp fixed point"),
+            LutArith::Table(_) => format!("{what} = 256-entry table computed in f32"),
+        };
+        let same = "none: every runtime computes it the same way";
+        match &self.kernel {
+            Kernel::FullyConnected(p) => match &p.arith {
+                ops::fully_connected::Arith::Quantized(q) => format!("fc_rounding = {}", q.rounding.name()),
+                ops::fully_connected::Arith::Float(_) => "none: float32 (f32 sums in order)".into(),
+            },
+            Kernel::Conv2d(p) => format!("conv_rounding = {}", p.requant.rounding.name()),
+            Kernel::DepthwiseConv2d(p) => format!("depthwise_rounding = {}", p.requant.rounding.name()),
+            Kernel::Softmax(p) => match &p.arith {
+                ops::softmax::Arith::FixedPoint(_) => "softmax = gemmlowp fixed point".into(),
+                ops::softmax::Arith::Table(_) => "softmax = f32 exp table".into(),
+                _ => "none: float32".into(),
+            },
+            Kernel::Quantize(p) => match &p.arith {
+                ops::quantize::Arith::FromFloat => "none: float → integer rounds half away from zero in every runtime".into(),
+                ops::quantize::Arith::Requantize { rounding, .. } => format!("requantize_rounding = {}", rounding.name()),
+            },
+            Kernel::AddSub(p) => match &p.arith {
+                AddArith::LeftShift { rounding, .. } => format!("add_method = left shift 20, {}", rounding.name()),
+                AddArith::Xnnpack { .. } => "add_method = XNNPACK 20-bit multipliers, one accumulator, shift ties up".into(),
+            },
+            Kernel::Mul(p) => format!("mul_rounding = {}", p.rounding.name()),
+            Kernel::Mean(p) => match &p.arith {
+                ops::mean::MeanArith::Integer { rounding, .. } => format!("mean_method = folded multiplier, {}", rounding.name()),
+                ops::mean::MeanArith::Float { .. } => "mean_method = f32, half to even".into(),
+            },
+            Kernel::Relu(p) => match &p.arith {
+                ops::relu::ReluArith::Requantize { rounding, .. } => format!("relu_method = requantize, {}", rounding.name()),
+                ops::relu::ReluArith::ClampInInputScale { .. } => "relu_method = clamp in the input's scale (output scale ignored)".into(),
+            },
+            Kernel::LeakyRelu(p) => match &p.arith {
+                ops::leaky_relu::LeakyArith::TwoMultipliers { rounding, .. } => format!("leaky_relu_method = two multipliers, {}", rounding.name()),
+                ops::leaky_relu::LeakyArith::EightBit { .. } => "leaky_relu_method = 8-bit multipliers".into(),
+            },
+            Kernel::Logistic(p) => lut("logistic_method", &p.arith),
+            Kernel::Tanh(p) => lut("tanh_method", &p.0.arith),
+            Kernel::Concatenation(p) if p.rescale.iter().any(Option::is_some) => {
+                "none: inputs of other scales requantized in f32 (ConcatenationWithScaling) in every runtime".into()
+            }
+            Kernel::Dequantize(_)
+            | Kernel::Reshape(_)
+            | Kernel::MaxPool2d(_)
+            | Kernel::AveragePool2d(_)
+            | Kernel::Concatenation(_)
+            | Kernel::Shape(_)
+            | Kernel::StridedSlice(_)
+            | Kernel::Pack(_)
+            | Kernel::Pad(_)
+            | Kernel::HardSwish(_) => same.into(),
+        }
+    }
+}
+
 /// A model prepared for one profile.
 #[derive(Clone, Debug)]
 pub struct Plan {

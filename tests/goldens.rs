@@ -17,7 +17,7 @@ use quantlens::ops::{with_kernel_path, KernelPath};
 use quantlens::{Model, Plan, Profile};
 
 /// (model, held-out images with goldens).
-const QUANTIZED: [(&str, usize); 8] = [
+const QUANTIZED: [(&str, usize); 9] = [
     ("mlp_ptq_uint8io", 1000),
     ("mlp_ptq_int8_per_tensor", 1000),
     ("mlp_legacy_uint8", 1000),
@@ -26,6 +26,9 @@ const QUANTIZED: [(&str, usize); 8] = [
     ("resnet_ptq_int8", 200),
     ("resnet_ptq_uint8io", 200),
     ("ops_ptq_int8", 200),
+    // Legacy all-uint8 CNN: uint8 CONV_2D/DEPTHWISE/pools/ADD, CONCATENATION of
+    // inputs with different scales (requantized).
+    ("cnn_legacy_uint8", 200),
 ];
 
 fn data() -> PathBuf {
@@ -102,22 +105,23 @@ fn check_all(profile: Profile, expected_models: usize) {
 
 #[test]
 fn tflite_ref_is_bit_exact() {
-    check_all(Profile::TfliteRef, 8);
+    check_all(Profile::TfliteRef, 9);
 }
 
 #[test]
 fn tflite_builtin_is_bit_exact() {
-    check_all(Profile::TfliteBuiltin, 8);
+    check_all(Profile::TfliteBuiltin, 9);
 }
 
 #[test]
 fn tflite_xnnpack_is_bit_exact() {
-    check_all(Profile::TfliteXnnpack, 8);
+    check_all(Profile::TfliteXnnpack, 9);
 }
 
 #[test]
 fn tflm_is_bit_exact() {
-    // TFLite Micro refuses the legacy uint8 model (recorded in data/manifest.json).
+    // TFLite Micro refuses both legacy uint8 models (uint8 SOFTMAX; uint8 CONV_2D as
+    // "Hybrid models are not supported"), recorded in data/manifest.json.
     check_all(Profile::Tflm, 7);
 }
 
@@ -130,4 +134,49 @@ fn float_model_is_bit_exact_against_reference_and_tflm() {
     for profile in [Profile::TfliteRef, Profile::Tflm] {
         assert!(check("mlp_float32", 1000, profile).is_none(), "float model differs from {profile}");
     }
+}
+
+/// The legacy uint8 CNN really exercises what it is there to prove: its
+/// CONCATENATION requantizes both inputs (each has its own scale and zero
+/// point, neither equal to the output's), its ADD combines two scales, and
+/// its convolutions have asymmetric uint8 weights.
+#[test]
+fn legacy_cnn_concatenation_requantizes_inputs_of_different_scales() {
+    use quantlens::plan::Kernel;
+    let model = Model::from_path(data().join("models").join("cnn_legacy_uint8.tflite")).unwrap();
+    let plan = Plan::new(model, Profile::TfliteRef).unwrap();
+    let concat = plan
+        .steps
+        .iter()
+        .find_map(|s| match &s.kernel {
+            Kernel::Concatenation(p) => Some(p),
+            _ => None,
+        })
+        .expect("a CONCATENATION");
+    assert_eq!(concat.rescale.len(), 2);
+    let r: Vec<_> = concat.rescale.iter().map(|r| r.expect("every input is requantized")).collect();
+    assert_ne!(r[0].s_in, r[1].s_in);
+    assert_ne!(r[0].z_in, r[1].z_in);
+    for r in &r {
+        assert_ne!((r.s_in, r.z_in), (r.s_out, r.z_out));
+    }
+    let mut convs = 0;
+    for s in &plan.steps {
+        match &s.kernel {
+            Kernel::Conv2d(p) => {
+                convs += 1;
+                assert_ne!(p.requant.z2, 0, "op {}: asymmetric uint8 weights", s.op);
+            }
+            Kernel::DepthwiseConv2d(p) => {
+                convs += 1;
+                assert_ne!(p.requant.z2, 0, "op {}: asymmetric uint8 weights", s.op);
+            }
+            Kernel::AddSub(p) => {
+                let t = |i: usize| plan.model.tensors[i].quant.as_ref().unwrap().scale[0];
+                assert_ne!(t(p.inputs[0]), t(p.inputs[1]));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(convs, 4);
 }

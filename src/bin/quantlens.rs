@@ -24,8 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print tensors (index, name, dtype, shape, scales, zero points), ops, and for every quantized
-    /// FULLY_CONNECTED: S1, S2, S3 (the output tensor's scale), M, M0, shift and the bias-scale check.
+    /// Print tensors (index, name, dtype, shape, scales, zero points), ops; for every quantized
+    /// FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D: S1, S2, S3 (the output tensor's scale), M, M0,
+    /// shift, clamp range, rounding and the bias-scale check (convolutions also padding, stride,
+    /// dilation); and one line per other quantized op: its input/output scales and the profile choice.
     Inspect {
         model: PathBuf,
         /// Profile whose rounding to report.
@@ -280,6 +282,111 @@ fn inspect(model_path: &Path, profile: &str) -> Result<ExitCode> {
                     println!("  … {} more channels", q.s2.len() - show);
                 }
             }
+        }
+        let conv = match &step.kernel {
+            Kernel::Conv2d(p) => Some(("CONV_2D", p.input, p.filter, p.bias, p.output, &p.geometry, p.padding, p.activation, &p.requant, None)),
+            Kernel::DepthwiseConv2d(p) => Some((
+                "DEPTHWISE_CONV_2D",
+                p.input,
+                p.filter,
+                p.bias,
+                p.output,
+                &p.geometry,
+                p.padding,
+                p.activation,
+                &p.requant,
+                Some(p.depth_multiplier),
+            )),
+            _ => None,
+        };
+        if let Some((name, input, filter, bias, output, g, padding, activation, r, mult)) = conv {
+            println!("\n{name} op {}: input t{input} ⊛ filter t{filter} (+ bias {}) → output t{output}", step.op, bias.map_or("none".into(), |b| format!("t{b}")));
+            println!(
+                "  input {}×{}×{} → output {}×{}×{}, kernel {}×{}{}",
+                g.in_h,
+                g.in_w,
+                g.in_c,
+                g.out_h,
+                g.out_w,
+                g.out_c,
+                g.k_h,
+                g.k_w,
+                mult.map_or(String::new(), |m| format!(", depth multiplier {m}"))
+            );
+            println!(
+                "  padding {} ({} row(s) above, {} column(s) left)   stride {}×{}   dilation {}×{}",
+                match padding {
+                    quantlens::model::Padding::Same => "SAME",
+                    quantlens::model::Padding::Valid => "VALID",
+                },
+                g.pad_h,
+                g.pad_w,
+                g.stride_h,
+                g.stride_w,
+                g.dil_h,
+                g.dil_w
+            );
+            println!("  S1 (input t{input} scale)  = {:.9e}   Z1 = {}", r.s1, r.z1);
+            let (lo, hi) = r.s2.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            if r.per_channel {
+                println!("  S2 (filter t{filter}): {} per-channel scales, {:.9e} .. {:.9e}   Z2 = {}", r.s2.len(), lo, hi, r.z2);
+            } else {
+                println!("  S2 (filter t{filter}): per-tensor {:.9e}   Z2 = {}", r.s2[0], r.z2);
+            }
+            println!("  S3 = the OUTPUT tensor's scale (t{output}) = {:.9e}   Z3 = {}", r.s3, r.z3);
+            println!("  clamp [{}, {}] (fused {})   rounding: {}", r.act_min, r.act_max, activation.name(), step.profile_choice());
+            if r.output_dtype == quantlens::DType::U8 {
+                println!("  legacy uint8: M = double(float(S1·S2)) / S3, as TFLite's GetQuantizedConvolutionMultipler; acc uses W − Z2");
+            }
+            let bias_scale = bias.and_then(|b| m.tensors[b].quant.as_ref().map(|bq| bq.scale.clone()));
+            let show = if r.per_channel { r.s2.len().min(4) } else { 1 };
+            for c in 0..show {
+                let mu = r.multipliers[c];
+                let bias_check = match &bias_scale {
+                    Some(bs) if !bs.is_empty() => {
+                        let sb = bs[if bs.len() > 1 { c } else { 0 }];
+                        let want = r.s1 as f64 * r.s2[c] as f64;
+                        format!("S_bias {:.6e} vs S1·S2 {:.6e} ({})", sb, want, if ((sb as f64 - want) / want).abs() < 1e-5 { "ok" } else { "MISMATCH" })
+                    }
+                    _ => "no bias scale".into(),
+                };
+                let label = if r.per_channel { format!("channel {c}") } else { "per-tensor".into() };
+                println!(
+                    "  {label}: S2 = {:.9e}  M = S1·S2/S3 = {:.12e} = M0·2^(shift−31): M0 = {}, shift = {}   bias {}   {}",
+                    r.s2[c], mu.real, mu.m0, mu.shift, r.bias[c], bias_check
+                );
+            }
+            if r.per_channel && r.s2.len() > show {
+                println!("  … {} more channels", r.s2.len() - show);
+            }
+        }
+    }
+    let quantized = |t: usize| {
+        let tensor = &m.tensors[t];
+        matches!(tensor.dtype, quantlens::DType::I8 | quantlens::DType::U8 | quantlens::DType::I16) && tensor.quant.as_ref().is_some_and(|q| !q.scale.is_empty())
+    };
+    let qdesc = |t: usize| match m.tensors[t].quant.as_ref() {
+        Some(q) if q.scale.len() == 1 => format!("t{t} {} (S {:.6e}, Z {})", m.tensors[t].dtype.name(), q.scale[0], q.zero_point[0]),
+        _ => format!("t{t} {}", m.tensors[t].dtype.name()),
+    };
+    let others: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.kernel, Kernel::FullyConnected(_) | Kernel::Conv2d(_) | Kernel::DepthwiseConv2d(_)))
+        .filter(|s| quantized(s.kernel.output()) || s.kernel.inputs().into_iter().any(|t| quantized(t) && matches!(s.kernel, Kernel::Dequantize(_))))
+        .collect();
+    if !others.is_empty() {
+        println!("\nOTHER QUANTIZED OPERATORS (inputs → output, profile choice)");
+        for s in others {
+            let ins: Vec<String> = s.kernel.inputs().into_iter().map(qdesc).collect();
+            println!(
+                "{:>4}  {:<18} {} → {}   choice: {}",
+                s.op,
+                m.operators[s.op].kind.name(),
+                ins.join(", "),
+                qdesc(s.kernel.output()),
+                s.profile_choice()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! ADD (and, with the second input negated, SUB) of two int8 tensors with
-//! different scales, with NumPy broadcasting.
+//! different scales, with NumPy broadcasting. ADD also runs on uint8 (legacy
+//! all-uint8 models) with the same arithmetic: only the clamp range differs.
 //!
 //! Two integer recipes exist ([`AddMethod`]):
 //!
@@ -149,7 +150,13 @@ pub(crate) fn prepare_add_sub(ctx: &OpContext, profile: Profile, sign_b: i32) ->
     }
     let (a, b, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
     for (t, role) in [(a, "input 0"), (b, "input 1"), (output, "output")] {
-        ctx.require_int8(t, role)?;
+        ctx.require_int8_or_uint8(t, role)?;
+    }
+    if sign_b < 0 && ctx.dtype(output) != DType::I8 {
+        return Err(ctx.unsupported(format!("output dtype {} (int8 is supported)", ctx.dtype(output))));
+    }
+    if ctx.dtype(a) != ctx.dtype(output) || ctx.dtype(b) != ctx.dtype(output) {
+        return Err(ctx.unsupported(format!("mixed dtypes {} {} → {}", ctx.dtype(a), ctx.dtype(b), ctx.dtype(output))));
     }
     let (s_a, z_a) = ctx.per_tensor_quant(a, "input 0")?;
     let (s_b, z_b) = ctx.per_tensor_quant(b, "input 1")?;

@@ -1,4 +1,4 @@
-//! AVERAGE_POOL_2D: the mean of the inputs in each window that lie inside the
+//! AVERAGE_POOL_2D (int8, uint8): the mean of the inputs in each window that lie inside the
 //! input (padding is not counted), rounded to nearest with ties away from
 //! zero in integers — `(Σ ± n/2) / n` with C's truncating division — then
 //! clamped to the fused activation's range. Input and output share scale and

@@ -1,8 +1,21 @@
-//! CONCATENATION along one axis. For int8 every runtime requires all inputs
-//! to share the output's scale and zero point (LiteRT refuses the model
-//! otherwise: "t->params.scale != output->params.scale"; the converter
-//! always unifies them), so the values are copied unchanged. Int32 tensors
-//! (shape arithmetic) are concatenated the same way.
+//! CONCATENATION along one axis.
+//!
+//! * **int8**: every runtime requires all inputs to share the output's scale
+//!   and zero point (LiteRT refuses the model otherwise:
+//!   "t->params.scale != output->params.scale"; the converter always unifies
+//!   them), so the values are copied unchanged. Int32 tensors (shape
+//!   arithmetic) are concatenated the same way.
+//! * **uint8** (legacy all-uint8 models): the inputs may have scales and zero
+//!   points of their own. An input whose (S, Z) equal the output's is copied;
+//!   any other is requantized element by element in **f32**, as TFLite's
+//!   `ConcatenationWithScaling` does it (LiteRT's reference and optimized
+//!   kernels; XNNPACK does not take the op):
+//!
+//!   ```text
+//!       scale = S_in · (1 / S_out)            (f32, the reciprocal first)
+//!       bias  = −Z_in · scale                  (f32)
+//!       y     = clamp( round_half_away(q · scale + bias) + Z_out, 0, 255 )   (q·scale + bias in f32, not fused)
+//!   ```
 
 use super::{fused_range, OpContext};
 use crate::error::EngineError;
@@ -25,6 +38,38 @@ pub struct Params {
     pub chunk: Vec<usize>,
     pub output_shape: Vec<usize>,
     pub output_dtype: DType,
+    /// Per input, the uint8 requantization to the output's (S, Z) (`None`: copied unchanged).
+    pub rescale: Vec<Option<Rescale>>,
+}
+
+/// The f32 requantization of one uint8 input to the output's scale and zero point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rescale {
+    /// The input's scale and zero point.
+    pub s_in: f32,
+    pub z_in: i32,
+    /// The output's.
+    pub s_out: f32,
+    pub z_out: i32,
+    /// `S_in · (1/S_out)` in f32.
+    pub scale: f32,
+    /// `−Z_in · scale` in f32.
+    pub bias: f32,
+}
+
+impl Rescale {
+    pub fn new(s_in: f32, z_in: i32, s_out: f32, z_out: i32) -> Rescale {
+        let scale = s_in * (1.0f32 / s_out);
+        Rescale { s_in, z_in, s_out, z_out, scale, bias: -(z_in as f32) * scale }
+    }
+
+    /// One output element from one input element.
+    #[inline]
+    pub fn apply(&self, q: i32) -> i32 {
+        let v = q as f32 * self.scale;
+        let r = crate::quant::round_half_away_from_zero_f32(v + self.bias) as i32;
+        r.saturating_add(self.z_out).clamp(0, 255)
+    }
 }
 
 pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, EngineError> {
@@ -42,7 +87,21 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
     let axis = a as usize;
     let inputs: Vec<usize> = (0..ctx.op.inputs.len()).map(|i| ctx.input(i)).collect::<Result<_, _>>()?;
     let output_dtype = ctx.dtype(output);
+    let mut rescale = vec![None; inputs.len()];
     match output_dtype {
+        DType::U8 => {
+            let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+            if fused_range(activation, output_dtype, s_out, z_out) != (0, 255) {
+                return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
+            }
+            for (k, &t) in inputs.iter().enumerate() {
+                ctx.require_same(t, output, false)?;
+                let (s_in, z_in) = ctx.per_tensor_quant(t, &format!("input {k}"))?;
+                if (s_in, z_in) != (s_out, z_out) {
+                    rescale[k] = Some(Rescale::new(s_in, z_in, s_out, z_out));
+                }
+            }
+        }
         DType::I8 => {
             for &t in &inputs {
                 ctx.require_same(t, output, true)?;
@@ -78,7 +137,7 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
         return Err(ctx.bad(format!("inputs sum to {total} along axis {axis}, output has {}", os[axis])));
     }
     let constants = inputs.iter().map(|&t| Value::from_constant(&ctx.model.tensors[t])).collect();
-    Ok(Params { inputs, constants, output, axis, outer, chunk, output_shape: os, output_dtype })
+    Ok(Params { inputs, constants, output, axis, outer, chunk, output_shape: os, output_dtype, rescale })
 }
 
 impl Params {
@@ -99,8 +158,15 @@ impl Params {
         let vals: Vec<Vec<i64>> = inputs
             .iter()
             .zip(&self.inputs)
-            .map(|(v, &t)| v.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {t} is not integer"))))
-            .collect::<Result<_, _>>()?;
+            .zip(&self.rescale)
+            .map(|((v, &t), r)| {
+                let q = v.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {t} is not integer")))?;
+                Ok(match r {
+                    Some(r) => q.into_iter().map(|x| r.apply(x as i32) as i64).collect(),
+                    None => q,
+                })
+            })
+            .collect::<Result<_, EngineError>>()?;
         let mut out = Vec::with_capacity(self.output_shape.iter().product());
         for o in 0..self.outer {
             for (v, &c) in vals.iter().zip(&self.chunk) {

@@ -1,13 +1,19 @@
 //! CONV_2D: a 2-D convolution over NHWC tensors, `y = act(W ⊛ x + b)`.
 //!
-//! Quantized (int8 activations, int8 weights symmetric per output channel),
-//! with input (S1, Z1), weights S2[c] (zero point 0), int32 bias with scale
-//! S1·S2[c], output (S3, Z3), for output position (b, y, x) and channel c:
+//! Quantized, with input (S1, Z1), weights (S2[c], Z2), int32 bias with
+//! scale S1·S2[c], output (S3, Z3), for output position (b, y, x) and channel c:
 //!
 //! ```text
-//!     acc    = Σ_{ky,kx,ic} (x[b, y·sh − ph + ky·dh, x·sw − pw + kx·dw, ic] − Z1) · W[c, ky, kx, ic]  + bias[c]
+//!     acc    = Σ_{ky,kx,ic} (x[b, y·sh − ph + ky·dh, x·sw − pw + kx·dw, ic] − Z1) · (W[c, ky, kx, ic] − Z2)  + bias[c]
 //!     y[c]   = clamp( Z3 + round(M[c] · acc), act_min, act_max ),     M[c] = S1·S2[c] / S3
 //! ```
+//!
+//! Two dtypes: **int8** activations with int8 weights, symmetric (Z2 = 0),
+//! per output channel or per tensor; and **uint8** (legacy all-uint8 models)
+//! with uint8 weights, one asymmetric (S2, Z2) for the whole tensor. For uint8
+//! every runtime takes M from TFLite's legacy `GetQuantizedConvolutionMultipler`,
+//! whose product S1·S2 is rounded to f32 before the division in double:
+//! `M = double(float(S1·S2)) / S3` (int8: `double(S1)·double(S2) / S3`).
 //!
 //! Positions outside the input (the padding) contribute nothing: every
 //! runtime treats them as the value `Z1`, i.e. real 0. The padding before
@@ -157,6 +163,8 @@ pub struct Requant {
     pub z1: i32,
     /// S2[c]: one per output channel (repeated when per-tensor).
     pub s2: Vec<f32>,
+    /// Z2: the filter's zero point (0 for int8; uint8 filters are asymmetric).
+    pub z2: i32,
     /// S3, Z3: the output tensor's scale and zero point.
     pub s3: f32,
     pub z3: i32,
@@ -193,9 +201,15 @@ impl Requant {
         axis: usize,
     ) -> Result<(Requant, Vec<i32>), EngineError> {
         let m = ctx.model;
-        ctx.require_int8(input, "input")?;
-        ctx.require_int8(output, "output")?;
-        ctx.require_int8(filter, "filter")?;
+        let legacy_uint8 = match (ctx.dtype(input), ctx.dtype(filter), ctx.dtype(output)) {
+            (DType::I8, DType::I8, DType::I8) => false,
+            (DType::U8, DType::U8, DType::U8) => true,
+            (i, w, o) => {
+                return Err(ctx.unsupported(format!(
+                    "dtype combination input {i}, filter {w}, output {o} (int8/int8/int8 and uint8/uint8/uint8 are supported)"
+                )))
+            }
+        };
         let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
         let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
         let w = &m.tensors[filter];
@@ -208,12 +222,20 @@ impl Requant {
                 wq.scale.len()
             )));
         }
-        if wq.zero_point.iter().any(|&z| z != 0) {
+        if legacy_uint8 && per_channel {
+            return Err(ctx.unsupported("uint8 filter with per-channel scales"));
+        }
+        if !legacy_uint8 && wq.zero_point.iter().any(|&z| z != 0) {
             return Err(ctx.unsupported("int8 filter with a nonzero zero point"));
         }
+        let z2 = if legacy_uint8 { wq.zero_point.first().copied().unwrap_or(0) as i32 } else { 0 };
         let s2: Vec<f32> = (0..out_c).map(|c| if per_channel { wq.scale[c] } else { wq.scale[0] }).collect();
         let wv = Value::from_constant(w).ok_or_else(|| ctx.unsupported(format!("non-constant filter (tensor {filter})")))?;
-        let weights = widen(&wv).ok_or_else(|| ctx.unsupported(format!("filter dtype {}", w.dtype)))?;
+        let weights: Vec<i32> = widen(&wv)
+            .ok_or_else(|| ctx.unsupported(format!("filter dtype {}", w.dtype)))?
+            .into_iter()
+            .map(|q| q - z2)
+            .collect();
         let bias_v = match bias {
             Some(b) => {
                 let bt = &m.tensors[b];
@@ -224,7 +246,10 @@ impl Requant {
             }
             None => vec![0; out_c],
         };
-        let multipliers = s2.iter().map(|&s| Multiplier::from_scales(s1, s, s3)).collect();
+        let multipliers = s2
+            .iter()
+            .map(|&s| if legacy_uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) })
+            .collect();
         let output_dtype = ctx.dtype(output);
         let (act_min, act_max) = fused_range(activation, output_dtype, s3, z3);
         Ok((
@@ -232,6 +257,7 @@ impl Requant {
                 s1,
                 z1,
                 s2,
+                z2,
                 s3,
                 z3,
                 per_channel,
@@ -258,7 +284,7 @@ pub struct Params {
     pub activation: Activation,
     pub padding: Padding,
     pub output_shape: Vec<usize>,
-    /// Filter `[out_c][k_h][k_w][in_c]` (zero point 0).
+    /// Filter `[out_c][k_h][k_w][in_c]`, centered: `W − Z2`.
     pub weights: Vec<i32>,
     pub requant: Requant,
 }
@@ -274,7 +300,7 @@ pub struct Tap {
     pub at: Option<(usize, usize)>,
     /// `x − Z1` (0 in the padding).
     pub x_centered: i32,
-    /// The weight.
+    /// The centered weight `W − Z2` (`W` itself for int8, whose Z2 is 0).
     pub w: i32,
 }
 

@@ -2,7 +2,7 @@
 //! `depth_multiplier` filters, giving output channels `oc = ic·mult + m`:
 //!
 //! ```text
-//!     acc[oc] = Σ_{ky,kx} (x[b, y·sh − ph + ky·dh, x·sw − pw + kx·dw, ic] − Z1) · W[0, ky, kx, oc] + bias[oc]
+//!     acc[oc] = Σ_{ky,kx} (x[b, y·sh − ph + ky·dh, x·sw − pw + kx·dw, ic] − Z1) · (W[0, ky, kx, oc] − Z2) + bias[oc]
 //! ```
 //!
 //! The requantization is CONV_2D's ([`super::conv::Requant`]), per output
@@ -27,7 +27,7 @@ pub struct Params {
     pub activation: Activation,
     pub padding: Padding,
     pub output_shape: Vec<usize>,
-    /// Filter `[k_h][k_w][out_c]` (zero point 0).
+    /// Filter `[k_h][k_w][out_c]`, centered: `W − Z2`.
     pub weights: Vec<i32>,
     pub requant: Requant,
 }

@@ -1,4 +1,4 @@
-//! MAX_POOL_2D: the largest input in each window (positions in the padding
+//! MAX_POOL_2D (int8, uint8): the largest input in each window (positions in the padding
 //! are skipped), clamped to the fused activation's range. Input and output
 //! share scale and zero point, so no arithmetic happens on the values.
 
@@ -25,7 +25,7 @@ pub(crate) fn pool_geometry(ctx: &OpContext) -> Result<(usize, usize, Geometry, 
     }
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
-    ctx.require_int8(input, "input")?;
+    ctx.require_int8_or_uint8(input, "input")?;
     ctx.require_same(input, output, true)?;
     let g = Geometry::new(ctx, input, output, filter_h as usize, filter_w as usize, (stride_h, stride_w), (1, 1), padding)?;
     if g.in_c != g.out_c {

@@ -105,6 +105,14 @@ impl<'a> OpContext<'a> {
         }
     }
 
+    /// Require int8 or uint8 (uint8: the legacy all-uint8 models) on tensor `t`.
+    pub fn require_int8_or_uint8(&self, t: usize, role: &str) -> Result<(), EngineError> {
+        match self.dtype(t) {
+            DType::I8 | DType::U8 => Ok(()),
+            other => Err(self.unsupported(format!("{role} dtype {other} (int8 and uint8 are supported)"))),
+        }
+    }
+
     /// Input and output must have the same dtype, shape (element count) and, if
     /// `same_quant`, the same quantization.
     pub fn require_same(&self, input: usize, output: usize, same_quant: bool) -> Result<(), EngineError> {

@@ -419,6 +419,15 @@ impl Multiplier {
         Multiplier { real, real_f32: (s1 * s2) / s3, m0, shift }
     }
 
+    /// The multiplier of a legacy uint8 layer, as TFLite's
+    /// `GetQuantizedConvolutionMultipler` computes it: the product `S1·S2`
+    /// is rounded to f32 before the division in double.
+    pub fn from_scales_legacy(s1: f32, s2: f32, s3: f32) -> Multiplier {
+        let real = (s1 * s2) as f64 / s3 as f64;
+        let (m0, shift) = quant::quantize_multiplier(real);
+        Multiplier { real, real_f32: (s1 * s2) / s3, m0, shift }
+    }
+
     /// A multiplier given directly as a real number (already computed the way
     /// the runtime computes it); `real_f32` is its f32 rounding.
     pub fn from_real(real: f64) -> Multiplier {
