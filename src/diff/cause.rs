@@ -1,8 +1,8 @@
 //! Known mistakes, and how to recompute an op under each of them.
 //!
 //! A hand-written forward pass that does not match usually makes one of a
-//! handful of mistakes. [`Mistake`] names them; [`Spec`] is "the op as the
-//! runtime computes it, except for these mistakes"; [`ReqCtx`] holds one
+//! handful of mistakes. [`Mistake`] names them; `Spec` is "the op as the
+//! runtime computes it, except for these mistakes"; `ReqCtx` holds one
 //! requantizing op (FULLY_CONNECTED, or QUANTIZE between integer types) with
 //! its inputs and the user's outputs, and counts how many of the user's
 //! values a spec reproduces. The mistake that reproduces the user's values
