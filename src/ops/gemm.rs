@@ -205,6 +205,8 @@ pub struct PackedWeights {
     pub row_sums: Vec<i32>,
     /// True when every `w8 ≠ −128`, so the AVX2 `vpmaddubsw` kernel is exact.
     pub no_min: bool,
+    /// `128·Σ_k w8[c][k]` (wrapping), zero-padded to whole panels.
+    row_sums_128: Vec<i32>,
 }
 
 impl PackedWeights {
@@ -221,9 +223,11 @@ impl PackedWeights {
                 blocks[p * quads + q].0[j * QUAD + t] = w8[c * cols + k];
             }
         }
-        let row_sums = (0..rows).map(|c| w8[c * cols..(c + 1) * cols].iter().map(|&w| w as i32).sum()).collect();
+        let row_sums: Vec<i32> = (0..rows).map(|c| w8[c * cols..(c + 1) * cols].iter().map(|&w| w as i32).sum()).collect();
         let no_min = w8.iter().all(|&w| w != i8::MIN);
-        PackedWeights { rows, cols, quads, panels, blocks, row_sums, no_min }
+        let mut row_sums_128: Vec<i32> = row_sums.iter().map(|s| s.wrapping_mul(128)).collect();
+        row_sums_128.resize(panels * PANEL, 0);
+        PackedWeights { rows, cols, quads, panels, blocks, row_sums, no_min, row_sums_128 }
     }
 
     /// Length of one padded input row (`4 · quads`).
@@ -326,10 +330,13 @@ mod x86 {
     pub(super) unsafe fn matmul_avx2_sign(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32], s: &mut Scratch) {
         let stride = w.padded_cols();
         let n = batch * stride;
-        s.signed.clear();
-        s.abs.clear();
-        s.signed.extend(xu[..n].iter().map(|&v| (v ^ 0x80) as i8));
-        s.abs.extend(s.signed.iter().map(|&v| v.unsigned_abs()));
+        s.signed.resize(n, 0);
+        s.abs.resize(n, 0);
+        for ((d, a), &v) in s.signed.iter_mut().zip(s.abs.iter_mut()).zip(&xu[..n]) {
+            let x8 = (v ^ 0x80) as i8;
+            *d = x8;
+            *a = x8.unsigned_abs();
+        }
         // Padding: xu = 0 → x8 = −128; the padded weights are 0, so the products vanish.
         let ones = _mm256_set1_epi16(1);
         let quads = w.quads;
@@ -364,12 +371,8 @@ mod x86 {
                 }
                 let c0 = p * PANEL;
                 // + 128·Σw8 turns Σ x8·w8 into Σ xu·w8.
-                let mut corr = [0i32; PANEL];
-                for j in 0..PANEL.min(w.rows - c0) {
-                    corr[j] = w.row_sums[c0 + j].wrapping_mul(128);
-                }
-                let c_lo = _mm256_loadu_si256(corr.as_ptr() as *const __m256i);
-                let c_hi = _mm256_loadu_si256(corr.as_ptr().add(8) as *const __m256i);
+                let c_lo = _mm256_loadu_si256(w.row_sums_128.as_ptr().add(c0) as *const __m256i);
+                let c_hi = _mm256_loadu_si256(w.row_sums_128.as_ptr().add(c0 + 8) as *const __m256i);
                 for (i, a) in acc.iter().enumerate().take(nb) {
                     let o = &mut out[(b + i) * w.rows..(b + i + 1) * w.rows];
                     store_panel_ymm(o, c0, w.rows, _mm256_add_epi32(a[0], c_lo), _mm256_add_epi32(a[1], c_hi));
