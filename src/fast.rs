@@ -192,11 +192,7 @@ impl Workspace {
 
 /// Kernels whose fast form takes several samples at once.
 fn batchable(k: &Kernel) -> bool {
-    #[allow(unreachable_patterns)]
-    match k {
-        Kernel::FullyConnected(_) | Kernel::Softmax(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_) => true,
-        _ => false,
-    }
+    matches!(k, Kernel::FullyConnected(_) | Kernel::Softmax(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_))
 }
 
 /// `dst.data ← src[start..start + len]`, reusing `dst`'s buffer when the dtypes match.

@@ -79,13 +79,13 @@ impl KernelPath {
             KernelPath::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
             KernelPath::Avx512Vnni => {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -257,7 +257,7 @@ pub fn matmul(path: KernelPath, w: &PackedWeights, xu: &[u8], batch: usize, out:
     assert!(xu.len() >= batch * stride, "input rows too short");
     assert!(out.len() >= batch * w.rows, "output too short");
     match path {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
         KernelPath::Avx512Vnni if KernelPath::Avx512Vnni.is_available() => unsafe {
             // SAFETY: the CPU has AVX-512F/BW/VNNI (checked above); sizes checked above.
             x86::matmul_vnni(w, xu, batch, out)
@@ -436,6 +436,7 @@ mod x86 {
     }
 
     /// AVX-512 VNNI: `vpdpbusd(acc, broadcast(xu quad), w block)`.
+    #[cfg(quantlens_avx512)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn matmul_vnni(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32]) {
         let stride = w.padded_cols();
