@@ -26,6 +26,8 @@ pub struct RequantTable {
     pub z3: i32,
     pub act_min: i32,
     pub act_max: i32,
+    /// Whether the AVX2 loop implements this table (see `avx2_ok`).
+    vectorisable: bool,
 }
 
 impl RequantTable {
@@ -48,7 +50,14 @@ impl RequantTable {
             z3,
             act_min,
             act_max,
+            vectorisable: false,
         }
+        .with_vectorisable()
+    }
+
+    fn with_vectorisable(mut self) -> RequantTable {
+        self.vectorisable = self.avx2_ok();
+        self
     }
 
     /// True when the AVX2 loop implements this table's rule.
@@ -67,7 +76,7 @@ impl RequantTable {
         let m = self.channels;
         assert_eq!(acc.len() % m.max(1), 0);
         #[cfg(target_arch = "x86_64")]
-        if path != KernelPath::Scalar && self.avx2_ok() && KernelPath::Avx2.is_available() {
+        if path != KernelPath::Scalar && self.vectorisable && KernelPath::Avx2.is_available() {
             for row in acc.chunks_exact_mut(m) {
                 // SAFETY: AVX2 is available (checked above); the tables are padded to 8.
                 unsafe { x86::requantize_row(self, row) };
