@@ -188,29 +188,34 @@ const MAX_NPY_HEADER_DEPTH: usize = 8;
 /// more than a few times its own size.
 pub fn parse_samples(bytes: &[u8], what: &str) -> Result<Stacked, Error> {
     let err = |m: String| Error::Npy { path: what.to_string(), message: m.split_whitespace().collect::<Vec<_>>().join(" ") };
-    check_npy_header(bytes).map_err(&err)?;
-    macro_rules! attempt {
+    let header = check_npy_header(bytes).map_err(&err)?;
+    let descr = header.type_descriptor.as_string().map_or("", String::as_str);
+    let unsupported = || err(format!("unsupported .npy dtype {descr:?} (expected one of uint8, int8, float32, int32, int16, int64, bool)"));
+    macro_rules! read {
         ($t:ty, $wrap:expr) => {
             match ArrayD::<$t>::read_npy(bytes) {
-                Ok(a) => return Ok(from_array(a, $wrap)),
-                Err(ReadNpyError::WrongDescriptor(_)) => {}
-                Err(e) => return Err(err(e.to_string())),
+                Ok(a) => Ok(from_array(a, $wrap)),
+                Err(ReadNpyError::WrongDescriptor(_)) => Err(unsupported()),
+                Err(e) => Err(err(e.to_string())),
             }
         };
     }
-
-    attempt!(u8, Data::U8);
-    attempt!(i8, Data::I8);
-    attempt!(f32, Data::F32);
-    attempt!(i32, Data::I32);
-    attempt!(i16, Data::I16);
-    attempt!(i64, Data::I64);
-    attempt!(bool, Data::Bool);
-    Err(err("unsupported .npy dtype (expected one of uint8, int8, float32, int32, int16, int64, bool)".into()))
+    // The descriptor is a byte-order character and a type code: dispatch
+    // once instead of trying every element type (each try re-parses the header).
+    match descr.get(1..).unwrap_or("") {
+        "u1" => read!(u8, Data::U8),
+        "i1" => read!(i8, Data::I8),
+        "f4" => read!(f32, Data::F32),
+        "i4" => read!(i32, Data::I32),
+        "i2" => read!(i16, Data::I16),
+        "i8" => read!(i64, Data::I64),
+        "b1" => read!(bool, Data::Bool),
+        _ => Err(unsupported()),
+    }
 }
 
-/// Check an `.npy` header against the file's size.
-fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
+/// Check an `.npy` header against the file's size, and parse it.
+fn check_npy_header(bytes: &[u8]) -> Result<ndarray_npy::npy::header::Header, String> {
     const MAGIC: &[u8] = b"\x93NUMPY";
     if bytes.len() < MAGIC.len() + 2 || &bytes[..MAGIC.len()] != MAGIC {
         return Err("not an .npy file (no \\x93NUMPY magic string)".into());
@@ -255,7 +260,7 @@ fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
             "the .npy header declares shape {:?}: {} samples of no elements",
             parsed.shape, parsed.shape[0]
         )),
-        Some(n) if n <= data_len => Ok(()),
+        Some(n) if n <= data_len => Ok(parsed),
         Some(n) => Err(format!(
             "the .npy header declares shape {:?} ({n} elements) but only {data_len} bytes of data follow",
             parsed.shape
