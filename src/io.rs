@@ -9,7 +9,7 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, WriteNpyExt};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 
 use crate::error::Error;
 use crate::model::DType;
@@ -270,45 +270,50 @@ fn check_npy_header(bytes: &[u8]) -> Result<ndarray_npy::npy::header::Header, St
 }
 
 /// An `.npz` archive of stacked tensors, e.g. a golden file.
+///
+/// Each member is decompressed once, into memory, then parsed by
+/// [`parse_samples`] with its checks. A member may decompress to at most
+/// 64 MiB + 256 × the archive's size, so a small "zip bomb" cannot make
+/// quantlens allocate gigabytes.
 pub struct Npz {
-    reader: NpzReader<BufReader<File>>,
+    archive: zip::ZipArchive<BufReader<File>>,
     path: String,
+    /// Largest decompressed member accepted.
+    max_member: u64,
 }
 
 impl Npz {
     /// Open an `.npz` file.
     pub fn open(path: impl AsRef<Path>) -> Result<Npz, Error> {
         let p = path.as_ref().display().to_string();
-        let file = File::open(path.as_ref()).map_err(|e| Error::Npy { path: p.clone(), message: e.to_string() })?;
-        let reader = NpzReader::new(BufReader::new(file)).map_err(|e| Error::Npy { path: p.clone(), message: e.to_string() })?;
-        Ok(Npz { reader, path: p })
+        let err = |m: String| Error::Npy { path: p.clone(), message: m };
+        let file = File::open(path.as_ref()).map_err(|e| err(e.to_string()))?;
+        let len = file.metadata().map_err(|e| err(e.to_string()))?.len();
+        let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| err(format!("not an .npz archive: {e}")))?;
+        Ok(Npz { archive, path: p, max_member: (64 << 20) + len.saturating_mul(256) })
     }
 
     /// The array names (without `.npy`).
     pub fn names(&mut self) -> Result<Vec<String>, Error> {
-        let names = self.reader.names().map_err(|e| Error::Npy { path: self.path.clone(), message: e.to_string() })?;
-        Ok(names.into_iter().map(|n| n.trim_end_matches(".npy").to_string()).collect())
+        Ok(self.archive.file_names().map(|n| n.trim_end_matches(".npy").to_string()).collect())
     }
 
     /// Read one array by name (with or without `.npy`).
     pub fn get(&mut self, name: &str) -> Result<Stacked, Error> {
+        use std::io::Read;
         let name = if name.ends_with(".npy") { name.to_string() } else { format!("{name}.npy") };
-        macro_rules! attempt {
-            ($t:ty, $wrap:expr) => {
-                match self.reader.by_name::<ndarray::OwnedRepr<$t>, IxDyn>(&name) {
-                    Ok(a) => return Ok(from_array(a, $wrap)),
-                    Err(ndarray_npy::ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_))) => {}
-                    Err(e) => return Err(Error::Npy { path: format!("{}[{name}]", self.path), message: e.to_string() }),
-                }
-            };
+        let what = format!("{}[{name}]", self.path);
+        let err = |m: String| Error::Npy { path: what.clone(), message: m };
+        let member = self.archive.by_name(&name).map_err(|e| err(e.to_string()))?;
+        let declared = member.size();
+        if declared > self.max_member {
+            return Err(err(format!("decompresses to {declared} bytes, more than the {} accepted for this archive", self.max_member)));
         }
-        attempt!(u8, Data::U8);
-        attempt!(i8, Data::I8);
-        attempt!(f32, Data::F32);
-        attempt!(i32, Data::I32);
-        attempt!(i16, Data::I16);
-        attempt!(i64, Data::I64);
-        attempt!(bool, Data::Bool);
-        Err(Error::Npy { path: format!("{}[{name}]", self.path), message: "unsupported dtype".into() })
+        let mut bytes = Vec::with_capacity(declared as usize);
+        member.take(self.max_member + 1).read_to_end(&mut bytes).map_err(|e| err(e.to_string()))?;
+        if bytes.len() as u64 > self.max_member {
+            return Err(err(format!("decompresses to more than the {} bytes accepted for this archive", self.max_member)));
+        }
+        parse_samples(&bytes, &what)
     }
 }
