@@ -69,6 +69,26 @@ impl Params {
     /// Evaluate into `out` (its shape is left alone), reusing its buffer and `scratch`.
     pub fn eval_into(&self, path: crate::ops::KernelPath, input: &Value, out: &mut Value, scratch: &mut Vec<i32>) -> Result<(), EngineError> {
         let (q_min, q_max) = int_range(self.output_dtype);
+        // uint8 ↔ int8 with M = 1 and zero points 128 apart (the QUANTIZE ops at the ends of a
+        // model with uint8 I/O): q_out = q_in ∓ 128 covers the whole range, i.e. a flip of the top bit.
+        if let Arith::Requantize { z_in, multiplier, .. } = &self.arith {
+            if is_identity(multiplier) {
+                use crate::tensor::Data;
+                match (&input.data, &mut out.data) {
+                    (Data::U8(x), Data::I8(o)) if self.z_out - z_in == -128 => {
+                        o.clear();
+                        o.extend(x.iter().map(|&q| (q ^ 0x80) as i8));
+                        return Ok(());
+                    }
+                    (Data::I8(x), Data::U8(o)) if self.z_out - z_in == 128 => {
+                        o.clear();
+                        o.extend(x.iter().map(|&q| (q as u8) ^ 0x80));
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        }
         match &self.arith {
             Arith::FromFloat => {
                 let x = input.as_f32().ok_or_else(|| EngineError::BadInput("QUANTIZE input is not float".into()))?;
