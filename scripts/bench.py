@@ -186,6 +186,7 @@ def main():
     ql = {}  # (model, profile, path, mode, threads) -> [us]
     rt = {}  # (model, runtime, mode) -> [us]
     kernel_path = None
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rust = Rust(exe)
     engines = {}
     for m in models:
@@ -236,9 +237,11 @@ def main():
     def q(m, profile, mode, threads=1):
         return med(ql.get((m, profile, kernel_path, mode, threads), []))
 
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print()
-    print("Machine: %s, %d logical CPUs, %s; kernel path %s; LiteRT num_threads=1; %d rounds x %d reps, medians, us/image."
-          % (cpu_name(), os.cpu_count() or 0, platform.system(), kernel_path, args.rounds, args.reps))
+    print("Machine: %s, %d logical CPUs, %s; load average %.1f at start, %.1f at end; kernel path %s; "
+          "LiteRT num_threads=1; %d rounds x %d reps, medians, us/image."
+          % (cpu_name(), os.cpu_count() or 0, platform.system(), load_start, load_end, kernel_path, args.rounds, args.reps))
     print()
     hdr = ("| model | mode | runtime | runtime µs | quantlens tflite-ref µs | ratio | quantlens same-profile µs | ratio "
            "| quantlens 2 threads µs | ratio |")
@@ -261,6 +264,12 @@ def main():
                     r_us, ref_us, ref_us / r_us, same_us, prof, same_us / r_us,
                     "%.2f" % two if two == two else "", "%.2f×" % (two / r_us) if two == two else ""))
     print()
+    for m in models:
+        for mode in ("single", "batch"):
+            a, b = ql.get((m, "tflite-ref", kernel_path, mode, 1), []), rt.get((m, "xnnpack", mode), [])
+            if a and b:
+                print("%s %s: best of all repetitions (least disturbed by load): quantlens tflite-ref %.2f µs, "
+                      "LiteRT XNNPACK %.2f µs, ratio %.2f×" % (m, mode, min(a), min(b), min(a) / min(b)))
     for m in models:
         print("%s: quantlens traced run (every tensor kept) %.2f µs/image; LiteRT set_tensor alone %.2f µs (XNNPACK)"
               % (m, q(m, "tflite-ref", "traced"), med(rt.get((m, "xnnpack", "set_tensor"), []))))

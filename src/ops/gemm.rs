@@ -345,10 +345,19 @@ mod x86 {
         let n = batch * stride;
         s.signed.resize(n, 0);
         s.abs.resize(n, 0);
-        for ((d, a), &v) in s.signed.iter_mut().zip(s.abs.iter_mut()).zip(&xu[..n]) {
-            let x8 = (v ^ 0x80) as i8;
-            *d = x8;
-            *a = x8.unsigned_abs();
+        let flip = _mm256_set1_epi8(i8::MIN);
+        let mut i = 0;
+        while i + 32 <= n {
+            let x8 = _mm256_xor_si256(_mm256_loadu_si256(xu.as_ptr().add(i) as *const __m256i), flip);
+            _mm256_storeu_si256(s.signed.as_mut_ptr().add(i) as *mut __m256i, x8);
+            // |−128| = 128 as u8: what vpabsb gives.
+            _mm256_storeu_si256(s.abs.as_mut_ptr().add(i) as *mut __m256i, _mm256_abs_epi8(x8));
+            i += 32;
+        }
+        for k in i..n {
+            let x8 = (xu[k] ^ 0x80) as i8;
+            s.signed[k] = x8;
+            s.abs[k] = x8.unsigned_abs();
         }
         // Padding: xu = 0 → x8 = −128; the padded weights are 0, so the products vanish.
         let ones = _mm256_set1_epi16(1);
