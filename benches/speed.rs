@@ -29,6 +29,10 @@ fn main() {
         kernels(&data);
         return;
     }
+    if args.iter().any(|a| a == "--serve") {
+        serve(&data);
+        return;
+    }
     let default_path = quantlens::ops::kernel_path();
     for stem in models.split(',').filter(|s| !s.is_empty()) {
         let model = Model::from_path(data.join("models").join(format!("{stem}.tflite"))).expect("model");
@@ -91,6 +95,81 @@ fn main() {
     }
 }
 
+/// `--serve`: read `model profile mode threads reps [path]` lines on stdin, answer
+/// each with one JSON line (the same fields as above). scripts/bench.py keeps
+/// this process open and alternates its requests with LiteRT's, so both are
+/// timed under the same machine load.
+fn serve(data: &Path) {
+    use std::collections::HashMap;
+    use std::io::BufRead;
+    let mut plans: HashMap<(String, Profile), Plan> = HashMap::new();
+    let mut inputs: HashMap<String, quantlens::io::Stacked> = HashMap::new();
+    let mut samples: HashMap<String, Vec<quantlens::Value>> = HashMap::new();
+    let mut workspaces: HashMap<(String, Profile), quantlens::Workspace> = HashMap::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.expect("stdin");
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        let (stem, profile, mode) = (f[0].to_string(), f[1].parse::<Profile>().expect("profile"), f[2]);
+        let threads: usize = f.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+        let reps: usize = f.get(4).and_then(|s| s.parse().ok()).unwrap_or(3);
+        let path = f.get(5).and_then(|s| KernelPath::from_name(s)).unwrap_or_else(quantlens::ops::kernel_path);
+        let inp = inputs.entry(stem.clone()).or_insert_with(|| read_samples(data.join("goldens").join(&stem).join("input.npy")).expect("inputs"));
+        let smp = samples.entry(stem.clone()).or_insert_with(|| inp.samples());
+        let plan = plans.entry((stem.clone(), profile)).or_insert_with(|| {
+            Plan::new(Model::from_path(data.join("models").join(format!("{stem}.tflite"))).expect("model"), profile).expect("plan")
+        });
+        let ws = workspaces.entry((stem.clone(), profile)).or_insert_with(|| plan.workspace());
+        let n = smp.len();
+        let times: Vec<f64> = with_kernel_path(path, || {
+            let mut v = Vec::new();
+            match mode {
+                "single" => {
+                    for x in smp.iter().take(20) {
+                        std::hint::black_box(ws.run(plan, x).unwrap());
+                    }
+                    for _ in 0..reps {
+                        let t = Instant::now();
+                        for x in smp.iter() {
+                            std::hint::black_box(ws.run(plan, x).unwrap());
+                        }
+                        v.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
+                    }
+                }
+                "batch" => {
+                    for _ in 0..reps {
+                        let t = Instant::now();
+                        std::hint::black_box(plan.run_batch_outputs_threads(inp, threads).unwrap());
+                        v.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
+                    }
+                }
+                "traced" => {
+                    let m = 200.min(n);
+                    for _ in 0..reps {
+                        let t = Instant::now();
+                        for x in &smp[..m] {
+                            std::hint::black_box(plan.run(x).unwrap());
+                        }
+                        v.push(t.elapsed().as_secs_f64() * 1e6 / m as f64);
+                    }
+                }
+                other => panic!("unknown mode {other}"),
+            }
+            v
+        })
+        .expect("kernel path");
+        let list: Vec<String> = times.iter().map(|x| format!("{x:.4}")).collect();
+        println!(
+            "{{\"model\":\"{stem}\",\"profile\":\"{profile}\",\"path\":\"{path}\",\"mode\":\"{mode}\",\"threads\":{threads},\"us_per_image\":[{}]}}",
+            list.join(",")
+        );
+        use std::io::Write;
+        std::io::stdout().flush().unwrap();
+    }
+}
+
 /// `--kernels`: min / median ns per image of the bare matrix kernels on each layer (for tuning).
 fn kernels(data: &Path) {
     use quantlens::ops::fully_connected::Arith;
@@ -99,7 +178,25 @@ fn kernels(data: &Path) {
     let plan = Plan::new(model, Profile::TfliteRef).unwrap();
     let inputs = read_samples(data.join("goldens/mlp_ptq_int8_per_tensor/input.npy")).unwrap();
     let samples = inputs.samples();
+    use quantlens::ops::gemm::PackedWeights;
     for path in KernelPath::available() {
+        for rows in [16usize, 64, 256, 512, 1024] {
+            let cols = 784;
+            let w8: Vec<i8> = (0..rows * cols).map(|i| ((i * 31 % 255) as i32 - 127) as i8).collect();
+            let w = PackedWeights::pack(rows, cols, &w8);
+            let xu: Vec<u8> = (0..w.padded_cols()).map(|i| (i * 7 % 251) as u8).collect();
+            let mut out = vec![0i32; rows];
+            let mut s = Scratch::default();
+            let mut times = Vec::new();
+            for _ in 0..2000 {
+                let t = Instant::now();
+                matmul(path, &w, &xu, 1, &mut out, &mut s);
+                times.push(t.elapsed().as_secs_f64() * 1e9);
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let blocks = (w.panels * w.quads) as f64;
+            println!("{path} synthetic {rows}x{cols} batch 1: min {:.0} ns = {:.3} ns/64B block, median {:.3}", times[0], times[0] / blocks, times[1000] / blocks);
+        }
         for batch in [1usize, 4, 16] {
             let mut total_min = 0.0;
             for (op, p) in plan.fully_connected() {

@@ -15,6 +15,9 @@ in microseconds per image. LiteRT runs with num_threads=1:
   * ref      = BUILTIN_REF (reference kernels),
   * TFLM     = tflite_micro's Python interpreter (single image only).
 
+The quantlens side is the bench binary kept open in --serve mode; each LiteRT
+figure is taken right after the quantlens figures it is compared with.
+
 single = one image per invoke over the 1000 images. For LiteRT that is the
 time of `invoke()` alone (the input copy `set_tensor` is reported apart and
 left out, which favours LiteRT); for quantlens a reused Workspace::run
@@ -53,79 +56,101 @@ def build_rust():
     return exe
 
 
-def run_rust(exe, models, reps, extra):
-    out = subprocess.run([exe, "--reps", str(reps), "--models", ",".join(models)] + extra, cwd=ROOT, check=True,
-                         stdout=subprocess.PIPE, text=True).stdout
-    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+class Rust:
+    """The bench binary in --serve mode: one request line in, one JSON line out."""
+
+    def __init__(self, exe):
+        self.p = subprocess.Popen([exe, "--serve"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def time(self, model, profile, mode, threads, reps):
+        self.p.stdin.write("%s %s %s %d %d\n" % (model, profile, mode, threads, reps))
+        self.p.stdin.flush()
+        return json.loads(self.p.stdout.readline())
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
 
 
-def litert_interpreter(model, runtime):
-    from ai_edge_litert import interpreter as litert
-    res = {"xnnpack": litert.OpResolverType.AUTO,
-           "builtin": litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-           "ref": litert.OpResolverType.BUILTIN_REF}[runtime]
-    it = litert.Interpreter(model_path=model, num_threads=1, experimental_op_resolver_type=res)
-    it.allocate_tensors()
-    return it
+class LiteRT:
+    """One LiteRT interpreter for single images and one resized to the whole batch."""
 
+    def __init__(self, model, runtime, x):
+        from ai_edge_litert import interpreter as litert
+        res = {"xnnpack": litert.OpResolverType.AUTO,
+               "builtin": litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+               "ref": litert.OpResolverType.BUILTIN_REF}[runtime]
+        mk = lambda: litert.Interpreter(model_path=model, num_threads=1, experimental_op_resolver_type=res)
+        self.n = x.shape[0]
+        self.one = mk()
+        self.one.allocate_tensors()
+        self.i = self.one.get_input_details()[0]["index"]
+        shape = list(self.one.get_input_details()[0]["shape"])
+        self.xs = [np.ascontiguousarray(x[k:k + 1].reshape(shape)) for k in range(self.n)]
+        self.many = mk()
+        self.many.resize_tensor_input(self.i, [self.n] + shape[1:])
+        self.many.allocate_tensors()
+        self.many.set_tensor(self.i, x.reshape([self.n] + shape[1:]))
+        o = self.many.get_output_details()[0]["index"]
+        self.many.invoke()
+        self.batch_out = self.many.get_tensor(o)
 
-def time_litert(model, runtime, x, reps):
-    """-> {'single': [...], 'set_tensor': [...], 'batch': [...]} in us/image, and the outputs for a check."""
-    n = x.shape[0]
-    it = litert_interpreter(model, runtime)
-    i = it.get_input_details()[0]["index"]
-    o = it.get_output_details()[0]["index"]
-    shape = it.get_input_details()[0]["shape"]
-    xs = [np.ascontiguousarray(x[k:k + 1].reshape(shape)) for k in range(n)]
-    for k in range(min(n, 50)):
-        it.set_tensor(i, xs[k])
-        it.invoke()
-    res = {"single": [], "set_tensor": [], "batch": []}
-    for _ in range(reps):
-        t = time.perf_counter()
-        for k in range(n):
-            it.set_tensor(i, xs[k])
+    def single(self, reps):
+        """-> (invoke-only us/image per rep, set_tensor us/image per rep)."""
+        it, i, xs = self.one, self.i, self.xs
+        for xk in xs[:20]:
+            it.set_tensor(i, xk)
             it.invoke()
-        both = time.perf_counter() - t
-        t = time.perf_counter()
-        for k in range(n):
-            it.set_tensor(i, xs[k])
-        st = time.perf_counter() - t
-        res["single"].append((both - st) / n * 1e6)
-        res["set_tensor"].append(st / n * 1e6)
-    it.resize_tensor_input(i, [n] + list(shape[1:]))
-    it.allocate_tensors()
-    it.set_tensor(i, x.reshape([n] + list(shape[1:])))
-    it.invoke()
-    for _ in range(reps):
-        t = time.perf_counter()
-        it.invoke()
-        res["batch"].append((time.perf_counter() - t) / n * 1e6)
-    return res, it.get_tensor(o)
+        inv, st = [], []
+        for _ in range(reps):
+            t = time.perf_counter()
+            for xk in xs:
+                it.set_tensor(i, xk)
+                it.invoke()
+            both = time.perf_counter() - t
+            t = time.perf_counter()
+            for xk in xs:
+                it.set_tensor(i, xk)
+            s = time.perf_counter() - t
+            inv.append((both - s) / self.n * 1e6)
+            st.append(s / self.n * 1e6)
+        return inv, st
+
+    def batch(self, reps):
+        v = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            self.many.invoke()
+            v.append((time.perf_counter() - t) / self.n * 1e6)
+        return v
 
 
-def time_tflm(model, x, reps):
-    from tflite_micro.python.tflite_micro import runtime as tflm
-    it = tflm.Interpreter.from_file(model)
-    shape = it.get_input_details(0)["shape"]
-    xs = [np.ascontiguousarray(x[k:k + 1].reshape(shape)) for k in range(x.shape[0])]
-    for k in range(min(len(xs), 20)):
-        it.set_input(xs[k], 0)
-        it.invoke()
-    res = {"single": [], "set_tensor": []}
-    for _ in range(reps):
-        t = time.perf_counter()
-        for xk in xs:
+class TFLM:
+    def __init__(self, model, x):
+        from tflite_micro.python.tflite_micro import runtime as tflm
+        self.it = tflm.Interpreter.from_file(model)
+        shape = self.it.get_input_details(0)["shape"]
+        self.xs = [np.ascontiguousarray(x[k:k + 1].reshape(shape)) for k in range(x.shape[0])]
+
+    def single(self, reps):
+        it, xs = self.it, self.xs
+        for xk in xs[:20]:
             it.set_input(xk, 0)
             it.invoke()
-        both = time.perf_counter() - t
-        t = time.perf_counter()
-        for xk in xs:
-            it.set_input(xk, 0)
-        st = time.perf_counter() - t
-        res["single"].append((both - st) / len(xs) * 1e6)
-        res["set_tensor"].append(st / len(xs) * 1e6)
-    return res
+        inv, st = [], []
+        for _ in range(reps):
+            t = time.perf_counter()
+            for xk in xs:
+                it.set_input(xk, 0)
+                it.invoke()
+            both = time.perf_counter() - t
+            t = time.perf_counter()
+            for xk in xs:
+                it.set_input(xk, 0)
+            s = time.perf_counter() - t
+            inv.append((both - s) / len(xs) * 1e6)
+            st.append(s / len(xs) * 1e6)
+        return inv, st
 
 
 def med(v):
@@ -161,30 +186,62 @@ def main():
     ql = {}  # (model, profile, path, mode, threads) -> [us]
     rt = {}  # (model, runtime, mode) -> [us]
     kernel_path = None
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rust = Rust(exe)
+    engines = {}
+    for m in models:
+        for runtime in ("xnnpack", "builtin", "ref"):
+            e = engines[(m, runtime)] = LiteRT(paths[m], runtime, inputs[m])
+            # The batched invoke must really compute every image: compare with the golden outputs.
+            out_idx = e.many.get_output_details()[0]["index"]
+            with np.load(os.path.join(ROOT, "data", "goldens", m, runtime + ".npz")) as g:
+                gold = g["t%d" % out_idx]
+            ok = np.array_equal(e.batch_out.reshape(gold.shape), gold)
+            print("%s %s batched output == golden: %s" % (m, runtime, ok), file=sys.stderr)
+        if not args.no_tflm:
+            try:
+                engines[(m, "tflm")] = TFLM(paths[m], inputs[m])
+            except Exception as e:  # noqa: BLE001 - TFLM may refuse a model
+                print("TFLM on %s: %s" % (m, e), file=sys.stderr)
+
+    def rust_time(m, profile, mode, threads=1):
+        nonlocal kernel_path
+        rec = rust.time(m, profile, mode, threads, args.reps)
+        kernel_path = rec["path"]
+        ql.setdefault((m, profile, rec["path"], mode, threads), []).extend(rec["us_per_image"])
+
+    # Each LiteRT / TFLM figure is taken right after the quantlens figures it is compared with.
     for r in range(args.rounds):
         print("round %d/%d ..." % (r + 1, args.rounds), file=sys.stderr)
-        for rec in run_rust(exe, models, args.reps, []):
-            key = (rec["model"], rec["profile"], rec["path"], rec["mode"], rec["threads"])
-            ql.setdefault(key, []).extend(rec["us_per_image"])
-            kernel_path = rec["path"]
         for m in models:
-            for runtime in ("xnnpack", "builtin", "ref"):
-                res, out = time_litert(paths[m], runtime, inputs[m], args.reps)
-                for mode, v in res.items():
-                    rt.setdefault((m, runtime, mode), []).extend(v)
-            if not args.no_tflm:
-                try:
-                    for mode, v in time_tflm(paths[m], inputs[m], args.reps).items():
-                        rt.setdefault((m, "tflm", mode), []).extend(v)
-                except Exception as e:  # noqa: BLE001 - TFLM may refuse a model
-                    print("TFLM on %s: %s" % (m, e), file=sys.stderr)
+            for runtime in ("xnnpack", "builtin", "ref", "tflm"):
+                e = engines.get((m, runtime))
+                if e is None:
+                    continue
+                rust_time(m, "tflite-ref", "single")
+                if RUNTIME_PROFILE[runtime] != "tflite-ref":
+                    rust_time(m, RUNTIME_PROFILE[runtime], "single")
+                inv, st = e.single(args.reps)
+                rt.setdefault((m, runtime, "single"), []).extend(inv)
+                rt.setdefault((m, runtime, "set_tensor"), []).extend(st)
+                if runtime == "tflm":
+                    continue
+                rust_time(m, "tflite-ref", "batch", 1)
+                rust_time(m, "tflite-ref", "batch", 2)
+                if RUNTIME_PROFILE[runtime] != "tflite-ref":
+                    rust_time(m, RUNTIME_PROFILE[runtime], "batch", 1)
+                rt.setdefault((m, runtime, "batch"), []).extend(e.batch(args.reps))
+            rust_time(m, "tflite-ref", "traced")
+    rust.close()
 
     def q(m, profile, mode, threads=1):
         return med(ql.get((m, profile, kernel_path, mode, threads), []))
 
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print()
-    print("Machine: %s, %d logical CPUs, %s; kernel path %s; LiteRT num_threads=1; %d rounds x %d reps, medians, us/image."
-          % (cpu_name(), os.cpu_count() or 0, platform.system(), kernel_path, args.rounds, args.reps))
+    print("Machine: %s, %d logical CPUs, %s; load average %.1f at start, %.1f at end; kernel path %s; "
+          "LiteRT num_threads=1; %d rounds x %d reps, medians, us/image."
+          % (cpu_name(), os.cpu_count() or 0, platform.system(), load_start, load_end, kernel_path, args.rounds, args.reps))
     print()
     hdr = ("| model | mode | runtime | runtime µs | quantlens tflite-ref µs | ratio | quantlens same-profile µs | ratio "
            "| quantlens 2 threads µs | ratio |")
@@ -207,6 +264,12 @@ def main():
                     r_us, ref_us, ref_us / r_us, same_us, prof, same_us / r_us,
                     "%.2f" % two if two == two else "", "%.2f×" % (two / r_us) if two == two else ""))
     print()
+    for m in models:
+        for mode in ("single", "batch"):
+            a, b = ql.get((m, "tflite-ref", kernel_path, mode, 1), []), rt.get((m, "xnnpack", mode), [])
+            if a and b:
+                print("%s %s: best of all repetitions (least disturbed by load): quantlens tflite-ref %.2f µs, "
+                      "LiteRT XNNPACK %.2f µs, ratio %.2f×" % (m, mode, min(a), min(b), min(a) / min(b)))
     for m in models:
         print("%s: quantlens traced run (every tensor kept) %.2f µs/image; LiteRT set_tensor alone %.2f µs (XNNPACK)"
               % (m, q(m, "tflite-ref", "traced"), med(rt.get((m, "xnnpack", "set_tensor"), []))))

@@ -137,6 +137,10 @@ impl Workspace {
     /// Run one sample; the output borrows the workspace. After the first
     /// call nothing is allocated (for the kernels quantlens ships).
     pub fn run<'a>(&'a mut self, plan: &Plan, input: &Value) -> Result<&'a Value, EngineError> {
+        if self.values.len() != plan.model.tensors.len() {
+            // A workspace made for another plan: start afresh.
+            *self = plan.workspace();
+        }
         let t_in = &plan.model.tensors[plan.input()];
         if input.dtype() != t_in.dtype || input.len() != t_in.num_elements() {
             return Err(EngineError::BadInput(format!(
@@ -188,11 +192,7 @@ impl Workspace {
 
 /// Kernels whose fast form takes several samples at once.
 fn batchable(k: &Kernel) -> bool {
-    #[allow(unreachable_patterns)]
-    match k {
-        Kernel::FullyConnected(_) | Kernel::Softmax(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_) => true,
-        _ => false,
-    }
+    matches!(k, Kernel::FullyConnected(_) | Kernel::Softmax(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_))
 }
 
 /// `dst.data ← src[start..start + len]`, reusing `dst`'s buffer when the dtypes match.

@@ -9,7 +9,7 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, WriteNpyExt};
+use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 
 use crate::error::Error;
 use crate::model::DType;
@@ -188,29 +188,34 @@ const MAX_NPY_HEADER_DEPTH: usize = 8;
 /// more than a few times its own size.
 pub fn parse_samples(bytes: &[u8], what: &str) -> Result<Stacked, Error> {
     let err = |m: String| Error::Npy { path: what.to_string(), message: m.split_whitespace().collect::<Vec<_>>().join(" ") };
-    check_npy_header(bytes).map_err(&err)?;
-    macro_rules! attempt {
+    let header = check_npy_header(bytes).map_err(&err)?;
+    let descr = header.type_descriptor.as_string().map_or("", String::as_str);
+    let unsupported = || err(format!("unsupported .npy dtype {descr:?} (expected one of uint8, int8, float32, int32, int16, int64, bool)"));
+    macro_rules! read {
         ($t:ty, $wrap:expr) => {
             match ArrayD::<$t>::read_npy(bytes) {
-                Ok(a) => return Ok(from_array(a, $wrap)),
-                Err(ReadNpyError::WrongDescriptor(_)) => {}
-                Err(e) => return Err(err(e.to_string())),
+                Ok(a) => Ok(from_array(a, $wrap)),
+                Err(ReadNpyError::WrongDescriptor(_)) => Err(unsupported()),
+                Err(e) => Err(err(e.to_string())),
             }
         };
     }
-
-    attempt!(u8, Data::U8);
-    attempt!(i8, Data::I8);
-    attempt!(f32, Data::F32);
-    attempt!(i32, Data::I32);
-    attempt!(i16, Data::I16);
-    attempt!(i64, Data::I64);
-    attempt!(bool, Data::Bool);
-    Err(err("unsupported .npy dtype (expected one of uint8, int8, float32, int32, int16, int64, bool)".into()))
+    // The descriptor is a byte-order character and a type code: dispatch
+    // once instead of trying every element type (each try re-parses the header).
+    match descr.get(1..).unwrap_or("") {
+        "u1" => read!(u8, Data::U8),
+        "i1" => read!(i8, Data::I8),
+        "f4" => read!(f32, Data::F32),
+        "i4" => read!(i32, Data::I32),
+        "i2" => read!(i16, Data::I16),
+        "i8" => read!(i64, Data::I64),
+        "b1" => read!(bool, Data::Bool),
+        _ => Err(unsupported()),
+    }
 }
 
-/// Check an `.npy` header against the file's size.
-fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
+/// Check an `.npy` header against the file's size, and parse it.
+fn check_npy_header(bytes: &[u8]) -> Result<ndarray_npy::npy::header::Header, String> {
     const MAGIC: &[u8] = b"\x93NUMPY";
     if bytes.len() < MAGIC.len() + 2 || &bytes[..MAGIC.len()] != MAGIC {
         return Err("not an .npy file (no \\x93NUMPY magic string)".into());
@@ -255,7 +260,7 @@ fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
             "the .npy header declares shape {:?}: {} samples of no elements",
             parsed.shape, parsed.shape[0]
         )),
-        Some(n) if n <= data_len => Ok(()),
+        Some(n) if n <= data_len => Ok(parsed),
         Some(n) => Err(format!(
             "the .npy header declares shape {:?} ({n} elements) but only {data_len} bytes of data follow",
             parsed.shape
@@ -265,45 +270,50 @@ fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// An `.npz` archive of stacked tensors, e.g. a golden file.
+///
+/// Each member is decompressed once, into memory, then parsed by
+/// [`parse_samples`] with its checks. A member may decompress to at most
+/// 64 MiB + 256 × the archive's size, so a small "zip bomb" cannot make
+/// quantlens allocate gigabytes.
 pub struct Npz {
-    reader: NpzReader<BufReader<File>>,
+    archive: zip::ZipArchive<BufReader<File>>,
     path: String,
+    /// Largest decompressed member accepted.
+    max_member: u64,
 }
 
 impl Npz {
     /// Open an `.npz` file.
     pub fn open(path: impl AsRef<Path>) -> Result<Npz, Error> {
         let p = path.as_ref().display().to_string();
-        let file = File::open(path.as_ref()).map_err(|e| Error::Npy { path: p.clone(), message: e.to_string() })?;
-        let reader = NpzReader::new(BufReader::new(file)).map_err(|e| Error::Npy { path: p.clone(), message: e.to_string() })?;
-        Ok(Npz { reader, path: p })
+        let err = |m: String| Error::Npy { path: p.clone(), message: m };
+        let file = File::open(path.as_ref()).map_err(|e| err(e.to_string()))?;
+        let len = file.metadata().map_err(|e| err(e.to_string()))?.len();
+        let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| err(format!("not an .npz archive: {e}")))?;
+        Ok(Npz { archive, path: p, max_member: (64 << 20) + len.saturating_mul(256) })
     }
 
     /// The array names (without `.npy`).
     pub fn names(&mut self) -> Result<Vec<String>, Error> {
-        let names = self.reader.names().map_err(|e| Error::Npy { path: self.path.clone(), message: e.to_string() })?;
-        Ok(names.into_iter().map(|n| n.trim_end_matches(".npy").to_string()).collect())
+        Ok(self.archive.file_names().map(|n| n.trim_end_matches(".npy").to_string()).collect())
     }
 
     /// Read one array by name (with or without `.npy`).
     pub fn get(&mut self, name: &str) -> Result<Stacked, Error> {
+        use std::io::Read;
         let name = if name.ends_with(".npy") { name.to_string() } else { format!("{name}.npy") };
-        macro_rules! attempt {
-            ($t:ty, $wrap:expr) => {
-                match self.reader.by_name::<ndarray::OwnedRepr<$t>, IxDyn>(&name) {
-                    Ok(a) => return Ok(from_array(a, $wrap)),
-                    Err(ndarray_npy::ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_))) => {}
-                    Err(e) => return Err(Error::Npy { path: format!("{}[{name}]", self.path), message: e.to_string() }),
-                }
-            };
+        let what = format!("{}[{name}]", self.path);
+        let err = |m: String| Error::Npy { path: what.clone(), message: m };
+        let member = self.archive.by_name(&name).map_err(|e| err(e.to_string()))?;
+        let declared = member.size();
+        if declared > self.max_member {
+            return Err(err(format!("decompresses to {declared} bytes, more than the {} accepted for this archive", self.max_member)));
         }
-        attempt!(u8, Data::U8);
-        attempt!(i8, Data::I8);
-        attempt!(f32, Data::F32);
-        attempt!(i32, Data::I32);
-        attempt!(i16, Data::I16);
-        attempt!(i64, Data::I64);
-        attempt!(bool, Data::Bool);
-        Err(Error::Npy { path: format!("{}[{name}]", self.path), message: "unsupported dtype".into() })
+        let mut bytes = Vec::with_capacity(declared as usize);
+        member.take(self.max_member + 1).read_to_end(&mut bytes).map_err(|e| err(e.to_string()))?;
+        if bytes.len() as u64 > self.max_member {
+            return Err(err(format!("decompresses to more than the {} bytes accepted for this archive", self.max_member)));
+        }
+        parse_samples(&bytes, &what)
     }
 }

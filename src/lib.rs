@@ -24,6 +24,15 @@
 //! .tflite ──Model::from_path──▶ Model ──Plan::new(model, profile)──▶ Plan ──plan.run(input)──▶ Trace
 //! ```
 //!
+//! Two tools sit on top: [`diff`] takes the per-layer outputs of *your* own
+//! implementation and names where and why they part from the runtime's, and
+//! [`export`] writes the model as integer-only parameters (C header,
+//! `$readmemh` hex files, JSON) with golden vectors for a testbench.
+//!
+//! For speed, [`Plan::run_outputs`], [`Plan::run_batch_outputs`] and a
+//! reused [`Workspace`] run the same kernels but keep only the model's output
+//! ([`fast`]); the integer kernels pick SIMD at run time ([`ops::KernelPath`]).
+//!
 //! ```no_run
 //! use quantlens::{Model, Plan, Profile};
 //! let model = Model::from_path("data/models/mlp_ptq_uint8io.tflite")?;

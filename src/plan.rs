@@ -439,8 +439,8 @@ fn check_memory(model: &Model, limits: Limits) -> Result<(), EngineError> {
         }
         scratch = scratch.max(op_scratch);
     }
-    for t in 0..model.tensors.len() {
-        let b = if kept_flags[t] { bytes(t) } else { 0 };
+    for (t, &is_kept) in kept_flags.iter().enumerate() {
+        let b = if is_kept { bytes(t) } else { 0 };
         if largest.map_or(true, |(lb, _)| b > lb) {
             largest = Some((b, t));
         }

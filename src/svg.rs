@@ -132,19 +132,38 @@ fn draw(
             let v = series.first().and_then(|s| s.values.get(i)).copied().unwrap_or(0.0);
             let _ = chart.draw_series(std::iter::once(Text::new(note.clone(), (i as f64 - 0.35, v + y_max * 0.03), ("sans-serif", 12))));
         }
-        for (j, (v, label)) in lines.iter().enumerate() {
+        for (v, label) in lines.iter() {
             let color = BLACK.mix(0.5);
             let _ = chart.draw_series(std::iter::once(PathElement::new(vec![(-0.5, *v), (n as f64 - 0.5, *v)], color.stroke_width(1))));
-            let _ = chart.draw_series(std::iter::once(Text::new(
-                label.clone(),
-                (n as f64 - 0.5 - 0.02 * n as f64 - 0.3 * (j % 2) as f64, *v + y_max * 0.01),
-                ("sans-serif", 11),
-            )));
+            let _ = chart.draw_series(std::iter::once(Text::new(label.clone(), (-0.47, *v + y_max * 0.035), ("sans-serif", 12))));
         }
         if series.len() > 1 {
-            let _ = chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).position(SeriesLabelPosition::UpperLeft).draw();
+            let _ = chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).position(SeriesLabelPosition::UpperRight).draw();
         }
         let _ = root.present();
     }
     Svg { svg }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_have_title_bars_and_text() {
+        let c = grouped_bar_chart(
+            "Accumulator width per layer",
+            "signed bits",
+            &["layer 1".into(), "layer 2".into()],
+            &[Series { name: "worst case".into(), values: vec![24.0, 21.0] }, Series { name: "observed".into(), values: vec![22.0, 20.0] }],
+            &[(16.0, "16 bits".into()), (32.0, "int32".into())],
+        );
+        assert!(c.svg.contains("<svg") && c.svg.contains("Accumulator width per layer") && c.svg.contains("int32"));
+        let b = bar_chart("Divergence", "%", &[Bar { label: "t8".into(), value: 12.5, highlight: true, note: "3 (max 1)".into() }], None);
+        assert!(b.svg.contains("3 (max 1)") && b.svg.contains("<rect"));
+        if let Ok(dir) = std::env::var("QUANTLENS_SVG_OUT") {
+            c.save(format!("{dir}/grouped.svg")).unwrap();
+            b.save(format!("{dir}/bars.svg")).unwrap();
+        }
+    }
 }

@@ -329,3 +329,34 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// A golden archive whose member decompresses to far more than the archive
+/// could legitimately hold ("zip bomb"): refused, not decompressed into memory.
+#[test]
+fn golden_zip_bomb() {
+    use std::io::Write;
+    let dir = tempdir("bomb");
+    let m = model(PRIMARY);
+    let x = write(&dir, "x.npy", u8s(&[1, 784]));
+    let g = dir.join("bomb.npz");
+    let mut zw = zip::ZipWriter::new(std::fs::File::create(&g).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zw.start_file("t7.npy", opts).unwrap();
+    let header = "{'descr': '|i1', 'fortran_order': False, 'shape': (200000000,), }";
+    let mut h = header.to_string();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    zw.write_all(b"\x93NUMPY\x01\x00").unwrap();
+    zw.write_all(&(h.len() as u16).to_le_bytes()).unwrap();
+    zw.write_all(h.as_bytes()).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..200 {
+        zw.write_all(&zeros).unwrap();
+    }
+    zw.finish().unwrap();
+    assert!(std::fs::metadata(&g).unwrap().len() < 1 << 20);
+    fails(run(os!["verify", m, "--input", x, "--golden", g]), &["bomb.npz[t7.npy]", "decompresses to"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

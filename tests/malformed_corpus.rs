@@ -696,7 +696,7 @@ fn huge_declared_tensors_are_refused_before_allocation() {
     };
     for i in 1..=1000 {
         s.tensors.push(t(&format!("x{i}"), &[1, 1024], INT8, 0, q(&[0.1], &[0])));
-        let (input, output) = (if i == 1 { 0 } else { i as i32 }, i as i32 + 1);
+        let (input, output) = (if i == 1 { 0 } else { i }, i + 1);
         s.ops.push(op(0, &[input, 1, -1], &[output], OptSpec::Fc { activation: 0 }));
     }
     s.outputs = vec![1001];

@@ -1,8 +1,8 @@
 //! Known mistakes, and how to recompute an op under each of them.
 //!
 //! A hand-written forward pass that does not match usually makes one of a
-//! handful of mistakes. [`Mistake`] names them; [`Spec`] is "the op as the
-//! runtime computes it, except for these mistakes"; [`ReqCtx`] holds one
+//! handful of mistakes. [`Mistake`] names them; `Spec` is "the op as the
+//! runtime computes it, except for these mistakes"; `ReqCtx` holds one
 //! requantizing op (FULLY_CONNECTED, or QUANTIZE between integer types) with
 //! its inputs and the user's outputs, and counts how many of the user's
 //! values a spec reproduces. The mistake that reproduces the user's values
@@ -634,5 +634,42 @@ impl Candidate {
     /// True when this candidate contains a mistake with this key.
     pub fn has(&self, key: &str) -> bool {
         self.mistakes.iter().any(|m| m.key() == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(real: f64) -> Multiplier {
+        Multiplier::from_real(real)
+    }
+
+    #[test]
+    fn naive_rules_round_as_named() {
+        // 10 · 0.25 = 2.5, −10 · 0.25 = −2.5: a tie in every representation.
+        let q = m(0.25);
+        let at = |r: NaiveRounding, acc: i32| r.apply(acc, &q);
+        assert_eq!((at(NaiveRounding::DoubleFloor, 10), at(NaiveRounding::DoubleFloor, -10)), (2, -3));
+        assert_eq!((at(NaiveRounding::DoubleTruncate, 10), at(NaiveRounding::DoubleTruncate, -10)), (2, -2));
+        assert_eq!((at(NaiveRounding::DoubleHalfUp, 10), at(NaiveRounding::DoubleHalfUp, -10)), (3, -2));
+        assert_eq!((at(NaiveRounding::DoubleHalfEven, 10), at(NaiveRounding::DoubleHalfEven, -10)), (2, -2));
+        assert_eq!((at(NaiveRounding::DoubleHalfEven, 14), at(NaiveRounding::DoubleHalfEven, -14)), (4, -4));
+        assert_eq!((at(NaiveRounding::FixedPointFloor, 10), at(NaiveRounding::FixedPointFloor, -10)), (2, -3));
+        assert_eq!((at(NaiveRounding::FixedPointHalfEven, 10), at(NaiveRounding::FixedPointHalfEven, -10)), (2, -2));
+        assert_eq!((at(NaiveRounding::FixedPointHalfEven, 14), at(NaiveRounding::FixedPointHalfEven, -14)), (4, -4));
+        // The runtimes' rules on the same ties: TFLM away from zero, builtin up.
+        assert_eq!(Rule::Runtime(Rounding::FixedPointDoubleRounding).apply(-10, &q), -3);
+        assert_eq!(Rule::Runtime(Rounding::FixedPointTiesUp).apply(-10, &q), -2);
+        assert_eq!(Rule::Runtime(Rounding::DoubleHalfAway).apply(-10, &q), -3);
+    }
+
+    #[test]
+    fn keys_are_unique() {
+        let mut keys: Vec<&str> = Rule::all().iter().map(|r| r.key()).collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
     }
 }

@@ -496,6 +496,9 @@ fn render_diagnosis(d: &Diagnosis, first: bool) -> String {
                 s += "    less likely:";
                 for c in others {
                     s += &format!(" [{}] {}/{}", c.key(), c.matched, c.total);
+                    if c.later_total > 0 {
+                        s += &format!(" (later layers {}/{})", c.later_matched, c.later_total);
+                    }
                 }
                 s += "\n";
             }

@@ -699,3 +699,29 @@ pub fn c_type(dtype: DType) -> &'static str {
         DType::F32 => "float",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_bits_examples() {
+        assert_eq!(signed_bits(0, 0), 1);
+        assert_eq!(signed_bits(-1, 0), 1);
+        assert_eq!(signed_bits(-128, 127), 8);
+        assert_eq!(signed_bits(-128, 128), 9);
+        assert_eq!(signed_bits(-129, 0), 9);
+        assert_eq!(signed_bits(i32::MIN as i64, i32::MAX as i64), 32);
+        assert_eq!(signed_bits(0, 255), 9);
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        use verilog::{hex, parse_hex};
+        for (v, d, s) in [(-128i64, 2, true), (127, 2, true), (-1, 2, true), (255, 2, false), (i32::MIN as i64, 8, true), (-4735, 8, true)] {
+            assert_eq!(parse_hex(&hex(v, d), d, s), Some(v), "{v}");
+        }
+        assert_eq!(hex(-1, 2), "ff");
+        assert_eq!(hex(-4735, 8), "ffffed81");
+    }
+}

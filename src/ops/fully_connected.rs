@@ -15,8 +15,8 @@
 //!
 //! # The fast path
 //!
-//! `prepare` packs the weights once as i8 `w8 = W − w_off` (see
-//! [`gemm`](super::gemm)) and the eval loop feeds the kernels u8 inputs
+//! `prepare` packs the weights once as i8 `w8 = W − w_off` (see the
+//! [`super::gemm`] module) and the eval loop feeds the kernels u8 inputs
 //! `xu = x + x_off` (`x_off` = 128 for int8 inputs, 0 for uint8). With
 //! `zu = Z1 + x_off` and `z2'[c] = Z2[c] − w_off`, expanding the product gives
 //!

@@ -79,13 +79,13 @@ impl KernelPath {
             KernelPath::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             KernelPath::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
             KernelPath::Avx512Vnni => {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -205,6 +205,8 @@ pub struct PackedWeights {
     pub row_sums: Vec<i32>,
     /// True when every `w8 ≠ −128`, so the AVX2 `vpmaddubsw` kernel is exact.
     pub no_min: bool,
+    /// `128·Σ_k w8[c][k]` (wrapping), zero-padded to whole panels.
+    row_sums_128: Vec<i32>,
 }
 
 impl PackedWeights {
@@ -221,9 +223,11 @@ impl PackedWeights {
                 blocks[p * quads + q].0[j * QUAD + t] = w8[c * cols + k];
             }
         }
-        let row_sums = (0..rows).map(|c| w8[c * cols..(c + 1) * cols].iter().map(|&w| w as i32).sum()).collect();
+        let row_sums: Vec<i32> = (0..rows).map(|c| w8[c * cols..(c + 1) * cols].iter().map(|&w| w as i32).sum()).collect();
         let no_min = w8.iter().all(|&w| w != i8::MIN);
-        PackedWeights { rows, cols, quads, panels, blocks, row_sums, no_min }
+        let mut row_sums_128: Vec<i32> = row_sums.iter().map(|s| s.wrapping_mul(128)).collect();
+        row_sums_128.resize(panels * PANEL, 0);
+        PackedWeights { rows, cols, quads, panels, blocks, row_sums, no_min, row_sums_128 }
     }
 
     /// Length of one padded input row (`4 · quads`).
@@ -237,11 +241,12 @@ impl PackedWeights {
     }
 }
 
-/// Scratch the AVX2 kernel fills per call (`x8` and `|x8|`); reuse it.
+/// Scratch the kernels fill per call (AVX2: `x8` and `|x8|`; scalar: the repeated input); reuse it.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
     signed: Vec<i8>,
     abs: Vec<u8>,
+    repeated: Vec<u8>,
 }
 
 /// `out[b·rows + c] = Σ_k xu[b·stride + k] · w8[c][k]` for `b < batch`,
@@ -252,7 +257,7 @@ pub fn matmul(path: KernelPath, w: &PackedWeights, xu: &[u8], batch: usize, out:
     assert!(xu.len() >= batch * stride, "input rows too short");
     assert!(out.len() >= batch * w.rows, "output too short");
     match path {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
         KernelPath::Avx512Vnni if KernelPath::Avx512Vnni.is_available() => unsafe {
             // SAFETY: the CPU has AVX-512F/BW/VNNI (checked above); sizes checked above.
             x86::matmul_vnni(w, xu, batch, out)
@@ -260,40 +265,49 @@ pub fn matmul(path: KernelPath, w: &PackedWeights, xu: &[u8], batch: usize, out:
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 | KernelPath::Avx512Vnni if KernelPath::Avx2.is_available() => unsafe {
             // SAFETY: the CPU has AVX2 (checked above); sizes checked above.
-            if w.no_min && std::env::var_os("QL_FORCE_I16").is_none() {
+            if w.no_min {
                 x86::matmul_avx2_sign(w, xu, batch, out, scratch)
             } else {
                 x86::matmul_avx2_i16(w, xu, batch, out)
             }
         },
-        _ => matmul_scalar(w, xu, batch, out),
+        _ => matmul_scalar(w, xu, batch, out, scratch),
     }
-    let _ = scratch;
 }
 
-/// The portable path, over the same packed layout.
-pub fn matmul_scalar(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32]) {
+/// The portable path, over the same packed layout. Each input quad is
+/// repeated 16 times (`xr`) so that the inner loop is a plain 64-lane
+/// multiply-add the compiler vectorises for any target.
+pub fn matmul_scalar(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32], s: &mut Scratch) {
     let stride = w.padded_cols();
+    let xr = &mut s.repeated;
     for b in 0..batch {
         let x = &xu[b * stride..(b + 1) * stride];
+        xr.clear();
+        for q in x.chunks_exact(QUAD) {
+            for _ in 0..PANEL {
+                xr.extend_from_slice(q);
+            }
+        }
         let o = &mut out[b * w.rows..(b + 1) * w.rows];
         for p in 0..w.panels {
-            let mut acc = [0i32; PANEL];
             let blocks = &w.blocks[p * w.quads..(p + 1) * w.quads];
-            for (q, blk) in blocks.iter().enumerate() {
-                let xq = &x[q * QUAD..q * QUAD + QUAD];
-                for (j, a) in acc.iter_mut().enumerate() {
-                    let wj = &blk.0[j * QUAD..j * QUAD + QUAD];
-                    let mut s = 0i32;
-                    for t in 0..QUAD {
-                        s += xq[t] as i32 * wj[t] as i32;
+            // Two halves of 8 channels: 32 i32 lanes stay in registers.
+            for h in 0..2 {
+                let mut acc = [0i32; 32];
+                for (blk, xq) in blocks.iter().zip(xr.chunks_exact(64)) {
+                    let (wb, xb) = (&blk.0[32 * h..32 * h + 32], &xq[32 * h..32 * h + 32]);
+                    for i in 0..32 {
+                        // |u8 · i8| ≤ 32 640: the product fits i16 (cheap SIMD multiply on any target).
+                        acc[i] = acc[i].wrapping_add((wb[i] as i16 * xb[i] as i16) as i32);
                     }
-                    *a = a.wrapping_add(s);
+                }
+                let c0 = p * PANEL + 8 * h;
+                for j in 0..8.min(w.rows.saturating_sub(c0)) {
+                    let a = &acc[j * QUAD..j * QUAD + QUAD];
+                    o[c0 + j] = a[0].wrapping_add(a[1]).wrapping_add(a[2]).wrapping_add(a[3]);
                 }
             }
-            let c0 = p * PANEL;
-            let n = PANEL.min(w.rows - c0);
-            o[c0..c0 + n].copy_from_slice(&acc[..n]);
         }
     }
 }
@@ -319,6 +333,9 @@ mod x86 {
         }
     }
 
+    /// Software prefetch distance (bytes ahead in the weight stream): ~10% faster here.
+    const PREFETCH: usize = 1024;
+
     /// AVX2, `vpmaddubsw(|x8|, sign(w8, x8))` then `vpmaddwd(·, 1)`.
     /// Requires every `w8 ≠ −128`. Computes `Σ x8·w8` and adds `128·Σw8`
     /// to get `Σ xu·w8`.
@@ -326,10 +343,22 @@ mod x86 {
     pub(super) unsafe fn matmul_avx2_sign(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32], s: &mut Scratch) {
         let stride = w.padded_cols();
         let n = batch * stride;
-        s.signed.clear();
-        s.abs.clear();
-        s.signed.extend(xu[..n].iter().map(|&v| (v ^ 0x80) as i8));
-        s.abs.extend(s.signed.iter().map(|&v| v.unsigned_abs()));
+        s.signed.resize(n, 0);
+        s.abs.resize(n, 0);
+        let flip = _mm256_set1_epi8(i8::MIN);
+        let mut i = 0;
+        while i + 32 <= n {
+            let x8 = _mm256_xor_si256(_mm256_loadu_si256(xu.as_ptr().add(i) as *const __m256i), flip);
+            _mm256_storeu_si256(s.signed.as_mut_ptr().add(i) as *mut __m256i, x8);
+            // |−128| = 128 as u8: what vpabsb gives.
+            _mm256_storeu_si256(s.abs.as_mut_ptr().add(i) as *mut __m256i, _mm256_abs_epi8(x8));
+            i += 32;
+        }
+        for k in i..n {
+            let x8 = (xu[k] ^ 0x80) as i8;
+            s.signed[k] = x8;
+            s.abs[k] = x8.unsigned_abs();
+        }
         // Padding: xu = 0 → x8 = −128; the padded weights are 0, so the products vanish.
         let ones = _mm256_set1_epi16(1);
         let quads = w.quads;
@@ -342,6 +371,9 @@ mod x86 {
                 macro_rules! step {
                     ($nb:literal) => {
                         for q in 0..quads {
+                            if PREFETCH > 0 {
+                                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(q * 64 + PREFETCH) as *const i8);
+                            }
                             let w0 = _mm256_load_si256(wp.add(q * 64) as *const __m256i);
                             let w1 = _mm256_load_si256(wp.add(q * 64 + 32) as *const __m256i);
                             for i in 0..$nb {
@@ -364,12 +396,8 @@ mod x86 {
                 }
                 let c0 = p * PANEL;
                 // + 128·Σw8 turns Σ x8·w8 into Σ xu·w8.
-                let mut corr = [0i32; PANEL];
-                for j in 0..PANEL.min(w.rows - c0) {
-                    corr[j] = w.row_sums[c0 + j].wrapping_mul(128);
-                }
-                let c_lo = _mm256_loadu_si256(corr.as_ptr() as *const __m256i);
-                let c_hi = _mm256_loadu_si256(corr.as_ptr().add(8) as *const __m256i);
+                let c_lo = _mm256_loadu_si256(w.row_sums_128.as_ptr().add(c0) as *const __m256i);
+                let c_hi = _mm256_loadu_si256(w.row_sums_128.as_ptr().add(c0 + 8) as *const __m256i);
                 for (i, a) in acc.iter().enumerate().take(nb) {
                     let o = &mut out[(b + i) * w.rows..(b + i + 1) * w.rows];
                     store_panel_ymm(o, c0, w.rows, _mm256_add_epi32(a[0], c_lo), _mm256_add_epi32(a[1], c_hi));
@@ -393,6 +421,7 @@ mod x86 {
                 // acc[h]: lanes = (channel, pair of inputs); h = which 4 channels.
                 let mut acc = [_mm256_setzero_si256(); 4];
                 for q in 0..quads {
+                    _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(q * 64 + PREFETCH) as *const i8);
                     // x quad as i16, repeated: [x0 x1 x2 x3] × 4.
                     let xq = _mm256_cvtepu8_epi16(_mm_set1_epi32((x.add(q * QUAD) as *const i32).read_unaligned()));
                     for (h, a) in acc.iter_mut().enumerate() {
@@ -416,6 +445,7 @@ mod x86 {
     }
 
     /// AVX-512 VNNI: `vpdpbusd(acc, broadcast(xu quad), w block)`.
+    #[cfg(quantlens_avx512)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn matmul_vnni(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32]) {
         let stride = w.padded_cols();

@@ -55,6 +55,11 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     Ok(Params { input, output, output_shape: ctx.model.tensors[output].shape.clone(), output_dtype, s_out, z_out, arith })
 }
 
+/// `M = 1` in every form a rounding rule uses (double, f32, and `M0·2^shift = 2^30·2^1`).
+fn is_identity(m: &Multiplier) -> bool {
+    m.real == 1.0 && m.real_f32 == 1.0 && m.m0 == 1 << 30 && m.shift == 1
+}
+
 impl Params {
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
         let mut out = Value { shape: self.output_shape.clone(), data: crate::tensor::Data::I32(Vec::new()) };
@@ -65,11 +70,43 @@ impl Params {
     /// Evaluate into `out` (its shape is left alone), reusing its buffer and `scratch`.
     pub fn eval_into(&self, path: crate::ops::KernelPath, input: &Value, out: &mut Value, scratch: &mut Vec<i32>) -> Result<(), EngineError> {
         let (q_min, q_max) = int_range(self.output_dtype);
+        // uint8 ↔ int8 with M = 1 and zero points 128 apart (the QUANTIZE ops at the ends of a
+        // model with uint8 I/O): q_out = q_in ∓ 128 covers the whole range, i.e. a flip of the top bit.
+        if let Arith::Requantize { z_in, multiplier, .. } = &self.arith {
+            if is_identity(multiplier) {
+                use crate::tensor::Data;
+                match (&input.data, &mut out.data) {
+                    (Data::U8(x), Data::I8(o)) if self.z_out - z_in == -128 => {
+                        o.clear();
+                        o.extend(x.iter().map(|&q| (q ^ 0x80) as i8));
+                        return Ok(());
+                    }
+                    (Data::I8(x), Data::U8(o)) if self.z_out - z_in == 128 => {
+                        o.clear();
+                        o.extend(x.iter().map(|&q| (q as u8) ^ 0x80));
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        }
         match &self.arith {
             Arith::FromFloat => {
                 let x = input.as_f32().ok_or_else(|| EngineError::BadInput("QUANTIZE input is not float".into()))?;
                 scratch.clear();
                 scratch.extend(x.iter().map(|&r| quant::quantize(r, self.s_out, self.z_out, q_min, q_max)));
+            }
+            Arith::Requantize { z_in, multiplier, rounding, table } if is_identity(multiplier) => {
+                // M = 1 exactly (same scales, e.g. uint8 ↔ int8 at a model's ends): every rounding
+                // rule returns q − Z_in unchanged for 8/16-bit inputs, so only the zero points move.
+                let _ = (rounding, table);
+                if !widen_into(input, scratch) {
+                    return Err(EngineError::BadInput("QUANTIZE input is not integer".into()));
+                }
+                let shift = self.z_out - z_in;
+                for q in scratch.iter_mut() {
+                    *q = (*q + shift).clamp(q_min, q_max);
+                }
             }
             Arith::Requantize { z_in, multiplier, rounding, table } => {
                 if !widen_into(input, scratch) {
@@ -88,5 +125,23 @@ impl Params {
         }
         narrow_into(self.output_dtype, scratch, out);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rounding_is_the_identity_for_equal_scales() {
+        for s in [0.003921568859368563f32, 1.0, 0.1, 7.0e-5, 3.5] {
+            let m = Multiplier::from_ratio(s, s);
+            assert!(is_identity(&m), "{s}: {m:?}");
+            for rounding in Rounding::ALL {
+                for q in (-70_000..=70_000).step_by(7).chain([-65_535, -32_768, -255, -128, -1, 0, 1, 127, 255, 32_767, 65_535]) {
+                    assert_eq!(rounding.apply(q, &m), q, "{rounding:?} scale {s} q {q}");
+                }
+            }
+        }
     }
 }

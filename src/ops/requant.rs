@@ -26,6 +26,8 @@ pub struct RequantTable {
     pub z3: i32,
     pub act_min: i32,
     pub act_max: i32,
+    /// Whether the AVX2 loop implements this table (see `avx2_ok`).
+    vectorisable: bool,
 }
 
 impl RequantTable {
@@ -48,7 +50,14 @@ impl RequantTable {
             z3,
             act_min,
             act_max,
+            vectorisable: false,
         }
+        .with_vectorisable()
+    }
+
+    fn with_vectorisable(mut self) -> RequantTable {
+        self.vectorisable = self.avx2_ok();
+        self
     }
 
     /// True when the AVX2 loop implements this table's rule.
@@ -67,7 +76,7 @@ impl RequantTable {
         let m = self.channels;
         assert_eq!(acc.len() % m.max(1), 0);
         #[cfg(target_arch = "x86_64")]
-        if path != KernelPath::Scalar && self.avx2_ok() && KernelPath::Avx2.is_available() {
+        if path != KernelPath::Scalar && self.vectorisable && KernelPath::Avx2.is_available() {
             for row in acc.chunks_exact_mut(m) {
                 // SAFETY: AVX2 is available (checked above); the tables are padded to 8.
                 unsafe { x86::requantize_row(self, row) };
@@ -155,13 +164,12 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     unsafe fn dha_half(t: &RequantTable, c: usize, x: __m128i) -> __m128i {
         let v = _mm256_mul_pd(_mm256_cvtepi32_pd(x), _mm256_loadu_pd(t.real.as_ptr().add(c)));
-        // round half away: trunc, then ±1 when |v − trunc(v)| ≥ 0.5 (v − trunc(v) is exact).
-        let tr = _mm256_round_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        let frac = _mm256_sub_pd(v, tr);
-        let abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
-        let big = _mm256_cmp_pd(_mm256_and_pd(frac, abs_mask), _mm256_set1_pd(0.5), _CMP_GE_OQ);
-        let sign_one = _mm256_or_pd(_mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MIN))), _mm256_set1_pd(1.0));
-        let r = _mm256_add_pd(tr, _mm256_and_pd(big, sign_one));
+        // round half away from zero = trunc(v + copysign(0.5 − 2⁻⁵⁴, v)), exact for every
+        // double (LLVM's lowering of `round`): a tie reaches the next integer, anything
+        // below half (even 0.5 − 2⁻⁵⁴) stays below it.
+        let sign = _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MIN)));
+        let half = _mm256_or_pd(sign, _mm256_set1_pd(0.49999999999999994));
+        let r = _mm256_round_pd(_mm256_add_pd(v, half), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
         // + Z3, clamp to the activation range (integers, exact in f64), to i32. With small
         // Z3 and bounds this equals the scalar rule's clamp to i32 first.
         let r = _mm256_add_pd(r, _mm256_set1_pd(t.z3 as f64));

@@ -13,6 +13,26 @@
 //! | `tflite-xnnpack` | LiteRT default (XNNPACK delegate)         | `round_half_even(float(acc)·float(M))`                    | f32 `exp` lookup table (SOFTMAX is not delegated) |
 //! | `tflm`           | TensorFlow Lite Micro                     | `M0·2^shift`: high-mul, then a shift rounding ties away   | gemmlowp fixed point        |
 //!
+//! The convolutional and graph ops add one named choice each where the
+//! runtimes differ (all confirmed by the goldens of `cnn_*`, `resnet_*`,
+//! `ops_ptq_int8`):
+//!
+//! | choice | `tflite-ref` | `tflite-builtin` | `tflite-xnnpack` | `tflm` |
+//! |---|---|---|---|---|
+//! | [`Profile::conv_rounding`], [`Profile::depthwise_rounding`] | M0/shift double rounding | M0/shift ties up | f32, half even | M0/shift double rounding |
+//! | [`Profile::add_method`] (ADD, SUB) | left shift 20, double rounding | same | XNNPACK 20-bit multipliers | left shift 20, double rounding |
+//! | [`Profile::mul_rounding`] | M0/shift double rounding | same | f32, half even | same as ref |
+//! | [`Profile::mean_method`] | M0/shift with 1/n folded in | same | f32 | same as ref |
+//! | [`Profile::relu_method`] (RELU, RELU6) | requantize to the output scale | same | same (not delegated) | RELU: requantize; RELU6: clamp in the input's scale |
+//! | [`Profile::leaky_relu_method`] | two M0/shift multipliers | same | 8-bit multipliers | same as ref |
+//! | [`Profile::logistic_method`], [`Profile::tanh_method`] | f32 table | f32 table | f32 table | gemmlowp fixed point |
+//!
+//! MAX_POOL_2D, AVERAGE_POOL_2D, PAD, CONCATENATION, HARD_SWISH and the
+//! shape ops compute the same in every runtime. Some choices are read from
+//! the runtime's source but not separated by the data (the alternatives give
+//! the same bits on these models): LOGISTIC/TANH table vs fixed point for
+//! `tflite-ref`, the rounding of ADD/SUB and MUL in `tflite-ref`/`tflm`.
+//!
 //! On the committed MLPs these choices make, over 1 000 images, e.g. 44 of
 //! 512 000 first-layer outputs differ by ±1 between `tflite-ref` and
 //! `tflite-builtin` (counts for every pair: `data/manifest.json`).
@@ -162,16 +182,16 @@ impl Profile {
     /// How int8 LOGISTIC is computed.
     pub fn logistic_method(self) -> ActivationLutMethod {
         match self {
-            Profile::TfliteRef | Profile::Tflm => ActivationLutMethod::GemmlowpFixedPoint,
-            Profile::TfliteBuiltin | Profile::TfliteXnnpack => ActivationLutMethod::FloatTable,
+            Profile::Tflm => ActivationLutMethod::GemmlowpFixedPoint,
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::TfliteXnnpack => ActivationLutMethod::FloatTable,
         }
     }
 
     /// How int8 TANH is computed.
     pub fn tanh_method(self) -> ActivationLutMethod {
         match self {
-            Profile::TfliteRef | Profile::Tflm => ActivationLutMethod::GemmlowpFixedPoint,
-            Profile::TfliteBuiltin | Profile::TfliteXnnpack => ActivationLutMethod::FloatTable,
+            Profile::Tflm => ActivationLutMethod::GemmlowpFixedPoint,
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::TfliteXnnpack => ActivationLutMethod::FloatTable,
         }
     }
 
