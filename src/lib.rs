@@ -58,8 +58,6 @@ pub mod plan;
 pub mod profile;
 pub mod quant;
 mod run;
-#[cfg(feature = "charts")]
-pub mod svg;
 pub mod tensor;
 pub mod trace;
 pub mod verify;

@@ -62,14 +62,68 @@ pub fn activations(title: &str, layers: &[LayerComparison]) -> Chart {
 
 /// Vertical bars: one group per category (`x_labels`), one bar per series.
 pub fn grouped_bars(title: &str, y_desc: &str, x_labels: &[String], series: &[(String, Vec<f64>)]) -> Chart {
-    render(title, (760, 440), |canvas, body| bars_panel(canvas, body, y_desc, x_labels, series, &SERIES))
+    render(title, (760, 440), |canvas, body| bars_panel(canvas, body, y_desc, x_labels, series, &SERIES, &Marks::legend()))
 }
 
-/// Grouped bars on `area`, series `j` in `colors[j]`, with a legend row on top.
-fn bars_panel(canvas: &Area, area: &Area, y_desc: &str, x_labels: &[String], series: &[(String, Vec<f64>)], colors: &[RGBColor]) -> Drawn {
+/// [`grouped_bars`] with horizontal reference lines `(value, label)` (e.g.
+/// 16, 24 and 32 bits), the canvas widened for many categories.
+pub fn grouped_bars_with_lines(title: &str, y_desc: &str, x_labels: &[String], series: &[(String, Vec<f64>)], lines: &[(f64, String)]) -> Chart {
+    let marks = Marks { lines, ..Marks::legend() };
+    render(title, (bars_width(x_labels.len()), 440), |canvas, body| bars_panel(canvas, body, y_desc, x_labels, series, &SERIES, &marks))
+}
+
+/// One bar of [`bars`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    /// Drawn in red instead of blue.
+    pub highlight: bool,
+    /// Printed above the bar.
+    pub note: String,
+}
+
+/// One bar per category, some highlighted (red), each with an optional
+/// note above it, and an optional horizontal reference line `(value, label)`.
+pub fn bars(title: &str, y_desc: &str, bars: &[Bar], reference: Option<(f64, &str)>) -> Chart {
+    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+    let series = [(y_desc.to_string(), bars.iter().map(|b| b.value).collect::<Vec<f64>>())];
+    let highlight: Vec<bool> = bars.iter().map(|b| b.highlight).collect();
+    let notes: Vec<String> = bars.iter().map(|b| b.note.clone()).collect();
+    let lines: Vec<(f64, String)> = reference.map(|(v, l)| (v, l.to_string())).into_iter().collect();
+    let marks = Marks { legend: false, highlight: &highlight, notes: &notes, lines: &lines };
+    render(title, (bars_width(labels.len()), 440), |canvas, body| bars_panel(canvas, body, y_desc, &labels, &series, &SERIES, &marks))
+}
+
+/// Canvas width for `n` categories of bars.
+fn bars_width(n: usize) -> u32 {
+    (160 + 130 * n.max(1) as u32).clamp(760, 1400)
+}
+
+/// What [`bars_panel`] draws besides the bars.
+#[derive(Clone, Copy)]
+struct Marks<'a> {
+    /// The legend row (series names) on top.
+    legend: bool,
+    /// Per category: that bar of the first series in red.
+    highlight: &'a [bool],
+    /// Per category: text above the bar of the first series.
+    notes: &'a [String],
+    /// Horizontal reference lines `(value, label)`.
+    lines: &'a [(f64, String)],
+}
+
+impl Marks<'static> {
+    fn legend() -> Self {
+        Marks { legend: true, highlight: &[], notes: &[], lines: &[] }
+    }
+}
+
+/// Grouped bars on `area`, series `j` in `colors[j]`, with the `marks`.
+fn bars_panel(canvas: &Area, area: &Area, y_desc: &str, x_labels: &[String], series: &[(String, Vec<f64>)], colors: &[RGBColor], marks: &Marks) -> Drawn {
     let n = x_labels.len().max(1);
     let k = series.len().max(1);
-    let (lo, hi) = min_max(series.iter().flat_map(|(_, v)| v.iter().copied()).chain([0.0]));
+    let (lo, hi) = min_max(series.iter().flat_map(|(_, v)| v.iter().copied()).chain([0.0]).chain(marks.lines.iter().map(|l| l.0)));
     let (lo, hi) = span(lo, hi, 0.08);
     let lo = if lo > 0.0 { 0.0 } else { lo };
     let mut c = ChartBuilder::on(area)
@@ -89,18 +143,34 @@ fn bars_panel(canvas: &Area, area: &Area, y_desc: &str, x_labels: &[String], ser
         .axis_desc_style((FONT, 13.0))
         .draw()?;
     let w = 0.8 / k as f64;
+    let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
     for (j, (_, vals)) in series.iter().enumerate() {
         let color = colors[j % colors.len()];
         c.draw_series(vals.iter().take(n).enumerate().map(|(i, &v)| {
             let x0 = i as f64 - 0.4 + j as f64 * w;
-            Rectangle::new([(x0 + 0.01, 0.0), (x0 + w - 0.01, v)], color.filled())
+            let color = if j == 0 && marks.highlight.get(i).copied().unwrap_or(false) { C_RED } else { color };
+            Rectangle::new([(x0 + 0.01, 0.0), (x0 + w - 0.01, finite(v))], color.filled())
         }))?;
     }
     c.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (n as f64 - 0.5, 0.0)], C_DARK.stroke_width(1))))?;
+    if let Some((_, vals)) = series.first() {
+        for (i, (note, &v)) in marks.notes.iter().zip(vals).enumerate().take(n) {
+            if !note.is_empty() {
+                let x = i as f64 - 0.4 + 0.5 * w;
+                c.draw_series(std::iter::once(Text::new(note.clone(), (x, finite(v).max(0.0)), ts(12.0, HPos::Center, VPos::Bottom))))?;
+            }
+        }
+    }
+    for (v, label) in marks.lines {
+        c.draw_series(std::iter::once(DashedPathElement::new(vec![(-0.5, *v), (n as f64 - 0.5, *v)], 5, 4, C_GRAY.stroke_width(1))))?;
+        c.draw_series(std::iter::once(Text::new(label.clone(), (-0.47, *v), ts(12.0, HPos::Left, VPos::Bottom))))?;
+    }
     x_categories(canvas, &c, x_labels, 13.0)?;
-    let items: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(j, (name, _))| (name.clone(), colors[j % colors.len()])).collect();
-    let (x0, y0) = area.get_base_pixel();
-    legend_row(canvas, &items, (x0 + area.dim_in_pixel().0 as i32 / 2, y0 + 12), 13.0)?;
+    if marks.legend {
+        let items: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(j, (name, _))| (name.clone(), colors[j % colors.len()])).collect();
+        let (x0, y0) = area.get_base_pixel();
+        legend_row(canvas, &items, (x0 + area.dim_in_pixel().0 as i32 / 2, y0 + 12), 13.0)?;
+    }
     Ok(())
 }
 
@@ -124,6 +194,7 @@ pub fn softmax(title: &str, integer: &[f32], float: &[f32], golden: &[f32]) -> C
                 ("TFLite golden, S(q − Z)".to_string(), f(golden)),
             ],
             &SERIES,
+            &Marks::legend(),
         )?;
         bars_panel(
             canvas,
@@ -132,6 +203,7 @@ pub fn softmax(title: &str, integer: &[f32], float: &[f32], golden: &[f32]) -> C
             &labels,
             &[("integer path − float model".to_string(), d(integer)), ("TFLite golden − float model".to_string(), d(golden))],
             &[C_BLUE, C_GREEN],
+            &Marks::legend(),
         )
     })
 }

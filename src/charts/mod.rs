@@ -13,6 +13,8 @@
 //! | [`step_trace`] | one output neuron: accumulator → + bias → × M → round → + Z3 → clamp |
 //! | [`activations`] | float path vs dequantized integer path per layer, error and clamping |
 //! | [`softmax`], [`grouped_bars`] | bars per class (or any category) for several series |
+//! | [`grouped_bars_with_lines`] | the same with horizontal reference lines (e.g. accumulator bits) |
+//! | [`bars`] | one bar per category, some highlighted, with notes (e.g. divergence per tensor) |
 //! | [`accuracy`] | accuracy of a sequence of variants |
 //! | [`disagreements`] | differing elements per layer for pairs of runtimes |
 //!
@@ -25,7 +27,7 @@ mod quant_charts;
 
 use std::path::Path;
 
-pub use lessons_charts::{accuracy, activations, disagreements, grouped_bars, softmax};
+pub use lessons_charts::{accuracy, activations, bars, disagreements, grouped_bars, grouped_bars_with_lines, softmax, Bar};
 pub use quant_charts::{digit, int_histogram, scale_derivation, step_trace, weights};
 
 /// A rendered chart: an SVG document and its title.
@@ -168,6 +170,26 @@ mod tests {
             &disagreements("Disagreements", &names, &[("ref vs builtin".into(), vec![44, 104, 0]), ("ref vs tflm".into(), vec![0, 0, 0])]),
             "Disagreements",
         );
+    }
+
+    #[test]
+    fn bars_with_lines_highlight_and_notes() {
+        let c = grouped_bars_with_lines(
+            "Accumulator width per layer",
+            "signed bits",
+            &["layer 1".into(), "layer 2".into()],
+            &[("worst case".into(), vec![24.0, 21.0]), ("observed".into(), vec![22.0, 20.0])],
+            &[(16.0, "16 bits".into()), (32.0, "int32".into())],
+        );
+        check(&c, "Accumulator width per layer");
+        assert!(c.svg().contains("<svg") && c.svg().contains("Accumulator width per layer") && c.svg().contains("int32"));
+        let b = bars("Divergence", "%", &[Bar { label: "t8".into(), value: 12.5, highlight: true, note: "3 (max 1)".into() }], None);
+        check(&b, "Divergence");
+        assert!(b.svg().contains("3 (max 1)") && b.svg().contains("<rect"));
+        if let Ok(dir) = std::env::var("QUANTLENS_SVG_OUT") {
+            c.save(format!("{dir}/grouped.svg")).unwrap();
+            b.save(format!("{dir}/bars.svg")).unwrap();
+        }
     }
 
     #[test]

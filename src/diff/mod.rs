@@ -421,12 +421,12 @@ impl DiffReport {
 
     /// Divergence per tensor as a bar chart (percent of elements differing).
     #[cfg(feature = "charts")]
-    pub fn chart(&self) -> crate::svg::Svg {
-        let bars: Vec<crate::svg::Bar> = self
+    pub fn chart(&self) -> crate::charts::Chart {
+        let bars: Vec<crate::charts::Bar> = self
             .tensors
             .iter()
-            .map(|t| crate::svg::Bar {
-                label: format!("t{} {}", t.tensor, t.op_kind),
+            .map(|t| crate::charts::Bar {
+                label: format!("t{}\n{}", t.tensor, t.op_kind),
                 value: 100.0 * t.fraction_differing(),
                 highlight: self.first_divergence().is_some_and(|f| f.tensor == t.tensor),
                 note: if t.differing == 0 { "=".into() } else { format!("{} (max {})", t.differing, fmt_num(t.max_abs_diff)) },
@@ -441,7 +441,7 @@ impl DiffReport {
             ),
             None => format!("Your implementation matches {} everywhere", self.profile),
         };
-        crate::svg::bar_chart(&title, "% of elements differing", &bars, None)
+        crate::charts::bars(&title, "% of elements differing", &bars, None)
     }
 }
 

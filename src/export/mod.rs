@@ -501,7 +501,7 @@ impl Export {
 
     /// Accumulator width per FULLY_CONNECTED layer: worst case vs observed, with 16/24/32-bit lines.
     #[cfg(feature = "charts")]
-    pub fn accumulator_chart(&self) -> crate::svg::Svg {
+    pub fn accumulator_chart(&self) -> crate::charts::Chart {
         let mut cats = Vec::new();
         let (mut worst, mut seen, mut prod) = (Vec::new(), Vec::new(), Vec::new());
         for (l, f) in self.fully_connected() {
@@ -511,11 +511,11 @@ impl Export {
             prod.push(f.acc.product_bits as f64);
         }
         let series = vec![
-            crate::svg::Series { name: "one product (x−Z1)(W−Z2)".into(), values: prod },
-            crate::svg::Series { name: "accumulator, worst case".into(), values: worst },
-            crate::svg::Series { name: "accumulator, max observed".into(), values: seen },
+            ("one product (x−Z1)(W−Z2)".to_string(), prod),
+            ("accumulator, worst case".to_string(), worst),
+            ("accumulator, max observed".to_string(), seen),
         ];
-        crate::svg::grouped_bar_chart(
+        crate::charts::grouped_bars_with_lines(
             &format!("Accumulator width per layer — {}", self.model_name),
             "signed bits",
             &cats,
