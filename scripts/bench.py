@@ -172,7 +172,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=3, help="repetitions per round and figure")
-    ap.add_argument("--models", default="mlp_ptq_int8_per_tensor,mlp_ptq_uint8io")
+    ap.add_argument("--models", default="mlp_ptq_int8_per_tensor,mlp_ptq_uint8io,cnn_ptq_int8")
     ap.add_argument("--no-tflm", action="store_true")
     ap.add_argument("--json", help="also write every measurement here")
     args = ap.parse_args()

@@ -44,11 +44,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "charts")]
+pub mod charts;
 pub mod diff;
 pub mod error;
 pub mod fast;
 pub mod export;
 pub mod io;
+pub mod lessons;
 pub mod model;
 pub mod ops;
 pub mod plan;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The quantlens notebooks (evcxr, Rust kernel).
+#
+#   scripts/notebooks.sh              set up, then open JupyterLab on notebooks/01_where_is_s3.ipynb
+#   scripts/notebooks.sh --headless   set up, then execute every notebook and write
+#                                     target/notebooks/*.html (scripts/check_notebooks.py);
+#                                     exit status 1 if any notebook fails
+#
+# Setup is idempotent:
+#   * .venv-notebooks/ (repo root, gitignored) with scripts/requirements-notebooks.txt,
+#     reinstalled only when that file changes;
+#   * evcxr_jupyter via `cargo install evcxr_jupyter --locked` only if it is not on PATH
+#     (or in ~/.cargo/bin);
+#   * the `rust` Jupyter kernel via `evcxr_jupyter --install` only if it is missing.
+#
+# evcxr builds the crate in a persistent directory (EVCXR_TMPDIR, default
+# target/evcxr/tmp), so only the first run compiles quantlens and its dependencies.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv-notebooks"
+REQ="$ROOT/scripts/requirements-notebooks.txt"
+HEADLESS=0
+for arg in "$@"; do
+    case "$arg" in
+        --headless) HEADLESS=1 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $arg (use --headless or nothing)" >&2; exit 2 ;;
+    esac
+done
+
+# 1. Python environment for Jupyter.
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "creating $VENV"
+    python3 -m venv "$VENV"
+fi
+STAMP="$VENV/.requirements-notebooks.sha256"
+WANT="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+    echo "installing $REQ"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -r "$REQ"
+    echo "$WANT" > "$STAMP"
+fi
+export PATH="$VENV/bin:$HOME/.cargo/bin:$PATH"
+
+# 2. The evcxr kernel binary.
+if ! command -v evcxr_jupyter >/dev/null 2>&1; then
+    echo "installing evcxr_jupyter (cargo install evcxr_jupyter --locked; this takes a while)"
+    cargo install evcxr_jupyter --locked
+fi
+
+# 3. The kernel spec.
+if ! jupyter kernelspec list 2>/dev/null | awk '{print $1}' | grep -qx rust; then
+    echo "installing the rust kernel spec (evcxr_jupyter --install)"
+    evcxr_jupyter --install
+fi
+
+export EVCXR_TMPDIR="${EVCXR_TMPDIR:-$ROOT/target/evcxr/tmp}"
+
+if [ "$HEADLESS" = 1 ]; then
+    exec "$VENV/bin/python" "$ROOT/scripts/check_notebooks.py"
+fi
+
+# Interactive: the same build settings as the headless run (see check_notebooks.py).
+"$VENV/bin/python" -c "import sys; sys.path.insert(0, '$ROOT/scripts'); import check_notebooks as c; from pathlib import Path; c.prepare_evcxr_dir(Path('$EVCXR_TMPDIR'))"
+PORT="${PORT:-8888}"
+echo "JupyterLab on http://127.0.0.1:$PORT/lab/tree/01_where_is_s3.ipynb"
+echo "  (JupyterLab prints the same address with its access token below; PORT=... to change the port)"
+echo "  The notebooks share evcxr's build directory: run one notebook's kernel at a time."
+EXTRA=()
+if [ "$(id -u)" = 0 ]; then EXTRA+=(--allow-root); fi   # containers often run as root
+cd "$ROOT/notebooks"
+exec jupyter lab --ip 127.0.0.1 --port "$PORT" --ServerApp.port_retries=0 --no-browser "${EXTRA[@]}" "01_where_is_s3.ipynb"

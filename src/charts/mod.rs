@@ -1,0 +1,256 @@
+//! Charts as SVG values (plotters, SVG backend only), for the notebooks.
+//!
+//! Every chart is a [`Chart`]: an SVG string and its title. In evcxr a
+//! `Chart` left as the last expression of a cell displays inline (it has an
+//! `evcxr_display` method); [`Chart::save`] writes the `.svg`.
+//!
+//! | function | shows |
+//! |---|---|
+//! | [`digit`] | a 28×28 input image: the pixels and the quantized input values |
+//! | [`weights`] | a layer's integer weights on their grid, and the scale per output channel |
+//! | [`int_histogram`] | any integer tensor's values on their grid (e.g. activations) |
+//! | [`scale_derivation`] | a real range mapped onto the integer grid: S, Z and its nudge |
+//! | [`step_trace`] | one output neuron: accumulator → + bias → × M → round → + Z3 → clamp |
+//! | [`activations`] | float path vs dequantized integer path per layer, error and clamping |
+//! | [`softmax`], [`grouped_bars`] | bars per class (or any category) for several series |
+//! | [`accuracy`] | accuracy of a sequence of variants |
+//! | [`disagreements`] | differing elements per layer for pairs of runtimes |
+//!
+//! Text is emitted as SVG `<text>` elements (no font files needed); the
+//! browser picks the sans-serif font.
+
+mod draw;
+mod lessons_charts;
+mod quant_charts;
+
+use std::path::Path;
+
+pub use lessons_charts::{accuracy, activations, disagreements, grouped_bars, softmax};
+pub use quant_charts::{digit, int_histogram, scale_derivation, step_trace, weights};
+
+/// A rendered chart: an SVG document and its title.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chart {
+    svg: String,
+    title: String,
+}
+
+impl Chart {
+    /// Wrap an SVG document.
+    pub fn new(title: impl Into<String>, svg: impl Into<String>) -> Chart {
+        Chart { svg: svg.into(), title: title.into() }
+    }
+
+    /// The SVG document.
+    pub fn svg(&self) -> &str {
+        &self.svg
+    }
+
+    /// The title drawn at the top.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// Display inline in evcxr (Jupyter): prints the SVG between evcxr's
+    /// content markers with MIME type `image/svg+xml`.
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT", self.svg);
+    }
+
+    /// Write the SVG to `path`.
+    pub fn save(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, &self.svg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lessons::{GridMap, LayerComparison};
+    use crate::model::{Activation, DType, Model};
+    use crate::ops::fully_connected::Steps;
+    use crate::profile::Multiplier;
+    use crate::tensor::{Data, Value};
+
+    fn check(c: &Chart, title: &str) {
+        assert_eq!(c.title(), title);
+        assert!(c.svg().contains("<svg"), "{title}: no <svg");
+        assert!(c.svg().contains(title), "{title}: title not in the SVG");
+        assert!(c.svg().contains("<text"), "{title}: no text");
+        assert!(!c.svg().contains("chart error"), "{title}: {}", c.svg());
+    }
+
+    fn data() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+    }
+
+    #[test]
+    fn digit_renders() {
+        let pixels: Vec<u8> = (0..784).map(|i| ((i * 7) % 256) as u8).collect();
+        let q = Value { shape: vec![1, 784], data: Data::I8(pixels.iter().map(|&p| (p as i32 - 128) as i8).collect()) };
+        check(&digit("Digit heatmap", &pixels, &q), "Digit heatmap");
+    }
+
+    #[test]
+    fn weights_render_for_every_kind() {
+        for (stem, w) in [("mlp_ptq_uint8io", 6), ("mlp_legacy_uint8", 4), ("mlp_ptq_int8_per_tensor", 6)] {
+            let model = Model::from_path(data().join("models").join(format!("{stem}.tflite"))).unwrap();
+            let title = format!("Weights of {stem}");
+            check(&weights(&title, &model, w), &title);
+        }
+    }
+
+    #[test]
+    fn histogram_renders() {
+        let v: Vec<i64> = (0..2000).map(|i| if i % 3 == 0 { -128 } else { (i % 200) - 100 }).collect();
+        check(&int_histogram("Activation histogram", "q", &v, (-128, 127), &[("Z3".into(), -128.0)]), "Activation histogram");
+    }
+
+    #[test]
+    fn scale_derivation_renders() {
+        check(&scale_derivation("Scale derivation", &GridMap::from_range(-0.245, 0.267, DType::U8)), "Scale derivation");
+        check(&scale_derivation("From the file", &GridMap::from_scale(0.0187, -128, DType::I8)), "From the file");
+    }
+
+    #[test]
+    fn step_trace_renders() {
+        let m = Multiplier::from_scales(0.0039, 0.001, 0.0187);
+        let s = Steps {
+            channel: 3,
+            accumulator: 52_000,
+            bias: -1_200,
+            acc_with_bias: 50_800,
+            multiplier: m,
+            scaled_real: 50_800.0 * m.real,
+            scaled: (50_800.0 * m.real).round() as i32,
+            with_zero_point: (50_800.0 * m.real).round() as i32 - 128,
+            output: (50_800.0 * m.real).round() as i32 - 128,
+            clamped: false,
+        };
+        check(&step_trace("Step trace", &s, -128, 127), "Step trace");
+    }
+
+    #[test]
+    fn activations_render() {
+        let f: Vec<f32> = (0..300).map(|i| (i as f32 / 30.0 - 2.0).max(0.0)).collect();
+        let d: Vec<f32> = f.iter().map(|x| (x / 0.05).round() * 0.05).collect();
+        let l = LayerComparison {
+            layer: 0,
+            op: 1,
+            tensor: 8,
+            float_tensor: 7,
+            activation: Activation::Relu,
+            scale: 0.05,
+            zero_point: -128,
+            act_min: -128,
+            act_max: 127,
+            float: f,
+            dequantized: d,
+            clamped_low: 60,
+            clamped_high: 0,
+            max_abs_error: 0.025,
+            mean_abs_error: 0.01,
+        };
+        check(&activations("Float vs integer", &[l.clone(), l]), "Float vs integer");
+    }
+
+    #[test]
+    fn bars_render() {
+        let p: Vec<f32> = vec![0.01, 0.02, 0.9, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01];
+        check(&softmax("Softmax outputs", &p, &p, &p), "Softmax outputs");
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        check(&grouped_bars("Grouped", "value", &names, &[("x".into(), vec![1.0, -2.0, 3.0])]), "Grouped");
+        check(
+            &accuracy("Accuracy of variants", &names, &[("m1".into(), vec![0.1, 0.5, 0.959]), ("m2".into(), vec![0.098, 0.7, 0.95])]),
+            "Accuracy of variants",
+        );
+        check(
+            &disagreements("Disagreements", &names, &[("ref vs builtin".into(), vec![44, 104, 0]), ("ref vs tflm".into(), vec![0, 0, 0])]),
+            "Disagreements",
+        );
+    }
+
+    #[test]
+    fn display_and_save() {
+        let c = Chart::new("t", "<svg></svg>");
+        let path = std::env::temp_dir().join(format!("quantlens-chart-{}.svg", std::process::id()));
+        c.save(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<svg></svg>");
+        std::fs::remove_file(path).ok();
+    }
+}
+
+/// Real-data gallery: `cargo test --release --lib gallery -- --ignored`
+/// writes every chart on the committed models to `target/chart-gallery/`.
+#[cfg(test)]
+mod gallery {
+    use super::*;
+    use crate::io::{read_samples, Npz};
+    use crate::lessons::{self, GridMap, Variant};
+    use crate::model::DType;
+    use crate::profile::Profile;
+    use std::path::PathBuf;
+
+    #[test]
+    #[ignore]
+    fn gallery() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let data = root.join("data");
+        let out = root.join("target").join("chart-gallery");
+        std::fs::create_dir_all(&out).unwrap();
+        let stem = "mlp_ptq_uint8io";
+        let plan = lessons::open_plan(&data, stem, Profile::TfliteRef).unwrap();
+        let inputs = read_samples(lessons::input_path(&data, stem)).unwrap();
+        let labels = lessons::labels(&data).unwrap();
+        let img = 0;
+        let trace = plan.run(&inputs.sample(img)).unwrap();
+        let pixels = lessons::pixels(&data, img).unwrap();
+        let first = lessons::first_fc_input(&plan, &inputs.sample(img)).unwrap();
+        digit("Held-out image 0", &pixels, &first).save(out.join("digit.svg")).unwrap();
+        let fcs: Vec<_> = plan.fully_connected().map(|(op, p)| (op, p.clone())).collect();
+        weights("Weights FC1 primary", &plan.model, fcs[0].1.weights).save(out.join("weights_primary.svg")).unwrap();
+        let legacy = lessons::open_plan(&data, "mlp_legacy_uint8", Profile::TfliteRef).unwrap();
+        let lw = legacy.fully_connected().next().unwrap().1.weights;
+        weights("Weights FC1 legacy", &legacy.model, lw).save(out.join("weights_legacy.svg")).unwrap();
+        let pt = lessons::open_plan(&data, "mlp_ptq_int8_per_tensor", Profile::TfliteRef).unwrap();
+        let pw = pt.fully_connected().next().unwrap().1.weights;
+        weights("Weights FC1 per-tensor", &pt.model, pw).save(out.join("weights_per_tensor.svg")).unwrap();
+        let t8 = fcs[0].1.output;
+        let acts = lessons::ints(&trace, t8).unwrap();
+        int_histogram("FC1 output integers", "q3", &acts, (-128, 127), &[("Z3 = −128 (r = 0)".into(), -128.0)]).save(out.join("hist.svg")).unwrap();
+        let m = lessons::Json::read(data.join("manifest.json")).unwrap();
+        let r = m.path(&["models", "mlp_legacy_uint8", "legacy_conversion", "weight_ranges"]).at(0).f64s();
+        scale_derivation("Legacy FC1 weights: range to grid", &GridMap::from_range(r[0] as f32, r[1] as f32, DType::U8)).save(out.join("scale_legacy.svg")).unwrap();
+        scale_derivation("Primary t8 from its file scale", &GridMap::of_tensor(&plan.model, t8).unwrap()).save(out.join("scale_primary.svg")).unwrap();
+        let (op, p) = &fcs[0];
+        let q = match &p.arith { crate::ops::fully_connected::Arith::Quantized(q) => q.clone(), _ => unreachable!() };
+        let steps = trace.fc_steps(&plan, *op, 3).unwrap();
+        step_trace("Neuron 3 of FC1", &steps, q.act_min, q.act_max).save(out.join("steps.svg")).unwrap();
+        let fplan = lessons::float_plan(&data).unwrap();
+        let ft = lessons::float_trace(&data, img).unwrap();
+        let layers = lessons::compare_layers(&plan, std::slice::from_ref(&trace), &fplan, std::slice::from_ref(&ft));
+        activations("Float vs integer, image 0", &layers).save(out.join("activations.svg")).unwrap();
+        let deq = lessons::dequantize_trace(&plan, &trace, plan.output()).unwrap();
+        let fo = ft.value(fplan.output()).unwrap().as_f32().unwrap().to_vec();
+        let g = Npz::open(lessons::golden_path(&data, stem, Profile::TfliteRef)).unwrap().get(&format!("t{}", plan.output())).unwrap();
+        let gq = g.sample(img);
+        let gd = lessons::dequantize_value(&plan.model, plan.output(), &gq).unwrap();
+        softmax("Softmax image 0", &deq, &fo, &gd).save(out.join("softmax.svg")).unwrap();
+        let subset = crate::verify::truncate(&inputs, 200);
+        let res = lessons::why_ten_percent(&plan, &subset, &labels[..200], None).unwrap();
+        let names: Vec<String> = Variant::ALL.iter().map(|v| v.name().to_string()).collect();
+        let subset_l = crate::verify::truncate(&read_samples(lessons::input_path(&data, "mlp_legacy_uint8")).unwrap(), 200);
+        let resl = lessons::why_ten_percent(&legacy, &subset_l, &labels[..200], None).unwrap();
+        accuracy("Why 10 %", &names, &[("primary".into(), res.iter().map(|r| r.accuracy).collect()), ("legacy".into(), resl.iter().map(|r| r.accuracy).collect())])
+            .save(out.join("accuracy.svg"))
+            .unwrap();
+        for r in res.iter().chain(&resl) {
+            println!("{:?} {}", r.variant, r.accuracy);
+        }
+        let runs = lessons::run_profiles(&plan.model, &subset, &Profile::ALL).unwrap();
+        let d = lessons::disagreements(&runs);
+        let (ts, cols): (Vec<usize>, Vec<String>) = lessons::step_labels(&plan).into_iter().unzip();
+        let rows: Vec<(String, Vec<usize>)> = d.iter().map(|p| (format!("{} vs {}", p.a, p.b), ts.iter().map(|&t| p.differing(t)).collect())).collect();
+        disagreements("Where runtimes disagree (200 images)", &cols, &rows).save(out.join("disagreements.svg")).unwrap();
+    }
+}

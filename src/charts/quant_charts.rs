@@ -1,0 +1,505 @@
+//! Charts about one model's integers: inputs, weights, grids, one neuron.
+
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::draw::*;
+use super::Chart;
+use crate::lessons::GridMap;
+use crate::model::Model;
+use crate::ops::fully_connected::Steps;
+use crate::tensor::Value;
+
+/// A 28×28 input image: the raw pixels (uint8 0…255, white = 0) beside the
+/// model's quantized input `quantized` (its own dtype and range).
+pub fn digit(title: &str, pixels: &[u8], quantized: &Value) -> Chart {
+    let q: Vec<i64> = quantized.to_i64_vec().unwrap_or_else(|| quantized.to_f64_vec().iter().map(|&x| x as i64).collect());
+    let dtype = quantized.dtype();
+    let (g_lo, g_hi) = dtype.int_range().map(|(a, b)| (a as f64, b as f64)).unwrap_or_else(|| {
+        let (a, b) = min_max(q.iter().map(|&x| x as f64));
+        (a, b)
+    });
+    let (q_lo, q_hi) = min_max(q.iter().map(|&x| x as f64));
+    render(title, (900, 440), |_canvas, body| {
+        let panels = body.split_evenly((1, 2));
+        let heat = |area: &Area, caption: String, values: &[f64], lo: f64, hi: f64, stops: &[(u8, u8, u8)], bar_desc: &str| -> Drawn {
+            let (map, bar) = area.split_horizontally(area.dim_in_pixel().0 - 82);
+            let mut c = ChartBuilder::on(&map)
+                .caption(caption, (FONT, 14.0))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(38)
+                .build_cartesian_2d(0f64..28f64, 28f64..0f64)?;
+            c.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+                .disable_mesh()
+                .x_labels(8)
+                .y_labels(8)
+                .x_label_formatter(&|v| format!("{}", *v as i64))
+                .y_label_formatter(&|v| format!("{}", *v as i64))
+                .x_desc("column")
+                .y_desc("row")
+                .label_style((FONT, 12.0))
+                .axis_desc_style((FONT, 13.0))
+                .draw()?;
+            c.draw_series(values.iter().take(784).enumerate().map(|(i, &v)| {
+                let (r, col) = ((i / 28) as f64, (i % 28) as f64);
+                let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+                Rectangle::new([(col, r), (col + 1.0, r + 1.0)], gradient(stops, t).filled())
+            }))?;
+            color_bar(&bar, lo, hi, stops, bar_desc)
+        };
+        let px: Vec<f64> = pixels.iter().map(|&p| p as f64).collect();
+        heat(&panels[0], "MNIST pixels (uint8 file values)".into(), &px, 0.0, 255.0, &GRAYS, "pixel")?;
+        let qv: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+        heat(
+            &panels[1],
+            format!("model input q ({}), used {}…{}", dtype.name(), minus(num(q_lo)), minus(num(q_hi))),
+            &qv,
+            g_lo,
+            g_hi,
+            &VIRIDIS,
+            &format!("q ({})", dtype.name()),
+        )
+    })
+}
+
+/// Histogram of a weight tensor's integers on their grid (−128…127 or
+/// 0…255), with the zero point and the representable real range marked;
+/// beside it the scale of every output channel (per-channel) or the single
+/// scale (per-tensor).
+pub fn weights(title: &str, model: &Model, tensor: usize) -> Chart {
+    let Some(t) = model.tensors.get(tensor) else {
+        return render(title, (900, 440), |_, _| Err(format!("no tensor {tensor}").into()));
+    };
+    let values: Vec<i64> = Value::from_constant(t).and_then(|v| v.to_i64_vec()).unwrap_or_default();
+    let (q_min, q_max) = t.dtype.int_range().unwrap_or((0, 255));
+    let quant = t.quant.clone();
+    let scales: Vec<f32> = quant.as_ref().map(|q| q.scale.clone()).unwrap_or_default();
+    let zps: Vec<i64> = quant.as_ref().map(|q| q.zero_point.clone()).unwrap_or_default();
+    let per_channel = scales.len() > 1;
+    let channels = t.shape.first().copied().unwrap_or(1);
+    let name = t.name.clone();
+    let dtype = t.dtype;
+    render(title, (960, 460), |canvas, body| {
+        let (left, right) = body.split_horizontally(590);
+        // Histogram.
+        let mut counts = vec![0usize; (q_max - q_min + 1) as usize];
+        for &v in &values {
+            if (q_min..=q_max).contains(&v) {
+                counts[(v - q_min) as usize] += 1;
+            }
+        }
+        let ymax = *counts.iter().max().unwrap_or(&1) as f64 * 1.25;
+        let (used_lo, used_hi) = min_max(values.iter().map(|&v| v as f64));
+        let mut b = ChartBuilder::on(&left);
+        b.caption(format!("t{tensor} {} {:?}: integer values ({} weights)", dtype.name(), t.shape, int(values.len() as i64)), (FONT, 14.0))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56);
+        let per_tensor_sz = (!per_channel && !scales.is_empty()).then(|| (scales[0] as f64, zps[0]));
+        let xr = (q_min as f64 - 1.0)..(q_max as f64 + 1.0);
+        let mut c = b.build_cartesian_2d(xr.clone(), 0f64..ymax.max(1.0))?;
+        c.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .disable_x_mesh()
+            .y_desc("count")
+            .y_label_formatter(&|v| int(*v as i64))
+            .x_label_formatter(&|v| minus(format!("{}", *v as i64)))
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
+            let q = (q_min + i as i64) as f64;
+            Rectangle::new([(q - 0.5, 0.0), (q + 0.5, n as f64)], C_BLUE.filled())
+        }))?;
+        // Grid ends.
+        for e in [q_min as f64, q_max as f64] {
+            c.draw_series(std::iter::once(DashedPathElement::new(vec![(e, 0.0), (e, ymax)], 4, 3, C_GRAY.stroke_width(1))))?;
+        }
+        let x_desc = format!("integer weight q ({} grid {}…{})", dtype.name(), minus(q_min.to_string()), q_max);
+        let (bx, by) = c.backend_coord(&((q_min + q_max) as f64 / 2.0, 0.0));
+        canvas.draw(&Text::new(x_desc, (bx, by + 22), ts(13.0, HPos::Center, VPos::Top)))?;
+        let mut notes = vec![format!("values used: {} … {}", minus(num(used_lo)), minus(num(used_hi)))];
+        let mut notes_right: Vec<String> = Vec::new();
+        let (px, py) = c.backend_coord(&(q_min as f64 + 2.0, ymax * 0.97));
+        let (rx, ry) = c.backend_coord(&(q_max as f64 - 2.0, ymax * 0.97));
+        if let Some((s, z)) = per_tensor_sz {
+            let zf = z as f64;
+            c.draw_series(std::iter::once(PathElement::new(vec![(zf, 0.0), (zf, ymax)], C_RED.stroke_width(2))))?;
+            let zl = vec![format!("Z = {} ↔ r = 0", minus(z.to_string()))];
+            let (zx, zy) = c.backend_coord(&(zf, ymax));
+            text_box(canvas, &zl, (zx, zy + 6), 13.0, HPos::Center)?;
+            let r_lo = s * (q_min - z) as f64;
+            let r_hi = s * (q_max - z) as f64;
+            notes.push("per-tensor:".into());
+            notes.push(format!("S = {}, Z = {}", num(s), minus(z.to_string())));
+            notes_right.push("representable r = S(q − Z):".into());
+            notes_right.push(format!("{} … {}", minus(num(r_lo)), minus(num(r_hi))));
+            if z != 0 {
+                notes_right.push(format!("asymmetric: {} steps below Z,", z - q_min));
+                notes_right.push(format!("{} above", q_max - z));
+            } else {
+                notes_right.push("symmetric: Z = 0".into());
+            }
+
+        } else if per_channel {
+            let zs: std::collections::BTreeSet<i64> = zps.iter().copied().collect();
+            notes.push(format!("per-channel: {} scales", scales.len()));
+            notes.push(format!("Z2 ∈ {:?} (symmetric)", zs));
+            notes_right.push("each output row is scaled".into());
+            notes_right.push("so its largest |w| ↦ 127".into());
+        }
+        text_box(canvas, &notes, (px, py), 12.0, HPos::Left)?;
+        if !notes_right.is_empty() {
+            text_box(canvas, &notes_right, (rx, ry), 12.0, HPos::Right)?;
+        }
+
+        // Scales per output channel.
+        let mut s = ChartBuilder::on(&right);
+        s.caption(format!("weight scale S2 per output channel ({})", if per_channel { "per-channel" } else { "per-tensor" }), (FONT, 14.0))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(70);
+        let sc: Vec<f64> = if per_channel {
+            scales.iter().map(|&x| x as f64).collect()
+        } else {
+            vec![scales.first().copied().unwrap_or(0.0) as f64; channels]
+        };
+        let (lo, hi) = min_max(sc.iter().copied());
+        let (lo, hi) = span(if per_channel { lo } else { 0.0 }, hi, 0.08);
+        let mut sc_chart = s.build_cartesian_2d(-0.5..(channels as f64 - 0.5), lo.max(0.0)..hi)?;
+        sc_chart
+            .configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .x_desc("output channel c")
+            .y_desc("S2[c]")
+            .y_label_formatter(&|v| num(*v))
+            .x_label_formatter(&|v| format!("{}", *v as i64))
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        if per_channel {
+            sc_chart.draw_series(sc.iter().enumerate().map(|(c, &v)| Circle::new((c as f64, v), 2, C_BLUE.filled())))?;
+        } else {
+            sc_chart.draw_series(std::iter::once(PathElement::new(vec![(-0.5, sc[0]), (channels as f64 - 0.5, sc[0])], C_BLUE.stroke_width(2))))?;
+            sc_chart.draw_series(std::iter::once(Text::new(
+                format!("one S2 = {} for all {} channels", num(sc[0]), channels),
+                (channels as f64 * 0.05, sc[0] + (hi - sc[0]) * 0.3),
+                ts(13.0, HPos::Left, VPos::Bottom),
+            )))?;
+        }
+        let _ = &name;
+        Ok(())
+    })
+}
+
+/// Histogram of integer values on the grid `grid = (q_min, q_max)`, with
+/// vertical marks `(label, q)`. A bar much taller than all others (e.g. the
+/// ReLU zeros piled on Z3) is cut at the top and labelled with its count.
+pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64), marks: &[(String, f64)]) -> Chart {
+    let (q_min, q_max) = grid;
+    let mut counts = vec![0usize; (q_max - q_min + 1).max(1) as usize];
+    let mut outside = 0usize;
+    for &v in values {
+        if (q_min..=q_max).contains(&v) {
+            counts[(v - q_min) as usize] += 1;
+        } else {
+            outside += 1;
+        }
+    }
+    let mut sorted = counts.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let (first, second) = (sorted.first().copied().unwrap_or(0), sorted.get(1).copied().unwrap_or(0));
+    let cut = first > 4 * second.max(1);
+    let ymax = if cut { second.max(1) as f64 * 1.5 } else { first.max(1) as f64 * 1.15 };
+    render(title, (760, 420), |canvas, body| {
+        let mut c = ChartBuilder::on(body)
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(60)
+            .build_cartesian_2d((q_min as f64 - 1.0)..(q_max as f64 + 1.0), 0f64..ymax)?;
+        c.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .disable_x_mesh()
+            .x_desc(x_desc)
+            .y_desc("count")
+            .y_label_formatter(&|v| int(*v as i64))
+            .x_label_formatter(&|v| minus(format!("{}", *v as i64)))
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
+            let q = (q_min + i as i64) as f64;
+            let top = (n as f64).min(ymax);
+            let color = if n as f64 > ymax { C_ORANGE } else { C_BLUE };
+            Rectangle::new([(q - 0.5, 0.0), (q + 0.5, top)], color.filled())
+        }))?;
+        for (i, &n) in counts.iter().enumerate() {
+            if n as f64 > ymax {
+                let q = (q_min + i as i64) as f64;
+                let left = q < (q_min + q_max) as f64 / 2.0;
+                c.draw_series(std::iter::once(Text::new(
+                    format!("q = {}: {} values (bar cut)", minus(format!("{}", q as i64)), int(n as i64)),
+                    (if left { q + 3.0 } else { q - 3.0 }, ymax * 0.96),
+                    tsc(13.0, if left { HPos::Left } else { HPos::Right }, VPos::Top, &C_ORANGE),
+                )))?;
+            }
+        }
+        for (k, (label, q)) in marks.iter().enumerate() {
+            c.draw_series(std::iter::once(DashedPathElement::new(vec![(*q, 0.0), (*q, ymax)], 5, 3, C_RED.stroke_width(2))))?;
+            let left = *q < (q_min + q_max) as f64 / 2.0;
+            c.draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (if left { q + 2.0 } else { q - 2.0 }, ymax * (0.86 - 0.08 * k as f64)),
+                tsc(13.0, if left { HPos::Left } else { HPos::Right }, VPos::Top, &C_RED),
+            )))?;
+        }
+        let mut notes = vec![format!("{} values", int(values.len() as i64))];
+        if outside > 0 {
+            notes.push(format!("{} outside the grid", int(outside as i64)));
+        }
+        let (px, py) = c.backend_coord(&(q_max as f64, ymax));
+        text_block(canvas, &notes, (px - 4, py + 4), 12.0, HPos::Right)?;
+        Ok(())
+    })
+}
+
+/// A real range mapped onto the integer grid: `S = (r_max − r_min)/(q_max − q_min)`,
+/// `Z_real = q_min − r_min/S`, rounded (nudged) to the integer `Z`, and the
+/// representable range that results. The upper panel shows the whole range,
+/// the lower one zooms on the zero point (in grid steps).
+pub fn scale_derivation(title: &str, m: &GridMap) -> Chart {
+    let m = *m;
+    render(title, (900, 520), |canvas, body| {
+        let (top, bottom) = body.split_vertically(290);
+        // Overview in real units.
+        let (lo, hi) = min_max([m.r_min, m.r_max, m.nudged_min, m.nudged_max, 0.0]);
+        let (lo, hi) = span(lo, hi, 0.08);
+        let mut c = ChartBuilder::on(&top)
+            .caption("real line (top) and integer grid (bottom), drawn at the same real positions", (FONT, 14.0))
+            .margin(10)
+            .x_label_area_size(34)
+            .y_label_area_size(10)
+            .build_cartesian_2d(lo..hi, 0f64..1f64)?;
+        c.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .disable_mesh()
+            .disable_y_axis()
+            .x_desc("real value r")
+            .x_labels(9)
+            .x_label_formatter(&|v| minus(num(*v)))
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        let (yr, yq) = (0.72, 0.28);
+        c.draw_series(std::iter::once(PathElement::new(vec![(lo, yr), (hi, yr)], C_GRAY.stroke_width(1))))?;
+        c.draw_series(std::iter::once(PathElement::new(vec![(m.r_min, yr), (m.r_max, yr)], C_BLUE.stroke_width(6))))?;
+        c.draw_series(std::iter::once(PathElement::new(vec![(m.nudged_min, yq), (m.nudged_max, yq)], C_GRAY.stroke_width(1))))?;
+        // Grid ticks: every integer if there are few, else every k-th.
+        let n = m.q_max - m.q_min;
+        let every = if n <= 64 { 1 } else { 16 };
+        let ticks: Vec<i64> = (m.q_min..=m.q_max).filter(|q| (q - m.q_min) % every == 0 || *q == m.q_max || *q == m.zero_point).collect();
+        c.draw_series(ticks.iter().map(|&q| {
+            let x = m.dequantize(q);
+            let h = if q == m.q_min || q == m.q_max || q == m.zero_point { 0.07 } else { 0.035 };
+            PathElement::new(vec![(x, yq - h), (x, yq + h)], C_DARK.stroke_width(1))
+        }))?;
+        // Correspondences.
+        let pairs = [(m.r_min, m.nudged_min, m.q_min), (0.0, 0.0, m.zero_point), (m.r_max, m.nudged_max, m.q_max)];
+        let width = m.q_max - m.q_min;
+        let z_at_min = m.zero_point == m.q_min;
+        let z_at_max = m.zero_point == m.q_max;
+        let z_near_end = (m.zero_point - m.q_min).min(m.q_max - m.zero_point) * 100 < width * 15;
+        for (k, &(r, x, q)) in pairs.iter().enumerate() {
+            if k == 1 && (z_at_min || z_at_max) {
+                continue; // merged into the end's label below
+            }
+            let color = if k == 1 { C_RED } else { C_BLUE };
+            c.draw_series(std::iter::once(DashedPathElement::new(vec![(r, yr - 0.03), (x, yq + 0.08)], 5, 3, color.stroke_width(1))))?;
+            let rl = match k {
+                0 => format!("r_min = {}", minus(num(r))),
+                1 => "r = 0".to_string(),
+                _ => format!("r_max = {}", minus(num(r))),
+            };
+            // Labels of a zero point close to an end go one line further out.
+            let shift = if k == 1 && z_near_end { 0.1 } else { 0.0 };
+            let hp = match k {
+                0 => HPos::Left,
+                1 => HPos::Center,
+                _ => HPos::Right,
+            };
+            c.draw_series(std::iter::once(Text::new(rl, (r, yr + 0.06 + shift), tsc(13.0, hp, VPos::Bottom, if k == 1 { &C_RED } else { &C_BLUE }))))?;
+            let ql = match k {
+                0 if z_at_min => format!("q_min = Z = {}  (r = 0)", minus(q.to_string())),
+                0 => format!("q_min = {}", minus(q.to_string())),
+                1 => format!("Z = {}", minus(q.to_string())),
+                _ if z_at_max => format!("(r = 0)  q_max = Z = {}", minus(q.to_string())),
+                _ => format!("q_max = {}", minus(q.to_string())),
+            };
+            let highlight = k == 1 || (k == 0 && z_at_min) || (k == 2 && z_at_max);
+            c.draw_series(std::iter::once(Text::new(ql, (x, yq - 0.1 - shift), tsc(13.0, hp, VPos::Top, if highlight { &C_RED } else { &C_DARK }))))?;
+        }
+        let (px, py) = c.backend_coord(&(lo, 1.0));
+        canvas.draw(&Text::new("real r", (px + 4, py + 30), ts(13.0, HPos::Left, VPos::Top)))?;
+        let (px, py) = c.backend_coord(&(lo, yq));
+        canvas.draw(&Text::new("integer q", (px + 4, py - 26), ts(13.0, HPos::Left, VPos::Top)))?;
+
+        // Zoom on the zero point, in grid steps.
+        let (bl, br) = bottom.split_horizontally(470);
+        let zr = m.zero_point_real;
+        let z = m.zero_point as f64;
+        let (a, b) = (zr.min(z).floor() - 3.0, zr.max(z).ceil() + 3.0);
+        let mut zc = ChartBuilder::on(&bl)
+            .caption("zoom on real 0, in grid steps", (FONT, 14.0))
+            .margin(10)
+            .x_label_area_size(34)
+            .y_label_area_size(10)
+            .build_cartesian_2d(a..b, 0f64..1f64)?;
+        zc.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .disable_mesh()
+            .disable_y_axis()
+            .x_desc("position on the grid (q)")
+            .x_labels(((b - a) as usize + 1).min(12))
+            .x_label_formatter(&|v| minus(format!("{}", v.round() as i64)))
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        zc.draw_series(std::iter::once(PathElement::new(vec![(a, 0.45), (b, 0.45)], C_GRAY.stroke_width(1))))?;
+        zc.draw_series((a as i64..=b as i64).map(|q| PathElement::new(vec![(q as f64, 0.38), (q as f64, 0.52)], C_DARK.stroke_width(1))))?;
+        zc.draw_series(std::iter::once(Circle::new((zr, 0.45), 6, C_BLUE.filled())))?;
+        zc.draw_series(std::iter::once(Circle::new((z, 0.45), 6, C_RED.stroke_width(2))))?;
+        zc.draw_series(std::iter::once(Text::new(
+            format!("Z_real = {}", minus(format!("{zr:.3}"))),
+            (zr, 0.62),
+            tsc(13.0, HPos::Center, VPos::Bottom, &C_BLUE),
+        )))?;
+        zc.draw_series(std::iter::once(Text::new(format!("Z = {}", minus(m.zero_point.to_string())), (z, 0.3), tsc(13.0, HPos::Center, VPos::Top, &C_RED))))?;
+
+        let lines = vec![
+            format!("S = (r_max − r_min) / (q_max − q_min)"),
+            format!("   = ({} − {}) / ({} − {}) = {}", minus(num(m.r_max)), paren(m.r_min), m.q_max, paren(m.q_min as f64), num(m.scale)),
+            format!("Z_real = q_min − r_min / S = {}", minus(format!("{zr:.4}"))),
+            format!("Z = round(Z_real) = {}   (nudge {})", minus(m.zero_point.to_string()), minus(format!("{:+.4}", z - zr))),
+            format!("representable: S(q_min − Z) … S(q_max − Z)"),
+            format!("   = {} … {}", minus(num(m.nudged_min)), minus(num(m.nudged_max))),
+            format!("real 0 ↦ q = Z exactly (ReLU zeros, padding)"),
+        ];
+        let (x0, y0) = (br.get_base_pixel().0 + 8, br.get_base_pixel().1 + 16);
+        text_block(canvas, &lines, (x0, y0), 13.0, HPos::Left)?;
+        Ok(())
+    })
+}
+
+/// One output neuron of a quantized FULLY_CONNECTED, step by step (from
+/// [`Steps`]): the int32 accumulator, + bias, × M (the exact real product),
+/// the profile's rounding, + Z3, and the clamp to `[act_min, act_max]`.
+pub fn step_trace(title: &str, s: &Steps, act_min: i32, act_max: i32) -> Chart {
+    let s = *s;
+    let z3 = s.with_zero_point - s.scaled;
+    render(title, (960, 460), |canvas, body| {
+        let (left, right) = body.split_horizontally(400);
+        // int32 accumulator domain.
+        let acc = s.accumulator as f64;
+        let acb = s.acc_with_bias as f64;
+        let (lo, hi) = min_max([0.0, acc, acb]);
+        let (lo, hi) = span(lo, hi, 0.15);
+        let mut c = ChartBuilder::on(&left)
+            .caption("int32 accumulator", (FONT, 14.0))
+            .margin(10)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..2.5f64, lo..hi)?;
+        c.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc("integer (accumulator units, S1·S2)")
+            .y_label_formatter(&|v| int(*v as i64))
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        let bars = [(0.0, acc, C_BLUE), (acc, acb, if s.bias >= 0 { C_GREEN } else { C_RED }), (0.0, acb, C_BLUE)];
+        for (i, &(a, b, col)) in bars.iter().enumerate() {
+            let x = i as f64;
+            c.draw_series(std::iter::once(Rectangle::new([(x - 0.32, a), (x + 0.32, b)], col.filled())))?;
+        }
+        let labels = [int(s.accumulator as i64), format!("{:+}", s.bias).replace('-', "−"), int(s.acc_with_bias as i64)];
+        for (i, l) in labels.iter().enumerate() {
+            let top = bars[i].0.max(bars[i].1);
+            c.draw_series(std::iter::once(Text::new(l.clone(), (i as f64, top + (hi - lo) * 0.02), ts(13.0, HPos::Center, VPos::Bottom))))?;
+        }
+        c.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (2.5, 0.0)], C_DARK.stroke_width(1))))?;
+        x_categories(canvas, &c, &["Σ(q1−Z1)(q2−Z2)".into(), "+ bias".into(), "acc + bias".into()], 12.0)?;
+
+        // Output-grid domain.
+        let vals = [s.scaled_real, s.scaled as f64, s.with_zero_point as f64, s.output as f64];
+        let (lo, hi) = min_max(vals.iter().copied().chain([0.0, act_min as f64, act_max as f64]));
+        let (lo, hi) = span(lo, hi, 0.12);
+        let m = s.multiplier;
+        let mut r = ChartBuilder::on(&right)
+            .caption(
+                format!("× M = {} = M0·2^(shift−31), M0 = {}, shift = {}", num(m.real), m.m0, minus(m.shift.to_string())),
+                (FONT, 14.0),
+            )
+            .margin(10)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5f64..3.5f64, lo..hi)?;
+        r.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc("output grid (units of S3)")
+            .y_label_formatter(&|v| minus(num(*v)))
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        let wz = s.with_zero_point as f64;
+        let bars = [
+            (0.0, s.scaled_real, C_PURPLE),
+            (0.0, s.scaled as f64, C_BLUE),
+            (s.scaled as f64, wz, C_ORANGE),
+            (0.0, s.output as f64, if s.clamped { C_RED } else { C_GREEN }),
+        ];
+        for (i, &(a, b, col)) in bars.iter().enumerate() {
+            let x = i as f64;
+            r.draw_series(std::iter::once(Rectangle::new([(x - 0.3, a), (x + 0.3, b)], col.filled())))?;
+        }
+        for (y, label) in [(act_min as f64, format!("act_min = {}", minus(act_min.to_string()))), (act_max as f64, format!("act_max = {}", act_max))] {
+            r.draw_series(std::iter::once(DashedPathElement::new(vec![(-0.5, y), (3.5, y)], 6, 4, C_RED.stroke_width(1))))?;
+            r.draw_series(std::iter::once(Text::new(label, (3.45, y), tsc(12.0, HPos::Right, VPos::Bottom, &C_RED))))?;
+        }
+        r.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (3.5, 0.0)], C_DARK.stroke_width(1))))?;
+        let labels = [
+            minus(format!("{:.4}", s.scaled_real)),
+            minus(s.scaled.to_string()),
+            minus(format!("{:+} → {}", z3, s.with_zero_point)),
+            format!("{}{}", minus(s.output.to_string()), if s.clamped { " (clamped)" } else { "" }),
+        ];
+        for (i, l) in labels.iter().enumerate() {
+            let (a, b) = (bars[i].0, bars[i].1);
+            let top = a.max(b);
+            r.draw_series(std::iter::once(Text::new(l.clone(), (i as f64, top + (hi - lo) * 0.015), ts(13.0, HPos::Center, VPos::Bottom))))?;
+        }
+        x_categories(
+            canvas,
+            &r,
+            &["M·acc (exact real)".into(), "rounded".into(), format!("+ Z3 ({})", minus(z3.to_string())), "clamp → q3".into()],
+            12.0,
+        )?;
+        Ok(())
+    })
+}
