@@ -17,16 +17,21 @@
 //! | [`bars`] | one bar per category, some highlighted, with notes (e.g. divergence per tensor) |
 //! | [`accuracy`] | accuracy of a sequence of variants |
 //! | [`disagreements`] | differing elements per layer for pairs of runtimes |
+//! | [`conv_kernels`] | a CONV_2D's kernels, one heatmap per output channel on the integer grid |
+//! | [`receptive_field`] | one convolution output: its taps on the input, the products, the requantization |
+//! | [`feature_maps`] | an NHWC tensor as one heatmap per channel (a conv layer's feature maps) |
 //!
 //! Text is emitted as SVG `<text>` elements (no font files needed); the
 //! browser picks the sans-serif font.
 
+mod conv_charts;
 mod draw;
 mod lessons_charts;
 mod quant_charts;
 
 use std::path::Path;
 
+pub use conv_charts::{conv_kernels, feature_maps, receptive_field};
 pub use lessons_charts::{accuracy, activations, bars, disagreements, grouped_bars, grouped_bars_with_lines, softmax, Bar};
 pub use quant_charts::{digit, int_histogram, scale_derivation, step_trace, weights};
 
@@ -189,6 +194,38 @@ mod tests {
         if let Ok(dir) = std::env::var("QUANTLENS_SVG_OUT") {
             c.save(format!("{dir}/grouped.svg")).unwrap();
             b.save(format!("{dir}/bars.svg")).unwrap();
+        }
+    }
+
+    #[test]
+    fn conv_charts_render() {
+        use crate::plan::{Kernel, Plan};
+        use crate::profile::Profile;
+        for stem in ["cnn_ptq_int8", "ops_ptq_int8", "cnn_legacy_uint8"] {
+            let plan = Plan::new(Model::from_path(data().join("models").join(format!("{stem}.tflite"))).unwrap(), Profile::TfliteRef).unwrap();
+            let x = crate::io::read_samples(data().join("goldens").join(stem).join("input.npy")).unwrap().sample(0);
+            let trace = plan.run(&x).unwrap();
+            for s in &plan.steps {
+                let (g, input, output, z3) = match &s.kernel {
+                    Kernel::Conv2d(p) => {
+                        let title = format!("Kernels of {stem} op {}", s.op);
+                        check(&conv_kernels(&title, p), &title);
+                        (p.geometry, p.input, p.output, p.requant.z3)
+                    }
+                    Kernel::DepthwiseConv2d(p) => (p.geometry, p.input, p.output, p.requant.z3),
+                    _ => continue,
+                };
+                // An output inside the image and one in the corner (taps in the padding).
+                for e in [g.out_len() / 2, 0] {
+                    let steps = trace.conv_steps(&plan, s.op, e).unwrap();
+                    let title = format!("Receptive field of {stem} op {} element {e}", s.op);
+                    let c = receptive_field(&title, trace.value(input).unwrap(), &steps, &g);
+                    check(&c, &title);
+                    assert!(c.svg().contains(&format!("clamp → {}", steps.output).replace('-', "−")), "{}", c.svg());
+                }
+                let title = format!("Feature maps of {stem} op {}", s.op);
+                check(&feature_maps(&title, trace.value(output).unwrap(), z3 as i64), &title);
+            }
         }
     }
 

@@ -325,6 +325,25 @@ pub struct ConvSteps {
     pub clamped: bool,
 }
 
+impl ConvSteps {
+    /// The requantization half as FULLY_CONNECTED's [`Steps`](crate::ops::fully_connected::Steps)
+    /// (channel = the output channel), e.g. for the step-trace chart.
+    pub fn as_fc_steps(&self) -> crate::ops::fully_connected::Steps {
+        crate::ops::fully_connected::Steps {
+            channel: self.position.3,
+            accumulator: self.accumulator,
+            bias: self.bias,
+            acc_with_bias: self.acc_with_bias,
+            multiplier: self.multiplier,
+            scaled_real: self.scaled_real,
+            scaled: self.scaled,
+            with_zero_point: self.with_zero_point,
+            output: self.output,
+            clamped: self.clamped,
+        }
+    }
+}
+
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     let (padding, stride_w, stride_h, dilation_w, dilation_h, activation) = match &ctx.op.options {
         Options::Conv2d { padding, stride_w, stride_h, dilation_w, dilation_h, activation } => {
