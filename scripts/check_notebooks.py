@@ -18,8 +18,11 @@ A notebook FAILS when
 
 evcxr's build directory is persistent (EVCXR_TMPDIR, default target/evcxr/tmp)
 so that the quantlens crate and its dependencies are compiled once and reused;
-target/evcxr/.cargo/config.toml compiles dependencies with opt-level 2 and the
-small per-cell crates with opt-level 0 (faster cells, fast library code).
+target/evcxr/.cargo/config.toml compiles quantlens with opt-level 2 and
+everything else (its dependencies, the small per-cell crates) without
+optimization, so that the first, cold run is mostly quantlens's own build;
+the repository's Cargo.lock is copied into the build directory so the
+notebooks use the dependency versions the tests use.
 
 Prints each notebook's wall time and, last, exactly `N passed, M failed`. The kernel's
 own output (cargo progress, evcxr notices) goes to target/notebooks/<name>.kernel.log.
@@ -39,23 +42,43 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CARGO_CONFIG = """\
 # Written by scripts/check_notebooks.py for evcxr's build directory below.
-# Dependencies (quantlens, plotters, ndarray, ...) with optimizations, the
-# per-cell crates evcxr compiles without (they only call into the library).
+# Only quantlens, where the notebooks' arithmetic runs, is optimized. Every
+# other crate (ndarray, plotters, the npy/zip readers, and the proc-macro and
+# build-script crates behind them) and the small per-cell crates evcxr compiles
+# are built without optimization: the first run compiles them all, and on a
+# 2-core machine that build is most of a cold notebook run.
 [profile.dev]
 opt-level = 0
+# Not even the thin "local" LTO cargo runs by default between a crate's codegen
+# units: for quantlens at opt-level 2 it is 40 % of the compile time.
+lto = "off"
 
-[profile.dev.package."*"]
+[profile.dev.package.quantlens]
 opt-level = 2
+incremental = false
+codegen-units = 4
 """
 
 
 def prepare_evcxr_dir(tmpdir: Path) -> None:
-    """Create EVCXR_TMPDIR and the cargo config in its parent."""
+    """Create EVCXR_TMPDIR, the cargo config in its parent, and seed its Cargo.lock.
+
+    evcxr resolves the notebooks' `:dep quantlens = { path = ".." }` in a crate of its
+    own, which would otherwise pick the newest version of every dependency. Copying
+    the repository's Cargo.lock there makes the notebooks build with exactly the
+    versions the tests ran with (cargo adds evcxr's own crate to it).
+    """
     tmpdir.mkdir(parents=True, exist_ok=True)
     cfg = tmpdir.parent / ".cargo" / "config.toml"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     if not cfg.exists() or cfg.read_text() != CARGO_CONFIG:
         cfg.write_text(CARGO_CONFIG)
+    lock = (ROOT / "Cargo.lock").read_text()
+    seeded = tmpdir / "Cargo.lock"
+    stamp = tmpdir / ".Cargo.lock.seeded-from"
+    if not seeded.exists() or not stamp.exists() or stamp.read_text() != lock:
+        seeded.write_text(lock)
+        stamp.write_text(lock)
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -11,7 +11,10 @@
 #     reinstalled only when that file changes;
 #   * evcxr_jupyter via `cargo install evcxr_jupyter --locked` only if it is not on PATH
 #     (or in ~/.cargo/bin);
-#   * the `rust` Jupyter kernel via `evcxr_jupyter --install` only if it is missing.
+#   * the `rust` Jupyter kernel via `evcxr_jupyter --install` only if it is missing;
+#   * the mold linker (Debian package) when running as root and it is missing: evcxr
+#     links every cell with mold when it is on PATH, ~0.3 s faster per cell. Optional:
+#     without it (no root, no apt) evcxr uses the system linker.
 #
 # evcxr builds the crate in a persistent directory (EVCXR_TMPDIR, default
 # target/evcxr/tmp), so only the first run compiles quantlens and its dependencies.
@@ -24,7 +27,7 @@ HEADLESS=0
 for arg in "$@"; do
     case "$arg" in
         --headless) HEADLESS=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg (use --headless or nothing)" >&2; exit 2 ;;
     esac
 done
@@ -54,6 +57,13 @@ fi
 if ! jupyter kernelspec list 2>/dev/null | awk '{print $1}' | grep -qx rust; then
     echo "installing the rust kernel spec (evcxr_jupyter --install)"
     evcxr_jupyter --install
+fi
+
+# 4. Optional: a faster linker for evcxr's per-cell builds.
+if ! command -v mold >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing mold (apt-get; optional, speeds up evcxr's per-cell linking)"
+    (apt-get install -y -qq mold >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq mold >/dev/null 2>&1; }) \
+        || echo "  mold not installed; evcxr will use the system linker"
 fi
 
 export EVCXR_TMPDIR="${EVCXR_TMPDIR:-$ROOT/target/evcxr/tmp}"

@@ -679,7 +679,9 @@ pub struct RoundingSplit {
 }
 
 /// Search `inputs` (in order) for up to `limit` output elements of any
-/// FULLY_CONNECTED where [`Rounding::ALL`] do not all agree on `round(M·acc)`.
+/// FULLY_CONNECTED where [`Rounding::ALL`] do not all agree on `round(M·acc)`
+/// **and** the disagreement survives the clamp (so the output integer
+/// itself depends on the rule).
 pub fn find_rounding_splits(plan: &Plan, inputs: &Stacked, limit: usize) -> Result<Vec<RoundingSplit>, Error> {
     let mut found = Vec::new();
     for image in 0..inputs.len() {
@@ -695,7 +697,8 @@ pub fn find_rounding_splits(plan: &Plan, inputs: &Stacked, limit: usize) -> Resu
             for c in 0..p.out_features {
                 let acc = q.accumulate(&xc[..p.in_features], c, p.in_features).wrapping_add(q.bias[c]);
                 let results = rounding_results(acc, &q.multipliers[c]);
-                if results.iter().any(|r| r.1 != results[0].1) {
+                let out = |r: i32| (r as i64 + q.z3 as i64).clamp(q.act_min as i64, q.act_max as i64);
+                if results.iter().any(|r| out(r.1) != out(results[0].1)) {
                     if let Some(steps) = trace.fc_steps(plan, op, c) {
                         found.push(RoundingSplit { image, op, element: c, steps, results });
                         if found.len() >= limit {

@@ -478,9 +478,8 @@ pub fn step_trace(title: &str, s: &Steps, act_min: i32, act_max: i32) -> Chart {
             let x = i as f64;
             r.draw_series(std::iter::once(Rectangle::new([(x - 0.3, a), (x + 0.3, b)], col.filled())))?;
         }
-        for (y, label) in [(act_min as f64, format!("act_min = {}", minus(act_min.to_string()))), (act_max as f64, format!("act_max = {}", act_max))] {
+        for y in [act_min as f64, act_max as f64] {
             r.draw_series(std::iter::once(DashedPathElement::new(vec![(-0.5, y), (3.5, y)], 6, 4, C_RED.stroke_width(1))))?;
-            r.draw_series(std::iter::once(Text::new(label, (3.45, y), tsc(12.0, HPos::Right, VPos::Bottom, &C_RED))))?;
         }
         r.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (3.5, 0.0)], C_DARK.stroke_width(1))))?;
         let labels = [
@@ -497,7 +496,12 @@ pub fn step_trace(title: &str, s: &Steps, act_min: i32, act_max: i32) -> Chart {
         x_categories(
             canvas,
             &r,
-            &["M·acc (exact real)".into(), "rounded".into(), format!("+ Z3 ({})", minus(z3.to_string())), "clamp → q3".into()],
+            &[
+                "M·acc (exact real)".into(),
+                "rounded".into(),
+                format!("+ Z3 ({})", minus(z3.to_string())),
+                format!("clamp to [{}, {}]\n(dashed) → q3", minus(act_min.to_string()), minus(act_max.to_string())),
+            ],
             12.0,
         )?;
         Ok(())
