@@ -180,3 +180,21 @@ fn legacy_cnn_concatenation_requantizes_inputs_of_different_scales() {
     }
     assert_eq!(convs, 4);
 }
+
+/// Every CONV_2D of the committed models runs on the packed gemm in the
+/// outputs-only path (so the checks above cover it on every kernel path).
+#[test]
+fn every_committed_conv_is_packed() {
+    use quantlens::plan::Kernel;
+    let mut convs = 0;
+    for (stem, _) in QUANTIZED {
+        let plan = Plan::new(Model::from_path(data().join("models").join(format!("{stem}.tflite"))).unwrap(), Profile::TfliteRef).unwrap();
+        for s in &plan.steps {
+            if let Kernel::Conv2d(p) = &s.kernel {
+                assert!(p.packed.is_some(), "{stem} op {}: CONV_2D not packed", s.op);
+                convs += 1;
+            }
+        }
+    }
+    assert!(convs >= 4, "{convs} convolutions");
+}

@@ -287,6 +287,8 @@ pub struct Params {
     /// Filter `[out_c][k_h][k_w][in_c]`, centered: `W − Z2`.
     pub weights: Vec<i32>,
     pub requant: Requant,
+    /// The filter packed for the fast path ([`super::conv_gemm`]); `None` keeps the reference loop.
+    pub packed: Option<super::conv_gemm::ConvPacked>,
 }
 
 /// One tap of a receptive field.
@@ -367,7 +369,8 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         return Err(ctx.unsupported(format!("filter shape {fs:?} for {} input and {} output channels (grouped convolution)", g.in_c, g.out_c)));
     }
     let (requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 0)?;
-    Ok(Params { input, filter, bias, output, geometry: g, activation, padding, output_shape: ctx.shape(output), weights, requant })
+    let packed = super::conv_gemm::ConvPacked::new(&g, ctx.dtype(input), requant.z1, requant.z2, &weights, &requant.bias);
+    Ok(Params { input, filter, bias, output, geometry: g, activation, padding, output_shape: ctx.shape(output), weights, requant, packed })
 }
 
 impl Params {

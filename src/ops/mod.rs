@@ -7,6 +7,7 @@ pub mod add;
 pub mod average_pool;
 pub mod concatenation;
 pub mod conv;
+pub mod conv_gemm;
 pub mod depthwise_conv;
 pub mod dequantize;
 pub mod fully_connected;

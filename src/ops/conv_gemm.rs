@@ -1,0 +1,409 @@
+//! CONV_2D on the packed integer gemm of [`super::gemm`] (the outputs-only
+//! fast path): im2col, one matrix product, then CONV_2D's own
+//! requantization ([`super::conv::Requant::apply`]).
+//!
+//! Each output position `(b, oy, ox)` is one row of a patch matrix holding
+//! its receptive field in the filter's order `(ky, kx, ic)`, as u8
+//! `xu = x + x_off` (`x_off` = 128 for int8, 0 for uint8). A tap in the
+//! padding is filled with `zu = Z1 + x_off`: the reference kernels skip
+//! those taps, which is the same as reading the value `Z1`, since then
+//! `x − Z1 = 0`. With the filter packed as `w8 = W − w_off`,
+//! `z2' = Z2 − w_off` and `K = k_h·k_w·in_c`, exactly as FULLY_CONNECTED
+//! (see [`super::fully_connected`]):
+//!
+//! ```text
+//!     acc[c] + bias[c] = Σ_k (xu − zu)(w8 − z2')  + bias[c]
+//!                      = Σ_k xu·w8  +  (bias[c] − zu·Σ_k w8[c][k] + K·zu·z2')  −  z2'·Σ_k xu
+//!                        ─────────     ──────────────── fold[c] ─────────────     (0 when z2' = 0)
+//! ```
+//!
+//! in wrapping i32 arithmetic, i.e. the true sum mod 2³² like the runtimes'
+//! int32 accumulators, so the order of the additions cannot change a bit.
+//! The traced path ([`super::conv::Params::eval`]) keeps the reference loop;
+//! the golden tests compare both against the runtimes.
+
+use super::conv::{Geometry, Params};
+use super::gemm::{self, KernelPath, PackedWeights};
+use crate::error::EngineError;
+use crate::model::DType;
+use crate::tensor::{Data, Value};
+
+/// The packed form of a quantized CONV_2D (see the module docs).
+#[derive(Clone, Debug)]
+pub struct ConvPacked {
+    /// `w8 = W − w_off`, rows = output channels, columns = `(ky, kx, ic)`.
+    pub weights: PackedWeights,
+    /// 128 when the input is int8 (`xu = x + 128`), 0 for uint8.
+    pub x_off: i32,
+    /// The weight offset, chosen so that `w8` avoids −128 when it can.
+    pub w_off: i32,
+    /// `zu = Z1 + x_off`: the value of a padded tap.
+    pub zu: u8,
+    /// `z2' = Z2 − w_off`.
+    pub z2: i32,
+    /// `bias[c] − zu·Σ_k w8[c][k] + K·zu·z2'` (wrapping).
+    pub fold: Vec<i32>,
+}
+
+impl ConvPacked {
+    /// Pack a filter given centered (`W − Z2`, `[out_c][k_h][k_w][in_c]`).
+    /// `None` when the gemm cannot hold the layer exactly (an input dtype
+    /// other than int8/uint8, a zero point outside its dtype, weights that
+    /// do not fit i8 after the offset); the caller then keeps the reference loop.
+    pub fn new(g: &Geometry, input_dtype: DType, z1: i32, z2: i32, centered: &[i32], bias: &[i32]) -> Option<ConvPacked> {
+        let (rows, cols) = (g.out_c, g.k_h * g.k_w * g.in_c);
+        if rows == 0 || cols == 0 || centered.len() != rows * cols || bias.len() != rows {
+            return None;
+        }
+        let (x_off, base) = match input_dtype {
+            DType::I8 => (128, 0),
+            DType::U8 => (0, 128),
+            _ => return None,
+        };
+        let zu = u8::try_from(z1.checked_add(x_off)?).ok()?;
+        let raw: Vec<i64> = centered.iter().map(|&w| w as i64 + z2 as i64).collect();
+        let (lo, hi) = raw.iter().fold((i64::MAX, i64::MIN), |(a, b), &w| (a.min(w), b.max(w)));
+        // Prefer an offset that keeps w8 in [−127, 127] (the AVX2 sign kernel needs it).
+        let w_off = [base, base - 1, base + 1]
+            .into_iter()
+            .find(|&o| lo - o >= -127 && hi - o <= 127)
+            .or_else(|| [base].into_iter().find(|&o| lo - o >= -128 && hi - o <= 127))?;
+        let w8: Vec<i8> = raw.iter().map(|&w| (w - w_off) as i8).collect();
+        let weights = PackedWeights::pack(rows, cols, &w8);
+        let z2p = (z2 as i64 - w_off).try_into().ok()?;
+        let w_off = w_off as i32;
+        let zu32 = zu as i32;
+        let k = cols as i32;
+        let fold = (0..rows)
+            .map(|c| {
+                bias[c]
+                    .wrapping_sub(zu32.wrapping_mul(weights.row_sums[c]))
+                    .wrapping_add(k.wrapping_mul(zu32).wrapping_mul(z2p))
+            })
+            .collect();
+        Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold })
+    }
+}
+
+/// Buffers the fast CONV_2D reuses between calls (one per [`crate::Workspace`]).
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    /// The patch matrix, one padded row per output position.
+    patches: Vec<u8>,
+    /// `Σ_k xu` per patch (only when `z2' ≠ 0`).
+    sums: Vec<i32>,
+    /// Accumulators, then the requantized outputs.
+    dots: Vec<i32>,
+    gemm: gemm::Scratch,
+}
+
+/// Fill `dst` (rows of `stride` bytes) with the receptive fields of every
+/// output position of `batches` samples; padded taps get `zu`, the row tail 0.
+#[allow(clippy::too_many_arguments)]
+fn im2col<T: Copy>(g: &Geometry, x: &[T], batches: usize, to_u8: impl Fn(T) -> u8, zu: u8, stride: usize, dst: &mut [u8]) {
+    let ic = g.in_c;
+    let run = g.k_w * ic;
+    let contiguous = g.dil_w == 1;
+    let mut rows = dst.chunks_exact_mut(stride);
+    for b in 0..batches {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let d = rows.next().expect("patch buffer sized for every position");
+                let mut k = 0;
+                for ky in 0..g.k_h {
+                    let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                    if iy < 0 || iy as usize >= g.in_h {
+                        d[k..k + run].fill(zu);
+                        k += run;
+                        continue;
+                    }
+                    let ix0 = (ox * g.stride_w) as isize - g.pad_w as isize;
+                    if contiguous && ix0 >= 0 && ix0 as usize + g.k_w <= g.in_w {
+                        // The whole kernel row is inside: one contiguous run of the input.
+                        let s = g.in_index(b, iy as usize, ix0 as usize, 0);
+                        for (o, &v) in d[k..k + run].iter_mut().zip(&x[s..s + run]) {
+                            *o = to_u8(v);
+                        }
+                        k += run;
+                        continue;
+                    }
+                    for kx in 0..g.k_w {
+                        let ix = ix0 + (kx * g.dil_w) as isize;
+                        if ix < 0 || ix as usize >= g.in_w {
+                            d[k..k + ic].fill(zu);
+                        } else {
+                            let s = g.in_index(b, iy as usize, ix as usize, 0);
+                            for (o, &v) in d[k..k + ic].iter_mut().zip(&x[s..s + ic]) {
+                                *o = to_u8(v);
+                            }
+                        }
+                        k += ic;
+                    }
+                }
+                d[k..].fill(0);
+            }
+        }
+    }
+}
+
+impl Params {
+    /// Evaluate into `out` on the packed gemm, reusing `out`'s buffer and
+    /// `s`: the outputs-only fast path. `input` may hold several samples;
+    /// `out` gets as many (its shape is left alone). Without a packed form
+    /// this is [`Params::eval`].
+    pub fn eval_into(&self, path: KernelPath, input: &Value, out: &mut Value, s: &mut Scratch) -> Result<(), EngineError> {
+        let Some(pk) = &self.packed else {
+            *out = self.eval(input)?;
+            return Ok(());
+        };
+        let g = &self.geometry;
+        let per = g.in_h * g.in_w * g.in_c;
+        let batches = input.len() / per.max(1);
+        if per == 0 || batches * per != input.len() {
+            return Err(EngineError::BadInput(format!("tensor {} has {} elements, not a multiple of {per}", self.input, input.len())));
+        }
+        let stride = pk.weights.padded_cols();
+        let n = batches * g.out_h * g.out_w;
+        s.patches.resize(n * stride, 0);
+        match (&input.data, pk.x_off) {
+            (Data::I8(x), 128) => im2col(g, x, batches, |v: i8| (v as u8) ^ 0x80, pk.zu, stride, &mut s.patches),
+            (Data::U8(x), 0) => im2col(g, x, batches, |v: u8| v, pk.zu, stride, &mut s.patches),
+            _ => return Err(EngineError::BadInput(format!("tensor {} is {}, not the conv's input dtype", self.input, input.dtype()))),
+        }
+        let m = g.out_c;
+        s.dots.clear();
+        s.dots.resize(n * m, 0);
+        gemm::matmul(path, &pk.weights, &s.patches, n, &mut s.dots, &mut s.gemm);
+        s.sums.clear();
+        if pk.z2 != 0 {
+            s.sums.extend(s.patches.chunks_exact(stride).map(|r| r.iter().map(|&v| v as i32).sum::<i32>()));
+        }
+        // acc + bias = dot + fold − z2'·Σxu, then the reference's requantization.
+        let r = &self.requant;
+        for (p, row) in s.dots.chunks_exact_mut(m).enumerate() {
+            let zs = if pk.z2 != 0 { pk.z2.wrapping_mul(s.sums[p]) } else { 0 };
+            for (c, (d, &f)) in row.iter_mut().zip(&pk.fold).enumerate() {
+                *d = r.apply(d.wrapping_add(f).wrapping_sub(zs), c);
+            }
+        }
+        match (&mut out.data, r.output_dtype) {
+            (Data::I8(o), DType::I8) => {
+                o.clear();
+                o.extend(s.dots.iter().map(|&v| v as i8));
+            }
+            (Data::U8(o), DType::U8) => {
+                o.clear();
+                o.extend(s.dots.iter().map(|&v| v as u8));
+            }
+            (_, dtype) => out.data = super::narrow(dtype, &[], s.dots.clone()).data,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Activation, Padding};
+    use crate::ops::conv::{output_size, padding_before, Requant};
+    use crate::profile::{Multiplier, Profile};
+
+    fn lcg(seed: &mut u64) -> u32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (*seed >> 33) as u32
+    }
+
+    struct Case {
+        batches: usize,
+        in_hwc: (usize, usize, usize),
+        out_c: usize,
+        k: (usize, usize),
+        stride: (usize, usize),
+        dil: (usize, usize),
+        padding: Padding,
+        uint8: bool,
+        /// uint8 only: weights use both 0 and 255 (the AVX2 i16 kernel).
+        full_range: bool,
+        activation: Activation,
+    }
+
+    fn params(c: &Case, profile: Profile, seed: &mut u64) -> Params {
+        let (in_h, in_w, in_c) = c.in_hwc;
+        let (out_h, out_w) =
+            (output_size(c.padding, in_h, c.k.0, c.stride.0, c.dil.0), output_size(c.padding, in_w, c.k.1, c.stride.1, c.dil.1));
+        let g = Geometry {
+            batches: c.batches,
+            in_h,
+            in_w,
+            in_c,
+            out_h,
+            out_w,
+            out_c: c.out_c,
+            k_h: c.k.0,
+            k_w: c.k.1,
+            stride_h: c.stride.0,
+            stride_w: c.stride.1,
+            dil_h: c.dil.0,
+            dil_w: c.dil.1,
+            pad_h: padding_before(in_h, out_h, c.k.0, c.stride.0, c.dil.0),
+            pad_w: padding_before(in_w, out_w, c.k.1, c.stride.1, c.dil.1),
+        };
+        let kk = c.k.0 * c.k.1 * in_c;
+        let (dtype, z1, z2, z3) = if c.uint8 {
+            // Zero points near the middle (as calibrated layers have), so the outputs do not all saturate.
+            (DType::U8, 100 + (lcg(seed) % 56) as i32, 100 + (lcg(seed) % 56) as i32, (lcg(seed) % 156) as i32)
+        } else {
+            (DType::I8, (lcg(seed) % 256) as i32 - 128, 0, (lcg(seed) % 100) as i32 - 128)
+        };
+        let raw: Vec<i32> = (0..c.out_c * kk)
+            .map(|i| match (c.uint8, i % 13) {
+                (true, 0) if c.full_range => 0,
+                (true, 1) if c.full_range => 255,
+                (true, _) => (lcg(seed) % 256) as i32,
+                (false, 0) => -127,
+                (false, 1) => 127,
+                (false, _) => (lcg(seed) % 255) as i32 - 127,
+            })
+            .collect();
+        let weights: Vec<i32> = raw.iter().map(|&w| w - z2).collect();
+        let per_channel = !c.uint8;
+        let s1 = 0.02f32;
+        let s2: Vec<f32> = (0..c.out_c).map(|_| 0.001 + (lcg(seed) % 1000) as f32 * 1e-5).collect();
+        // Outputs spread over the whole range, some saturated.
+        let s3 = s1 * 0.005 * (kk as f32).sqrt() * 150.0;
+        let multipliers: Vec<Multiplier> =
+            s2.iter().map(|&s| if c.uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) }).collect();
+        let bias: Vec<i32> = (0..c.out_c).map(|_| (lcg(seed) % 20001) as i32 - 10000).collect();
+        let (act_min, act_max) = crate::ops::fused_range(c.activation, dtype, s3, z3);
+        let requant = Requant {
+            s1,
+            z1,
+            s2,
+            z2,
+            s3,
+            z3,
+            per_channel,
+            bias,
+            multipliers,
+            rounding: profile.conv_rounding(),
+            act_min,
+            act_max,
+            output_dtype: dtype,
+        };
+        let packed = ConvPacked::new(&g, dtype, z1, z2, &weights, &requant.bias);
+        assert!(packed.is_some());
+        Params {
+            input: 0,
+            filter: 1,
+            bias: Some(2),
+            output: 3,
+            geometry: g,
+            activation: c.activation,
+            padding: c.padding,
+            output_shape: vec![c.batches, out_h, out_w, c.out_c],
+            weights,
+            requant,
+            packed,
+        }
+    }
+
+    #[test]
+    fn packed_conv_equals_the_reference_loop_on_every_available_path() {
+        let mut seed = 11u64;
+        let mut cases = Vec::new();
+        for uint8 in [false, true] {
+            for padding in [Padding::Same, Padding::Valid] {
+                for &(in_hwc, out_c, k, stride, dil) in &[
+                    ((5, 5, 1), 3, (3, 3), (1, 1), (1, 1)),
+                    ((8, 7, 3), 17, (3, 3), (2, 2), (1, 1)),
+                    ((9, 9, 4), 16, (3, 2), (1, 2), (2, 1)),
+                    ((7, 10, 5), 8, (2, 3), (2, 1), (2, 3)),
+                    ((6, 6, 16), 32, (1, 1), (1, 1), (1, 1)),
+                    ((10, 10, 8), 20, (5, 5), (2, 2), (1, 1)),
+                    ((4, 4, 2), 5, (4, 4), (3, 3), (1, 1)),
+                ] {
+                    for batches in [1, 3] {
+                        cases.push(Case {
+                            batches,
+                            in_hwc,
+                            out_c,
+                            k,
+                            stride,
+                            dil,
+                            padding,
+                            uint8,
+                            full_range: uint8 && out_c % 2 == 0,
+                            activation: if batches == 1 { Activation::None } else { Activation::Relu },
+                        });
+                    }
+                }
+            }
+        }
+        let mut checked = 0;
+        for c in &cases {
+            for profile in Profile::ALL {
+                let p = params(c, profile, &mut seed);
+                let (in_h, in_w, in_c) = c.in_hwc;
+                let len = c.batches * in_h * in_w * in_c;
+                let input = if c.uint8 {
+                    Value { shape: vec![c.batches, in_h, in_w, in_c], data: Data::U8((0..len).map(|_| lcg(&mut seed) as u8).collect()) }
+                } else {
+                    Value { shape: vec![c.batches, in_h, in_w, in_c], data: Data::I8((0..len).map(|_| lcg(&mut seed) as i8).collect()) }
+                };
+                let want = p.eval(&input).unwrap();
+                let outs: Vec<i32> = crate::ops::widen(&want).unwrap();
+                let lo = outs.iter().filter(|&&v| v == p.requant.act_min).count();
+                assert!(lo < outs.len(), "all outputs saturated: the case tests nothing");
+                let mut distinct = outs.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                assert!(distinct.len() >= 8.min(outs.len() / 4), "too few distinct outputs: {distinct:?}");
+                for path in KernelPath::available() {
+                    let mut got = Value { shape: want.shape.clone(), data: Data::I32(Vec::new()) };
+                    let mut s = Scratch::default();
+                    // Twice: the second call reuses the buffers.
+                    for _ in 0..2 {
+                        p.eval_into(path, &input, &mut got, &mut s).unwrap();
+                        assert_eq!(
+                            got.data, want.data,
+                            "{path} {profile} uint8 {} {:?} {:?} out_c {} k {:?} stride {:?} dil {:?} batches {}",
+                            c.uint8, c.padding, c.in_hwc, c.out_c, c.k, c.stride, c.dil, c.batches
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= cases.len() * Profile::ALL.len());
+    }
+
+    #[test]
+    fn packing_takes_the_offset_that_avoids_minus_128() {
+        let g = Geometry {
+            batches: 1,
+            in_h: 1,
+            in_w: 1,
+            in_c: 2,
+            out_h: 1,
+            out_w: 1,
+            out_c: 1,
+            k_h: 1,
+            k_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_h: 0,
+            pad_w: 0,
+        };
+        // uint8 weights 1 and 255 around Z2 = 100: offset 128 keeps w8 in [−127, 127].
+        let p = ConvPacked::new(&g, DType::U8, 7, 100, &[1 - 100, 255 - 100], &[0]).unwrap();
+        assert!(p.weights.no_min);
+        // Using 0 and 255: the i16 kernel's range, offset 128.
+        let p = ConvPacked::new(&g, DType::U8, 7, 100, &[-100, 155], &[0]).unwrap();
+        assert!(!p.weights.no_min);
+        assert_eq!(p.w_off, 128);
+        // A zero point outside the input dtype: no packed form.
+        assert!(ConvPacked::new(&g, DType::I8, 200, 0, &[1, 2], &[0]).is_none());
+    }
+}
