@@ -19,7 +19,7 @@
 
 use crate::error::EngineError;
 use crate::io::Stacked;
-use crate::ops::{conv_gemm, fully_connected, KernelPath};
+use crate::ops::{conv_gemm, depthwise_fast, fully_connected, KernelPath};
 use crate::plan::{Kernel, Plan};
 use crate::tensor::{Data, Value};
 
@@ -32,6 +32,7 @@ pub struct Workspace {
     values: Vec<Option<Value>>,
     fc: fully_connected::Scratch,
     conv: conv_gemm::Scratch,
+    depthwise: depthwise_fast::Scratch,
     xs: Vec<i32>,
     ys: Vec<i32>,
 }
@@ -39,7 +40,7 @@ pub struct Workspace {
 impl Plan {
     /// Buffers for [`Workspace::run`]; make one per thread and reuse it.
     pub fn workspace(&self) -> Workspace {
-        Workspace { values: vec![None; self.model.tensors.len()], fc: Default::default(), conv: Default::default(), xs: Vec::new(), ys: Vec::new() }
+        Workspace { values: vec![None; self.model.tensors.len()], fc: Default::default(), conv: Default::default(), depthwise: Default::default(), xs: Vec::new(), ys: Vec::new() }
     }
 
     /// The model's output for one sample (no trace). Allocates a workspace:
@@ -169,6 +170,7 @@ impl Workspace {
                 (_, None) => Err(EngineError::BadInput(format!("tensor {i} has no value yet"))),
                 (Kernel::FullyConnected(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.fc),
                 (Kernel::Conv2d(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.conv),
+                (Kernel::DepthwiseConv2d(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.depthwise),
                 (Kernel::Softmax(p), Some(x)) => p.eval_into(x, &mut out, &mut self.xs, &mut self.ys),
                 (Kernel::Quantize(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.xs),
                 (Kernel::Dequantize(p), Some(x)) => p.eval_into(x, &mut out),

@@ -181,8 +181,9 @@ fn legacy_cnn_concatenation_requantizes_inputs_of_different_scales() {
     assert_eq!(convs, 4);
 }
 
-/// Every CONV_2D of the committed models runs on the packed gemm in the
-/// outputs-only path (so the checks above cover it on every kernel path).
+/// Every CONV_2D (packed gemm) and DEPTHWISE_CONV_2D (i16 channel loop) of
+/// the committed models runs its fast form in the outputs-only path (so the
+/// checks above cover it on every kernel path).
 #[test]
 fn every_committed_conv_is_packed() {
     use quantlens::plan::Kernel;
@@ -194,7 +195,11 @@ fn every_committed_conv_is_packed() {
                 assert!(p.packed.is_some(), "{stem} op {}: CONV_2D not packed", s.op);
                 convs += 1;
             }
+            if let Kernel::DepthwiseConv2d(p) = &s.kernel {
+                assert!(p.packed.is_some(), "{stem} op {}: DEPTHWISE_CONV_2D not packed", s.op);
+                convs += 1;
+            }
         }
     }
-    assert!(convs >= 4, "{convs} convolutions");
+    assert!(convs >= 6, "{convs} convolutions");
 }

@@ -30,6 +30,8 @@ pub struct Params {
     /// Filter `[k_h][k_w][out_c]`, centered: `W − Z2`.
     pub weights: Vec<i32>,
     pub requant: Requant,
+    /// `weights` as i16 for the fast path ([`super::depthwise_fast`]); `None` keeps the reference loop.
+    pub packed: Option<Vec<i16>>,
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
@@ -60,6 +62,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     }
     let (mut requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 3)?;
     requant.rounding = profile.depthwise_rounding();
+    let packed = super::depthwise_fast::pack(ctx.dtype(input), requant.z1, &weights);
     Ok(Params {
         input,
         filter,
@@ -72,6 +75,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         output_shape: ctx.shape(output),
         weights,
         requant,
+        packed,
     })
 }
 

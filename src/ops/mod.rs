@@ -9,6 +9,7 @@ pub mod concatenation;
 pub mod conv;
 pub mod conv_gemm;
 pub mod depthwise_conv;
+pub mod depthwise_fast;
 pub mod dequantize;
 pub mod fully_connected;
 pub mod gemm;
