@@ -4,7 +4,11 @@
 //! option of the run keeps only the model's output, reuses every buffer
 //! between samples (a [`Workspace`]), pushes several samples through each
 //! layer at once so the weights are read once per group, and can split a
-//! batch over threads. The kernels, and therefore the bits, are the same.
+//! batch over threads. The bits are the same: FULLY_CONNECTED runs the same
+//! packed kernels in both; CONV_2D runs im2col + the packed gemm
+//! ([`crate::ops::conv_gemm`]) and DEPTHWISE_CONV_2D an i16 channel loop
+//! ([`crate::ops::depthwise_fast`]) here, the reference loops in [`Plan::run`],
+//! with the same requantization function (the golden tests check both).
 //!
 //! ```no_run
 //! use quantlens::{io, Model, Plan, Profile};
