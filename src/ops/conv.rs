@@ -128,6 +128,37 @@ impl Geometry {
         (iy >= 0 && ix >= 0 && (iy as usize) < self.in_h && (ix as usize) < self.in_w).then_some((iy as usize, ix as usize))
     }
 
+    /// The kernel taps `(ky, kx)` of output (oy, ox) in row-major order, each
+    /// with the input row/column it reads ([`tap`](Self::tap): `None` in the padding).
+    #[inline]
+    pub fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, Option<(usize, usize)>)> + '_ {
+        (0..self.k_h).flat_map(move |ky| (0..self.k_w).map(move |kx| (ky, kx, self.tap(oy, ox, ky, kx))))
+    }
+
+    /// The taps of [`window`](Self::window) that fall inside the input: `(ky, kx, iy, ix)`.
+    #[inline]
+    pub fn inside(&self, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        self.window(oy, ox).filter_map(|(ky, kx, at)| at.map(|(iy, ix)| (ky, kx, iy, ix)))
+    }
+
+    /// One value per output element `(b, oy, ox, c)`, in NHWC order.
+    pub fn map_outputs(
+        &self,
+        mut f: impl FnMut(usize, usize, usize, usize) -> Result<i32, EngineError>,
+    ) -> Result<Vec<i32>, EngineError> {
+        let mut out = Vec::with_capacity(self.out_len());
+        for b in 0..self.batches {
+            for oy in 0..self.out_h {
+                for ox in 0..self.out_w {
+                    for c in 0..self.out_c {
+                        out.push(f(b, oy, ox, c)?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Flat NHWC index of an input element.
     #[inline]
     pub fn in_index(&self, b: usize, y: usize, x: usize, c: usize) -> usize {
@@ -185,6 +216,12 @@ impl Requant {
     pub fn apply(&self, acc_with_bias: i32, c: usize) -> i32 {
         let scaled = self.rounding.apply(acc_with_bias, &self.multipliers[c]);
         (scaled as i64 + self.z3 as i64).clamp(self.act_min as i64, self.act_max as i64) as i32
+    }
+
+    /// [`apply`](Self::apply) to an accumulator that does not include the bias yet.
+    #[inline]
+    pub fn apply_with_bias(&self, acc: i32, c: usize) -> i32 {
+        self.apply(acc.wrapping_add(self.bias[c]), c)
     }
 
     /// Read weights (per-channel along `axis`), bias and multipliers.
@@ -377,15 +414,11 @@ impl Params {
         let g = &self.geometry;
         let z1 = self.requant.z1;
         let mut acc = 0i32;
-        for ky in 0..g.k_h {
-            for kx in 0..g.k_w {
-                if let Some((iy, ix)) = g.tap(oy, ox, ky, kx) {
-                    let xi = g.in_index(b, iy, ix, 0);
-                    let wi = ((oc * g.k_h + ky) * g.k_w + kx) * g.in_c;
-                    for ic in 0..g.in_c {
-                        acc = acc.wrapping_add((x[xi + ic] - z1).wrapping_mul(self.weights[wi + ic]));
-                    }
-                }
+        for (ky, kx, iy, ix) in g.inside(oy, ox) {
+            let xi = g.in_index(b, iy, ix, 0);
+            let wi = ((oc * g.k_h + ky) * g.k_w + kx) * g.in_c;
+            for ic in 0..g.in_c {
+                acc = acc.wrapping_add((x[xi + ic] - z1).wrapping_mul(self.weights[wi + ic]));
             }
         }
         acc
@@ -393,42 +426,33 @@ impl Params {
 
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
         let x = ints(input, self.input)?;
-        let g = &self.geometry;
-        let mut out = Vec::with_capacity(g.out_len());
-        for b in 0..g.batches {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    for oc in 0..g.out_c {
-                        let acc = self.accumulate(&x, b, oy, ox, oc).wrapping_add(self.requant.bias[oc]);
-                        out.push(self.requant.apply(acc, oc));
-                    }
-                }
-            }
-        }
+        let out = self.geometry.map_outputs(|b, oy, ox, oc| Ok(self.requant.apply_with_bias(self.accumulate(&x, b, oy, ox, oc), oc)))?;
         Ok(narrow(self.requant.output_dtype, &self.output_shape, out))
     }
 
     /// The steps behind output element `element` (flat NHWC index).
     pub fn steps(&self, input: &Value, element: usize) -> Option<ConvSteps> {
         let g = &self.geometry;
-        if element >= g.out_len() {
-            return None;
-        }
-        let x = widen(input)?;
-        let (b, oy, ox, oc) = g.out_position(element);
+        let (x, (b, oy, ox, oc)) = steps_input(g, input, element)?;
         let mut field = Vec::with_capacity(g.k_h * g.k_w * g.in_c);
-        for ky in 0..g.k_h {
-            for kx in 0..g.k_w {
-                let at = g.tap(oy, ox, ky, kx);
-                for ic in 0..g.in_c {
-                    let x_centered = at.map_or(0, |(iy, ix)| x[g.in_index(b, iy, ix, ic)] - self.requant.z1);
-                    let w = self.weights[((oc * g.k_h + ky) * g.k_w + kx) * g.in_c + ic];
-                    field.push(Tap { ky, kx, ic, at, x_centered, w });
-                }
+        for (ky, kx, at) in g.window(oy, ox) {
+            for ic in 0..g.in_c {
+                let x_centered = at.map_or(0, |(iy, ix)| x[g.in_index(b, iy, ix, ic)] - self.requant.z1);
+                let w = self.weights[((oc * g.k_h + ky) * g.k_w + kx) * g.in_c + ic];
+                field.push(Tap { ky, kx, ic, at, x_centered, w });
             }
         }
         Some(requant_steps(&self.requant, (b, oy, ox, oc), field, self.accumulate(&x, b, oy, ox, oc)))
     }
+}
+
+/// The input as integers and the position of output element `element`, or
+/// `None` past the end: the start of every `steps`, shared with DEPTHWISE_CONV_2D.
+pub(crate) fn steps_input(g: &Geometry, input: &Value, element: usize) -> Option<(Vec<i32>, (usize, usize, usize, usize))> {
+    if element >= g.out_len() {
+        return None;
+    }
+    Some((widen(input)?, g.out_position(element)))
 }
 
 /// The requantization half of [`ConvSteps`], shared with DEPTHWISE_CONV_2D.

@@ -19,6 +19,7 @@ pub mod mean;
 pub mod mul;
 pub mod pack;
 pub mod pad;
+pub mod pool;
 pub mod quantize;
 pub mod relu;
 pub mod requant;
