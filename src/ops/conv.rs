@@ -21,6 +21,7 @@
 //! `max(((out − 1)·stride + (k − 1)·dilation + 1 − in) / 2, 0)`.
 //! `round(M·acc)` is the profile's [`Profile::conv_rounding`].
 
+use super::layer_quant::LayerQuant;
 use super::{fused_range, ints, narrow, widen, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, DType, Options, Padding};
@@ -237,7 +238,6 @@ impl Requant {
         out_c: usize,
         axis: usize,
     ) -> Result<(Requant, Vec<i32>), EngineError> {
-        let m = ctx.model;
         let legacy_uint8 = match (ctx.dtype(input), ctx.dtype(filter), ctx.dtype(output)) {
             (DType::I8, DType::I8, DType::I8) => false,
             (DType::U8, DType::U8, DType::U8) => true,
@@ -247,46 +247,24 @@ impl Requant {
                 )))
             }
         };
-        let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
-        let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
-        let w = &m.tensors[filter];
-        let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("filter tensor {filter} has no quantization")))?;
-        let per_channel = wq.scale.len() > 1;
-        if per_channel && (wq.quantized_dimension != axis || wq.scale.len() != out_c) {
-            return Err(ctx.unsupported(format!(
-                "per-channel filter along dimension {} with {} scales (expected dimension {axis} with {out_c})",
-                wq.quantized_dimension,
-                wq.scale.len()
-            )));
-        }
-        if legacy_uint8 && per_channel {
+        let q = LayerQuant::read(ctx, input, filter, bias, output, "filter", out_c, axis)?;
+        if legacy_uint8 && q.per_channel {
             return Err(ctx.unsupported("uint8 filter with per-channel scales"));
         }
-        if !legacy_uint8 && wq.zero_point.iter().any(|&z| z != 0) {
+        if !legacy_uint8 && q.z2.iter().any(|&z| z != 0) {
             return Err(ctx.unsupported("int8 filter with a nonzero zero point"));
         }
-        let z2 = if legacy_uint8 { wq.zero_point.first().copied().unwrap_or(0) as i32 } else { 0 };
-        let s2: Vec<f32> = (0..out_c).map(|c| if per_channel { wq.scale[c] } else { wq.scale[0] }).collect();
+        // One Z2 for the whole filter: 0 (int8) or the uint8 filter's per-tensor zero point.
+        let z2 = q.z2.first().copied().unwrap_or(0);
+        let w = &ctx.model.tensors[filter];
         let wv = Value::from_constant(w).ok_or_else(|| ctx.unsupported(format!("non-constant filter (tensor {filter})")))?;
         let weights: Vec<i32> = widen(&wv)
             .ok_or_else(|| ctx.unsupported(format!("filter dtype {}", w.dtype)))?
             .into_iter()
             .map(|q| q - z2)
             .collect();
-        let bias_v = match bias {
-            Some(b) => {
-                let bt = &m.tensors[b];
-                if bt.dtype != DType::I32 || bt.num_elements() != out_c {
-                    return Err(ctx.unsupported(format!("bias tensor {b}: {} with {} elements (int32 × {out_c} expected)", bt.dtype, bt.num_elements())));
-                }
-                ctx.const_i32(b, "bias")?
-            }
-            None => vec![0; out_c],
-        };
-        let multipliers = s2
-            .iter()
-            .map(|&s| if legacy_uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) })
-            .collect();
+        let multipliers = q.multipliers(legacy_uint8);
+        let LayerQuant { s1, z1, s2, s3, z3, per_channel, bias: bias_v, .. } = q;
         let output_dtype = ctx.dtype(output);
         let (act_min, act_max) = fused_range(activation, output_dtype, s3, z3);
         Ok((

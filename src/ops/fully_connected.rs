@@ -33,6 +33,7 @@
 //! kernels do; the bit-exact tests compare both against the goldens.
 
 use super::gemm::{self, PackedWeights};
+use super::layer_quant::LayerQuant;
 use super::requant::RequantTable;
 use super::{int_range, narrow, widen, OpContext};
 use crate::error::EngineError;
@@ -243,37 +244,13 @@ fn prepare_quantized(
     activation: Activation,
     wv: &Value,
 ) -> Result<QuantParams, EngineError> {
-    let m = ctx.model;
-    let w = &m.tensors[weights];
+    let w = &ctx.model.tensors[weights];
     let (out_features, in_features) = (w.shape[0], w.shape[1]);
-    let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
-    let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
-    let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("weights tensor {weights} ({}) is {} but has no quantization parameters", w.name, w.dtype)))?;
-    let per_channel = wq.scale.len() > 1;
-    if per_channel && (wq.quantized_dimension != 0 || wq.scale.len() != out_features) {
-        return Err(ctx.unsupported(format!(
-            "per-channel weights along dimension {} with {} scales (expected dimension 0 with {out_features})",
-            wq.quantized_dimension,
-            wq.scale.len()
-        )));
-    }
-    let s2: Vec<f32> = (0..out_features).map(|c| if per_channel { wq.scale[c] } else { wq.scale[0] }).collect();
-    let z2: Vec<i32> = (0..out_features).map(|c| (if per_channel { wq.zero_point[c] } else { wq.zero_point[0] }) as i32).collect();
+    let q = LayerQuant::read(ctx, input, weights, bias, output, "weights", out_features, 0)?;
+    let multipliers = q.multipliers(false);
+    let LayerQuant { s1, z1, s2, z2, s3, z3, per_channel, bias: bias_v } = q;
     let raw: Vec<i32> = widen(wv).ok_or_else(|| ctx.unsupported(format!("weights dtype {}", w.dtype)))?;
     let w_centered: Vec<i32> = raw.iter().enumerate().map(|(k, &q)| q - z2[k / in_features]).collect();
-    let bias_v: Vec<i32> = match bias {
-        Some(b) => {
-            let bt = &m.tensors[b];
-            if bt.dtype != DType::I32 {
-                return Err(ctx.unsupported(format!("bias dtype {} (int32 expected)", bt.dtype)));
-            }
-            Value::from_constant(bt)
-                .and_then(|v| v.as_i32().map(<[i32]>::to_vec))
-                .ok_or_else(|| ctx.unsupported(format!("non-constant bias (tensor {b})")))?
-        }
-        None => vec![0; out_features],
-    };
-    let multipliers: Vec<Multiplier> = s2.iter().map(|&s| Multiplier::from_scales(s1, s, s3)).collect();
     let output_dtype = ctx.dtype(output);
     let (q_min, q_max) = int_range(output_dtype);
     let (act_min, act_max) = quant::activation_range(activation, s3, z3, q_min, q_max);

@@ -12,6 +12,7 @@ pub mod dequantize;
 pub mod fully_connected;
 pub mod gemm;
 pub mod hard_swish;
+pub(crate) mod layer_quant;
 pub mod leaky_relu;
 pub mod logistic;
 pub mod max_pool;
