@@ -433,26 +433,22 @@ pub(crate) fn steps_input(g: &Geometry, input: &Value, element: usize) -> Option
     Some((widen(input)?, g.out_position(element)))
 }
 
-/// The requantization half of [`ConvSteps`], shared with DEPTHWISE_CONV_2D.
+/// The requantization half of [`ConvSteps`] (FULLY_CONNECTED's [`Steps`](crate::ops::fully_connected::Steps)),
+/// shared with DEPTHWISE_CONV_2D.
 pub(crate) fn requant_steps(r: &Requant, position: (usize, usize, usize, usize), field: Vec<Tap>, accumulator: i32) -> ConvSteps {
     let c = position.3;
-    let bias = r.bias[c];
-    let acc_with_bias = accumulator.wrapping_add(bias);
-    let multiplier = r.multipliers[c];
-    let scaled = r.rounding.apply(acc_with_bias, &multiplier);
-    let with_zero_point = scaled.saturating_add(r.z3);
-    let output = r.apply(acc_with_bias, c);
+    let s = crate::ops::fully_connected::Steps::new(c, accumulator, r.bias[c], r.multipliers[c], r.rounding, r.z3, |acc| r.apply(acc, c));
     ConvSteps {
         position,
         receptive_field: field,
         accumulator,
-        bias,
-        acc_with_bias,
-        multiplier,
-        scaled_real: acc_with_bias as f64 * multiplier.real,
-        scaled,
-        with_zero_point,
-        output,
-        clamped: output != with_zero_point,
+        bias: s.bias,
+        acc_with_bias: s.acc_with_bias,
+        multiplier: s.multiplier,
+        scaled_real: s.scaled_real,
+        scaled: s.scaled,
+        with_zero_point: s.with_zero_point,
+        output: s.output,
+        clamped: s.clamped,
     }
 }

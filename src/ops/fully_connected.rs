@@ -163,6 +163,38 @@ pub struct Steps {
     pub clamped: bool,
 }
 
+impl Steps {
+    /// The requantization of `accumulator` for output channel `channel`, step
+    /// by step; `requantize` is the op's own `clamp(Z3 + round(M·acc))`, so the
+    /// last step is the value its eval writes. Shared with CONV_2D's steps.
+    pub(crate) fn new(
+        channel: usize,
+        accumulator: i32,
+        bias: i32,
+        multiplier: Multiplier,
+        rounding: Rounding,
+        z3: i32,
+        requantize: impl Fn(i32) -> i32,
+    ) -> Steps {
+        let acc_with_bias = accumulator.wrapping_add(bias);
+        let scaled = rounding.apply(acc_with_bias, &multiplier);
+        let with_zero_point = scaled.saturating_add(z3);
+        let output = requantize(acc_with_bias);
+        Steps {
+            channel,
+            accumulator,
+            bias,
+            acc_with_bias,
+            multiplier,
+            scaled_real: acc_with_bias as f64 * multiplier.real,
+            scaled,
+            with_zero_point,
+            output,
+            clamped: output != with_zero_point,
+        }
+    }
+}
+
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     let (activation, weights_format, _keep_num_dims) = match &ctx.op.options {
         Options::FullyConnected { activation, weights_format, keep_num_dims } => (*activation, *weights_format, *keep_num_dims),
@@ -463,23 +495,6 @@ impl Params {
         let (b, c) = (element / self.out_features, element % self.out_features);
         let row = x.get(b * self.in_features..(b + 1) * self.in_features)?;
         let accumulator = q.accumulate(&q.center_input(row), c, self.in_features);
-        let bias = q.bias[c];
-        let acc_with_bias = accumulator.wrapping_add(bias);
-        let multiplier = q.multipliers[c];
-        let scaled = q.rounding.apply(acc_with_bias, &multiplier);
-        let with_zero_point = scaled.saturating_add(q.z3);
-        let output = q.requantize(acc_with_bias, c);
-        Some(Steps {
-            channel: c,
-            accumulator,
-            bias,
-            acc_with_bias,
-            multiplier,
-            scaled_real: acc_with_bias as f64 * multiplier.real,
-            scaled,
-            with_zero_point,
-            output,
-            clamped: output != with_zero_point,
-        })
+        Some(Steps::new(c, accumulator, q.bias[c], q.multipliers[c], q.rounding, q.z3, |acc| q.requantize(acc, c)))
     }
 }
