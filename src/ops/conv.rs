@@ -49,6 +49,9 @@ pub struct Geometry {
     pub pad_w: usize,
 }
 
+/// An NHWC element position: (batch, row, column, channel).
+pub(crate) type Position = (usize, usize, usize, usize);
+
 /// TFLite's `ComputePaddingHeightWidth` for one dimension.
 pub fn padding_before(in_size: usize, out_size: usize, k: usize, stride: usize, dilation: usize) -> usize {
     let effective = (k as i64 - 1) * dilation as i64 + 1;
@@ -426,7 +429,7 @@ impl Params {
 
 /// The input as integers and the position of output element `element`, or
 /// `None` past the end: the start of every `steps`, shared with DEPTHWISE_CONV_2D.
-pub(crate) fn steps_input(g: &Geometry, input: &Value, element: usize) -> Option<(Vec<i32>, (usize, usize, usize, usize))> {
+pub(crate) fn steps_input(g: &Geometry, input: &Value, element: usize) -> Option<(Vec<i32>, Position)> {
     if element >= g.out_len() {
         return None;
     }
