@@ -1,33 +1,20 @@
 //! The command-line contract: `inspect`, `run --dump`, `verify`, exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{bin, model, root};
 use quantlens::io::{read_samples, Npz, Stacked};
 use quantlens::model::OpKind;
 use quantlens::{EngineError, Model, Plan, Profile};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_quantlens"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn model(stem: &str) -> PathBuf {
-    root().join("data/models").join(format!("{stem}.tflite"))
-}
 
 fn golden_dir(stem: &str) -> PathBuf {
     root().join("data/goldens").join(stem)
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("quantlens-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir("cli", name)
 }
 
 /// The first `n` held-out inputs of a model, written to `dir/x.npy`.

@@ -5,28 +5,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
+use common::{bin, model, root};
 use quantlens::io::Stacked;
 use quantlens::tensor::Data;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_quantlens"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn model(stem: &str) -> PathBuf {
-    root().join("data/models").join(format!("{stem}.tflite"))
-}
-
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("quantlens-cli-errors-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir("cli-errors", name)
 }
 
 fn write(dir: &Path, name: &str, s: Stacked) -> PathBuf {
@@ -223,7 +209,7 @@ fn unknown_profile_missing_or_broken_model() {
 #[test]
 fn degenerate_models() {
     use common::*;
-    let dir = tempdir("degenerate");
+    let dir = crate::tempdir("degenerate");
     let spec = Spec {
         codes: vec![QUANTIZE],
         tensors: vec![t("scalar_in", &[], FLOAT32, 0, None), t("scalar_out", &[], INT8, 0, q(&[0.5], &[0]))],

@@ -196,7 +196,7 @@ fn model_bytes(m: &Model) -> usize {
 // ---------------------------------------------------------------------------
 
 fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/models")
+    root().join("data/models")
 }
 
 /// The committed models, by file name (sorted). Fails if there are none.
@@ -213,21 +213,6 @@ fn real_models() -> Vec<(String, Vec<u8>)> {
 
 fn primary() -> Vec<u8> {
     std::fs::read(models_dir().join("mlp_ptq_uint8io.tflite")).unwrap()
-}
-
-/// Marsaglia's xorshift64: deterministic, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 fn put_u32(bytes: &mut [u8], at: usize, v: u32) {

@@ -2,6 +2,9 @@
 //! `flatbuffers::FlatBufferBuilder`, read back into `Model`, then broken in
 //! every way the reader must notice.
 
+mod common;
+
+use common::XorShift;
 use flatbuffers::{FlatBufferBuilder, TableFinishedWIPOffset, WIPOffset};
 use quantlens::model::{Activation, OpKind, Operator, Options, Quantization, Tensor};
 use quantlens::{DType, Model, ModelError};
@@ -733,18 +736,6 @@ fn truncation_is_an_error_never_a_panic() {
             "truncated at {cut} of {}",
             bytes.len()
         );
-    }
-}
-
-/// Marsaglia's xorshift64: deterministic, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 

@@ -86,12 +86,7 @@ pub fn weights(title: &str, model: &Model, tensor: usize) -> Chart {
     render(title, (960, 460), |canvas, body| {
         let (left, right) = body.split_horizontally(590);
         // Histogram.
-        let mut counts = vec![0usize; (q_max - q_min + 1) as usize];
-        for &v in &values {
-            if (q_min..=q_max).contains(&v) {
-                counts[(v - q_min) as usize] += 1;
-            }
-        }
+        let (counts, _) = grid_counts(&values, (q_min, q_max));
         let ymax = *counts.iter().max().unwrap_or(&1) as f64 * 1.25;
         let (used_lo, used_hi) = min_max(values.iter().map(|&v| v as f64));
         let mut b = ChartBuilder::on(&left);
@@ -102,16 +97,7 @@ pub fn weights(title: &str, model: &Model, tensor: usize) -> Chart {
         let per_tensor_sz = (!per_channel && !scales.is_empty()).then(|| (scales[0] as f64, zps[0]));
         let xr = (q_min as f64 - 1.0)..(q_max as f64 + 1.0);
         let mut c = b.build_cartesian_2d(xr.clone(), 0f64..ymax.max(1.0))?;
-        c.configure_mesh()
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
-            .disable_x_mesh()
-            .y_desc("count")
-            .y_label_formatter(&|v| int(*v as i64))
-            .x_label_formatter(&|v| minus(format!("{}", *v as i64)))
-            .label_style((FONT, 12.0))
-            .axis_desc_style((FONT, 13.0))
-            .draw()?;
+        grid_mesh(&mut c, None)?;
         c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
             let q = (q_min + i as i64) as f64;
             Rectangle::new([(q - 0.5, 0.0), (q + 0.5, n as f64)], C_BLUE.filled())
@@ -198,11 +184,9 @@ pub fn weights(title: &str, model: &Model, tensor: usize) -> Chart {
     })
 }
 
-/// Histogram of integer values on the grid `grid = (q_min, q_max)`, with
-/// vertical marks `(label, q)`. A bar much taller than all others (e.g. the
-/// ReLU zeros piled on Z3) is cut at the top and labelled with its count.
-pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64), marks: &[(String, f64)]) -> Chart {
-    let (q_min, q_max) = grid;
+/// How many of `values` fall on each point of the integer grid `(q_min, q_max)`,
+/// and how many fall outside it.
+fn grid_counts(values: &[i64], (q_min, q_max): (i64, i64)) -> (Vec<usize>, usize) {
     let mut counts = vec![0usize; (q_max - q_min + 1).max(1) as usize];
     let mut outside = 0usize;
     for &v in values {
@@ -212,6 +196,35 @@ pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64)
             outside += 1;
         }
     }
+    (counts, outside)
+}
+
+/// The mesh of a histogram on an integer grid: horizontal lines only, the
+/// counts up the side, integer labels along the bottom, and `x_desc` there.
+fn grid_mesh(c: &mut Plot, x_desc: Option<&str>) -> Drawn {
+    let (y_label, x_label) = (|v: &f64| int(*v as i64), |v: &f64| minus(format!("{}", *v as i64)));
+    let mut mesh = c.configure_mesh();
+    mesh.bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT)
+        .disable_x_mesh()
+        .y_desc("count")
+        .y_label_formatter(&y_label)
+        .x_label_formatter(&x_label)
+        .label_style((FONT, 12.0))
+        .axis_desc_style((FONT, 13.0));
+    if let Some(d) = x_desc {
+        mesh.x_desc(d);
+    }
+    mesh.draw()?;
+    Ok(())
+}
+
+/// Histogram of integer values on the grid `grid = (q_min, q_max)`, with
+/// vertical marks `(label, q)`. A bar much taller than all others (e.g. the
+/// ReLU zeros piled on Z3) is cut at the top and labelled with its count.
+pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64), marks: &[(String, f64)]) -> Chart {
+    let (q_min, q_max) = grid;
+    let (counts, outside) = grid_counts(values, grid);
     let mut sorted = counts.clone();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     let (first, second) = (sorted.first().copied().unwrap_or(0), sorted.get(1).copied().unwrap_or(0));
@@ -223,17 +236,7 @@ pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64)
             .x_label_area_size(38)
             .y_label_area_size(60)
             .build_cartesian_2d((q_min as f64 - 1.0)..(q_max as f64 + 1.0), 0f64..ymax)?;
-        c.configure_mesh()
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
-            .disable_x_mesh()
-            .x_desc(x_desc)
-            .y_desc("count")
-            .y_label_formatter(&|v| int(*v as i64))
-            .x_label_formatter(&|v| minus(format!("{}", *v as i64)))
-            .label_style((FONT, 12.0))
-            .axis_desc_style((FONT, 13.0))
-            .draw()?;
+        grid_mesh(&mut c, Some(x_desc))?;
         c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
             let q = (q_min + i as i64) as f64;
             let top = (n as f64).min(ymax);

@@ -240,6 +240,23 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// The diagnosis of tensor `t`, output of operator `op` computed from
+    /// `input`, with nothing searched yet: no candidates, nothing matched.
+    fn unsearched(plan: &Plan, t: usize, op: usize, input: usize, input_from_yours: bool, total: usize) -> Diagnosis {
+        Diagnosis {
+            tensor: t,
+            op,
+            op_kind: plan.model.operators[op].kind.name(),
+            input,
+            input_from_yours,
+            total,
+            baseline_matched: 0,
+            candidates: vec![],
+            tried: 0,
+            facts: None,
+        }
+    }
+
     /// True when the correct op applied to your own input gives your output:
     /// this op is right, the divergence comes from before.
     pub fn is_inherited(&self) -> bool {
@@ -612,21 +629,8 @@ pub fn diff_with(plan: &Plan, inputs: &[Value], yours: &Yours, opts: &DiffOption
                 diagnoses.insert(t, d);
             }
             _ => {
-                diagnoses.insert(
-                    t,
-                    Diagnosis {
-                        tensor: t,
-                        op: step.op,
-                        op_kind: model.operators[step.op].kind.name(),
-                        input,
-                        input_from_yours: from_yours,
-                        total: report.tensors.iter().find(|c| c.tensor == t).map_or(0, |c| c.elements),
-                        baseline_matched: 0,
-                        candidates: vec![],
-                        tried: 0,
-                        facts: None,
-                    },
-                );
+                let total = report.tensors.iter().find(|c| c.tensor == t).map_or(0, |c| c.elements);
+                diagnoses.insert(t, Diagnosis::unsearched(plan, t, step.op, input, from_yours, total));
             }
         }
     }
@@ -665,16 +669,11 @@ pub fn diff_with(plan: &Plan, inputs: &[Value], yours: &Yours, opts: &DiffOption
         diagnoses.insert(
             t,
             Diagnosis {
-                tensor: t,
-                op: step.op,
-                op_kind: model.operators[step.op].kind.name(),
-                input,
-                input_from_yours: from_yours,
-                total: ctx.user.len(),
                 baseline_matched: baseline,
                 candidates: cands,
                 tried,
                 facts: Some(facts),
+                ..Diagnosis::unsearched(plan, t, step.op, input, from_yours, ctx.user.len())
             },
         );
     }
@@ -999,16 +998,5 @@ fn diagnose_softmax(plan: &Plan, op: usize, p: &softmax::Params, x: &[i64], user
     }
     cands.retain(|c| c.matched > baseline);
     cands.sort_by_key(|c| std::cmp::Reverse(c.matched));
-    Diagnosis {
-        tensor: p.output,
-        op,
-        op_kind: plan.model.operators[op].kind.name(),
-        input: p.input,
-        input_from_yours: from_yours,
-        total,
-        baseline_matched: baseline,
-        candidates: cands,
-        tried,
-        facts: None,
-    }
+    Diagnosis { baseline_matched: baseline, candidates: cands, tried, ..Diagnosis::unsearched(plan, p.output, op, p.input, from_yours, total) }
 }

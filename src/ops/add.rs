@@ -88,6 +88,53 @@ impl Broadcast {
     }
 }
 
+/// What ADD, SUB and MUL read alike: the fused activation (NONE, RELU, RELU6
+/// or RELU_N1_TO_1), the two inputs and the output with their (S, Z), the
+/// broadcast and the output's clamp range.
+#[derive(Clone, Debug)]
+pub(crate) struct Binary {
+    pub activation: Activation,
+    pub a: usize,
+    pub b: usize,
+    pub output: usize,
+    pub s_a: f32,
+    pub z_a: i32,
+    pub s_b: f32,
+    pub z_b: i32,
+    pub s_out: f32,
+    pub z_out: i32,
+    pub broadcast: Broadcast,
+    pub act_min: i32,
+    pub act_max: i32,
+    pub output_dtype: DType,
+}
+
+impl Binary {
+    /// Read the op; `require(tensor, role)` checks the dtype of each of
+    /// "input 0", "input 1" and "output".
+    pub(crate) fn read(ctx: &OpContext, require: impl Fn(usize, &str) -> Result<(), EngineError>) -> Result<Binary, EngineError> {
+        let activation = match &ctx.op.options {
+            Options::Elementwise { activation } => *activation,
+            Options::None => Activation::None,
+            other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
+        };
+        if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
+            return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
+        }
+        let (a, b, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
+        for (t, role) in [(a, "input 0"), (b, "input 1"), (output, "output")] {
+            require(t, role)?;
+        }
+        let (s_a, z_a) = ctx.per_tensor_quant(a, "input 0")?;
+        let (s_b, z_b) = ctx.per_tensor_quant(b, "input 1")?;
+        let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+        let broadcast = Broadcast::new(ctx, a, b, output)?;
+        let output_dtype = ctx.dtype(output);
+        let (act_min, act_max) = fused_range(activation, output_dtype, s_out, z_out);
+        Ok(Binary { activation, a, b, output, s_a, z_a, s_b, z_b, s_out, z_out, broadcast, act_min, act_max, output_dtype })
+    }
+}
+
 /// The constants of a quantized ADD or SUB.
 #[derive(Clone, Debug)]
 pub enum AddArith {
@@ -140,30 +187,14 @@ pub fn xnnpack_add_multipliers(a_out: f32, b_out: f32, z_a: i32, z_b: i32) -> (i
 }
 
 pub(crate) fn prepare_add_sub(ctx: &OpContext, profile: Profile, sign_b: i32) -> Result<Params, EngineError> {
-    let activation = match &ctx.op.options {
-        Options::Elementwise { activation } => *activation,
-        Options::None => Activation::None,
-        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
-    };
-    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
-        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
+    let Binary { activation, a, b, output, s_a, z_a, s_b, z_b, s_out, z_out, broadcast, act_min, act_max, output_dtype } =
+        Binary::read(ctx, |t, role| ctx.require_int8_or_uint8(t, role))?;
+    if sign_b < 0 && output_dtype != DType::I8 {
+        return Err(ctx.unsupported(format!("output dtype {output_dtype} (int8 is supported)")));
     }
-    let (a, b, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
-    for (t, role) in [(a, "input 0"), (b, "input 1"), (output, "output")] {
-        ctx.require_int8_or_uint8(t, role)?;
+    if ctx.dtype(a) != output_dtype || ctx.dtype(b) != output_dtype {
+        return Err(ctx.unsupported(format!("mixed dtypes {} {} → {output_dtype}", ctx.dtype(a), ctx.dtype(b))));
     }
-    if sign_b < 0 && ctx.dtype(output) != DType::I8 {
-        return Err(ctx.unsupported(format!("output dtype {} (int8 is supported)", ctx.dtype(output))));
-    }
-    if ctx.dtype(a) != ctx.dtype(output) || ctx.dtype(b) != ctx.dtype(output) {
-        return Err(ctx.unsupported(format!("mixed dtypes {} {} → {}", ctx.dtype(a), ctx.dtype(b), ctx.dtype(output))));
-    }
-    let (s_a, z_a) = ctx.per_tensor_quant(a, "input 0")?;
-    let (s_b, z_b) = ctx.per_tensor_quant(b, "input 1")?;
-    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
-    let broadcast = Broadcast::new(ctx, a, b, output)?;
-    let output_dtype = ctx.dtype(output);
-    let (act_min, act_max) = fused_range(activation, output_dtype, s_out, z_out);
     let arith = match profile.add_method() {
         AddMethod::LeftShift20(rounding) => {
             let left_shift = 20;

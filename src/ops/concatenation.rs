@@ -143,36 +143,52 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
 impl Params {
     /// The inputs read at run time (the non-constant ones), in order.
     pub fn runtime_inputs(&self) -> Vec<usize> {
-        self.inputs.iter().zip(&self.constants).filter(|(_, c)| c.is_none()).map(|(&t, _)| t).collect()
+        runtime_inputs(&self.inputs, &self.constants)
     }
 
     /// Evaluate on the run-time inputs (in [`Self::runtime_inputs`] order).
     pub fn eval(&self, runtime: &[&Value]) -> Result<Value, EngineError> {
-        let mut it = runtime.iter();
-        let inputs: Vec<&Value> = self
-            .constants
-            .iter()
-            .map(|c| c.as_ref().or_else(|| it.next().copied()))
-            .collect::<Option<_>>()
-            .ok_or_else(|| EngineError::BadInput("too few run-time inputs".into()))?;
-        let vals: Vec<Vec<i64>> = inputs
-            .iter()
-            .zip(&self.inputs)
-            .zip(&self.rescale)
-            .map(|((v, &t), r)| {
-                let q = v.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {t} is not integer")))?;
-                Ok(match r {
-                    Some(r) => q.into_iter().map(|x| r.apply(x as i32) as i64).collect(),
-                    None => q,
-                })
-            })
-            .collect::<Result<_, EngineError>>()?;
-        let mut out = Vec::with_capacity(self.output_shape.iter().product());
-        for o in 0..self.outer {
-            for (v, &c) in vals.iter().zip(&self.chunk) {
-                out.extend_from_slice(&v[o * c..(o + 1) * c]);
+        let mut vals = gather(&self.inputs, &self.constants, runtime)?;
+        for (v, r) in vals.iter_mut().zip(&self.rescale) {
+            if let Some(r) = r {
+                v.iter_mut().for_each(|x| *x = r.apply(*x as i32) as i64);
             }
         }
+        let out = interleave(&vals, self.outer, &self.chunk);
         Ok(super::from_i64(self.output_dtype, &self.output_shape, out))
     }
+}
+
+/// Of `inputs`, those read at run time (whose `constants` entry is `None`), in order.
+/// Shared with PACK.
+pub(crate) fn runtime_inputs(inputs: &[usize], constants: &[Option<Value>]) -> Vec<usize> {
+    inputs.iter().zip(constants).filter(|(_, c)| c.is_none()).map(|(&t, _)| t).collect()
+}
+
+/// Every input as integers: the constants, with the `runtime` values (in
+/// [`runtime_inputs`] order) in the other places. Shared with PACK.
+pub(crate) fn gather(inputs: &[usize], constants: &[Option<Value>], runtime: &[&Value]) -> Result<Vec<Vec<i64>>, EngineError> {
+    let mut it = runtime.iter();
+    let values: Vec<&Value> = constants
+        .iter()
+        .map(|c| c.as_ref().or_else(|| it.next().copied()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| EngineError::BadInput("too few run-time inputs".into()))?;
+    values
+        .iter()
+        .zip(inputs)
+        .map(|(v, &t)| v.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {t} is not integer"))))
+        .collect()
+}
+
+/// The output: for each of the `outer` slices, `chunk[k]` elements of each
+/// input `k` in turn. Shared with PACK.
+pub(crate) fn interleave(vals: &[Vec<i64>], outer: usize, chunk: &[usize]) -> Vec<i64> {
+    let mut out = Vec::with_capacity(outer * chunk.iter().sum::<usize>());
+    for o in 0..outer {
+        for (v, &c) in vals.iter().zip(chunk) {
+            out.extend_from_slice(&v[o * c..(o + 1) * c]);
+        }
+    }
+    out
 }

@@ -21,6 +21,7 @@
 //! `max(((out − 1)·stride + (k − 1)·dilation + 1 − in) / 2, 0)`.
 //! `round(M·acc)` is the profile's [`Profile::conv_rounding`].
 
+use super::layer_quant::LayerQuant;
 use super::{fused_range, ints, narrow, widen, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, DType, Options, Padding};
@@ -47,6 +48,9 @@ pub struct Geometry {
     pub pad_h: usize,
     pub pad_w: usize,
 }
+
+/// An NHWC element position: (batch, row, column, channel).
+pub(crate) type Position = (usize, usize, usize, usize);
 
 /// TFLite's `ComputePaddingHeightWidth` for one dimension.
 pub fn padding_before(in_size: usize, out_size: usize, k: usize, stride: usize, dilation: usize) -> usize {
@@ -128,6 +132,37 @@ impl Geometry {
         (iy >= 0 && ix >= 0 && (iy as usize) < self.in_h && (ix as usize) < self.in_w).then_some((iy as usize, ix as usize))
     }
 
+    /// The kernel taps `(ky, kx)` of output (oy, ox) in row-major order, each
+    /// with the input row/column it reads ([`tap`](Self::tap): `None` in the padding).
+    #[inline]
+    pub fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, Option<(usize, usize)>)> + '_ {
+        (0..self.k_h).flat_map(move |ky| (0..self.k_w).map(move |kx| (ky, kx, self.tap(oy, ox, ky, kx))))
+    }
+
+    /// The taps of [`window`](Self::window) that fall inside the input: `(ky, kx, iy, ix)`.
+    #[inline]
+    pub fn inside(&self, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        self.window(oy, ox).filter_map(|(ky, kx, at)| at.map(|(iy, ix)| (ky, kx, iy, ix)))
+    }
+
+    /// One value per output element `(b, oy, ox, c)`, in NHWC order.
+    pub fn map_outputs(
+        &self,
+        mut f: impl FnMut(usize, usize, usize, usize) -> Result<i32, EngineError>,
+    ) -> Result<Vec<i32>, EngineError> {
+        let mut out = Vec::with_capacity(self.out_len());
+        for b in 0..self.batches {
+            for oy in 0..self.out_h {
+                for ox in 0..self.out_w {
+                    for c in 0..self.out_c {
+                        out.push(f(b, oy, ox, c)?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Flat NHWC index of an input element.
     #[inline]
     pub fn in_index(&self, b: usize, y: usize, x: usize, c: usize) -> usize {
@@ -187,6 +222,12 @@ impl Requant {
         (scaled as i64 + self.z3 as i64).clamp(self.act_min as i64, self.act_max as i64) as i32
     }
 
+    /// [`apply`](Self::apply) to an accumulator that does not include the bias yet.
+    #[inline]
+    pub fn apply_with_bias(&self, acc: i32, c: usize) -> i32 {
+        self.apply(acc.wrapping_add(self.bias[c]), c)
+    }
+
     /// Read weights (per-channel along `axis`), bias and multipliers.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn prepare(
@@ -200,7 +241,6 @@ impl Requant {
         out_c: usize,
         axis: usize,
     ) -> Result<(Requant, Vec<i32>), EngineError> {
-        let m = ctx.model;
         let legacy_uint8 = match (ctx.dtype(input), ctx.dtype(filter), ctx.dtype(output)) {
             (DType::I8, DType::I8, DType::I8) => false,
             (DType::U8, DType::U8, DType::U8) => true,
@@ -210,46 +250,24 @@ impl Requant {
                 )))
             }
         };
-        let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
-        let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
-        let w = &m.tensors[filter];
-        let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("filter tensor {filter} has no quantization")))?;
-        let per_channel = wq.scale.len() > 1;
-        if per_channel && (wq.quantized_dimension != axis || wq.scale.len() != out_c) {
-            return Err(ctx.unsupported(format!(
-                "per-channel filter along dimension {} with {} scales (expected dimension {axis} with {out_c})",
-                wq.quantized_dimension,
-                wq.scale.len()
-            )));
-        }
-        if legacy_uint8 && per_channel {
+        let q = LayerQuant::read(ctx, input, filter, bias, output, "filter", out_c, axis)?;
+        if legacy_uint8 && q.per_channel {
             return Err(ctx.unsupported("uint8 filter with per-channel scales"));
         }
-        if !legacy_uint8 && wq.zero_point.iter().any(|&z| z != 0) {
+        if !legacy_uint8 && q.z2.iter().any(|&z| z != 0) {
             return Err(ctx.unsupported("int8 filter with a nonzero zero point"));
         }
-        let z2 = if legacy_uint8 { wq.zero_point.first().copied().unwrap_or(0) as i32 } else { 0 };
-        let s2: Vec<f32> = (0..out_c).map(|c| if per_channel { wq.scale[c] } else { wq.scale[0] }).collect();
+        // One Z2 for the whole filter: 0 (int8) or the uint8 filter's per-tensor zero point.
+        let z2 = q.z2.first().copied().unwrap_or(0);
+        let w = &ctx.model.tensors[filter];
         let wv = Value::from_constant(w).ok_or_else(|| ctx.unsupported(format!("non-constant filter (tensor {filter})")))?;
         let weights: Vec<i32> = widen(&wv)
             .ok_or_else(|| ctx.unsupported(format!("filter dtype {}", w.dtype)))?
             .into_iter()
             .map(|q| q - z2)
             .collect();
-        let bias_v = match bias {
-            Some(b) => {
-                let bt = &m.tensors[b];
-                if bt.dtype != DType::I32 || bt.num_elements() != out_c {
-                    return Err(ctx.unsupported(format!("bias tensor {b}: {} with {} elements (int32 × {out_c} expected)", bt.dtype, bt.num_elements())));
-                }
-                ctx.const_i32(b, "bias")?
-            }
-            None => vec![0; out_c],
-        };
-        let multipliers = s2
-            .iter()
-            .map(|&s| if legacy_uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) })
-            .collect();
+        let multipliers = q.multipliers(legacy_uint8);
+        let LayerQuant { s1, z1, s2, s3, z3, per_channel, bias: bias_v, .. } = q;
         let output_dtype = ctx.dtype(output);
         let (act_min, act_max) = fused_range(activation, output_dtype, s3, z3);
         Ok((
@@ -380,15 +398,11 @@ impl Params {
         let g = &self.geometry;
         let z1 = self.requant.z1;
         let mut acc = 0i32;
-        for ky in 0..g.k_h {
-            for kx in 0..g.k_w {
-                if let Some((iy, ix)) = g.tap(oy, ox, ky, kx) {
-                    let xi = g.in_index(b, iy, ix, 0);
-                    let wi = ((oc * g.k_h + ky) * g.k_w + kx) * g.in_c;
-                    for ic in 0..g.in_c {
-                        acc = acc.wrapping_add((x[xi + ic] - z1).wrapping_mul(self.weights[wi + ic]));
-                    }
-                }
+        for (ky, kx, iy, ix) in g.inside(oy, ox) {
+            let xi = g.in_index(b, iy, ix, 0);
+            let wi = ((oc * g.k_h + ky) * g.k_w + kx) * g.in_c;
+            for ic in 0..g.in_c {
+                acc = acc.wrapping_add((x[xi + ic] - z1).wrapping_mul(self.weights[wi + ic]));
             }
         }
         acc
@@ -396,64 +410,51 @@ impl Params {
 
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
         let x = ints(input, self.input)?;
-        let g = &self.geometry;
-        let mut out = Vec::with_capacity(g.out_len());
-        for b in 0..g.batches {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    for oc in 0..g.out_c {
-                        let acc = self.accumulate(&x, b, oy, ox, oc).wrapping_add(self.requant.bias[oc]);
-                        out.push(self.requant.apply(acc, oc));
-                    }
-                }
-            }
-        }
+        let out = self.geometry.map_outputs(|b, oy, ox, oc| Ok(self.requant.apply_with_bias(self.accumulate(&x, b, oy, ox, oc), oc)))?;
         Ok(narrow(self.requant.output_dtype, &self.output_shape, out))
     }
 
     /// The steps behind output element `element` (flat NHWC index).
     pub fn steps(&self, input: &Value, element: usize) -> Option<ConvSteps> {
         let g = &self.geometry;
-        if element >= g.out_len() {
-            return None;
-        }
-        let x = widen(input)?;
-        let (b, oy, ox, oc) = g.out_position(element);
+        let (x, (b, oy, ox, oc)) = steps_input(g, input, element)?;
         let mut field = Vec::with_capacity(g.k_h * g.k_w * g.in_c);
-        for ky in 0..g.k_h {
-            for kx in 0..g.k_w {
-                let at = g.tap(oy, ox, ky, kx);
-                for ic in 0..g.in_c {
-                    let x_centered = at.map_or(0, |(iy, ix)| x[g.in_index(b, iy, ix, ic)] - self.requant.z1);
-                    let w = self.weights[((oc * g.k_h + ky) * g.k_w + kx) * g.in_c + ic];
-                    field.push(Tap { ky, kx, ic, at, x_centered, w });
-                }
+        for (ky, kx, at) in g.window(oy, ox) {
+            for ic in 0..g.in_c {
+                let x_centered = at.map_or(0, |(iy, ix)| x[g.in_index(b, iy, ix, ic)] - self.requant.z1);
+                let w = self.weights[((oc * g.k_h + ky) * g.k_w + kx) * g.in_c + ic];
+                field.push(Tap { ky, kx, ic, at, x_centered, w });
             }
         }
         Some(requant_steps(&self.requant, (b, oy, ox, oc), field, self.accumulate(&x, b, oy, ox, oc)))
     }
 }
 
-/// The requantization half of [`ConvSteps`], shared with DEPTHWISE_CONV_2D.
+/// The input as integers and the position of output element `element`, or
+/// `None` past the end: the start of every `steps`, shared with DEPTHWISE_CONV_2D.
+pub(crate) fn steps_input(g: &Geometry, input: &Value, element: usize) -> Option<(Vec<i32>, Position)> {
+    if element >= g.out_len() {
+        return None;
+    }
+    Some((widen(input)?, g.out_position(element)))
+}
+
+/// The requantization half of [`ConvSteps`] (FULLY_CONNECTED's [`Steps`](crate::ops::fully_connected::Steps)),
+/// shared with DEPTHWISE_CONV_2D.
 pub(crate) fn requant_steps(r: &Requant, position: (usize, usize, usize, usize), field: Vec<Tap>, accumulator: i32) -> ConvSteps {
     let c = position.3;
-    let bias = r.bias[c];
-    let acc_with_bias = accumulator.wrapping_add(bias);
-    let multiplier = r.multipliers[c];
-    let scaled = r.rounding.apply(acc_with_bias, &multiplier);
-    let with_zero_point = scaled.saturating_add(r.z3);
-    let output = r.apply(acc_with_bias, c);
+    let s = crate::ops::fully_connected::Steps::new(c, accumulator, r.bias[c], r.multipliers[c], r.rounding, r.z3, |acc| r.apply(acc, c));
     ConvSteps {
         position,
         receptive_field: field,
         accumulator,
-        bias,
-        acc_with_bias,
-        multiplier,
-        scaled_real: acc_with_bias as f64 * multiplier.real,
-        scaled,
-        with_zero_point,
-        output,
-        clamped: output != with_zero_point,
+        bias: s.bias,
+        acc_with_bias: s.acc_with_bias,
+        multiplier: s.multiplier,
+        scaled_real: s.scaled_real,
+        scaled: s.scaled,
+        with_zero_point: s.with_zero_point,
+        output: s.output,
+        clamped: s.clamped,
     }
 }

@@ -8,8 +8,8 @@
 //! The requantization is CONV_2D's ([`super::conv::Requant`]), per output
 //! channel along the filter's last dimension, rounded by [`Profile::depthwise_rounding`].
 
-use super::conv::{requant_steps, ConvSteps, Geometry, Requant, Tap};
-use super::{ints, narrow, widen, OpContext};
+use super::conv::{requant_steps, steps_input, ConvSteps, Geometry, Requant, Tap};
+use super::{ints, narrow, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, Options, Padding};
 use crate::profile::Profile;
@@ -85,51 +85,31 @@ impl Params {
         let g = &self.geometry;
         let ic = oc / self.depth_multiplier;
         let mut acc = 0i32;
-        for ky in 0..g.k_h {
-            for kx in 0..g.k_w {
-                if let Some((iy, ix)) = g.tap(oy, ox, ky, kx) {
-                    let xv = x[g.in_index(b, iy, ix, ic)] - self.requant.z1;
-                    acc = acc.wrapping_add(xv.wrapping_mul(self.weights[(ky * g.k_w + kx) * g.out_c + oc]));
-                }
-            }
+        for (ky, kx, iy, ix) in g.inside(oy, ox) {
+            let xv = x[g.in_index(b, iy, ix, ic)] - self.requant.z1;
+            acc = acc.wrapping_add(xv.wrapping_mul(self.weights[(ky * g.k_w + kx) * g.out_c + oc]));
         }
         acc
     }
 
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
         let x = ints(input, self.input)?;
-        let g = &self.geometry;
-        let mut out = Vec::with_capacity(g.out_len());
-        for b in 0..g.batches {
-            for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    for oc in 0..g.out_c {
-                        let acc = self.accumulate(&x, b, oy, ox, oc).wrapping_add(self.requant.bias[oc]);
-                        out.push(self.requant.apply(acc, oc));
-                    }
-                }
-            }
-        }
+        let out = self.geometry.map_outputs(|b, oy, ox, oc| Ok(self.requant.apply_with_bias(self.accumulate(&x, b, oy, ox, oc), oc)))?;
         Ok(narrow(self.requant.output_dtype, &self.output_shape, out))
     }
 
     /// The steps behind output element `element` (flat NHWC index).
     pub fn steps(&self, input: &Value, element: usize) -> Option<ConvSteps> {
         let g = &self.geometry;
-        if element >= g.out_len() {
-            return None;
-        }
-        let x = widen(input)?;
-        let (b, oy, ox, oc) = g.out_position(element);
+        let (x, (b, oy, ox, oc)) = steps_input(g, input, element)?;
         let ic = oc / self.depth_multiplier;
-        let mut field = Vec::with_capacity(g.k_h * g.k_w);
-        for ky in 0..g.k_h {
-            for kx in 0..g.k_w {
-                let at = g.tap(oy, ox, ky, kx);
+        let field = g
+            .window(oy, ox)
+            .map(|(ky, kx, at)| {
                 let x_centered = at.map_or(0, |(iy, ix)| x[g.in_index(b, iy, ix, ic)] - self.requant.z1);
-                field.push(Tap { ky, kx, ic, at, x_centered, w: self.weights[(ky * g.k_w + kx) * g.out_c + oc] });
-            }
-        }
+                Tap { ky, kx, ic, at, x_centered, w: self.weights[(ky * g.k_w + kx) * g.out_c + oc] }
+            })
+            .collect();
         Some(requant_steps(&self.requant, (b, oy, ox, oc), field, self.accumulate(&x, b, oy, ox, oc)))
     }
 }

@@ -33,6 +33,7 @@
 //! kernels do; the bit-exact tests compare both against the goldens.
 
 use super::gemm::{self, PackedWeights};
+use super::layer_quant::LayerQuant;
 use super::requant::RequantTable;
 use super::{int_range, narrow, widen, OpContext};
 use crate::error::EngineError;
@@ -162,6 +163,38 @@ pub struct Steps {
     pub clamped: bool,
 }
 
+impl Steps {
+    /// The requantization of `accumulator` for output channel `channel`, step
+    /// by step; `requantize` is the op's own `clamp(Z3 + round(M·acc))`, so the
+    /// last step is the value its eval writes. Shared with CONV_2D's steps.
+    pub(crate) fn new(
+        channel: usize,
+        accumulator: i32,
+        bias: i32,
+        multiplier: Multiplier,
+        rounding: Rounding,
+        z3: i32,
+        requantize: impl Fn(i32) -> i32,
+    ) -> Steps {
+        let acc_with_bias = accumulator.wrapping_add(bias);
+        let scaled = rounding.apply(acc_with_bias, &multiplier);
+        let with_zero_point = scaled.saturating_add(z3);
+        let output = requantize(acc_with_bias);
+        Steps {
+            channel,
+            accumulator,
+            bias,
+            acc_with_bias,
+            multiplier,
+            scaled_real: acc_with_bias as f64 * multiplier.real,
+            scaled,
+            with_zero_point,
+            output,
+            clamped: output != with_zero_point,
+        }
+    }
+}
+
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     let (activation, weights_format, _keep_num_dims) = match &ctx.op.options {
         Options::FullyConnected { activation, weights_format, keep_num_dims } => (*activation, *weights_format, *keep_num_dims),
@@ -243,37 +276,13 @@ fn prepare_quantized(
     activation: Activation,
     wv: &Value,
 ) -> Result<QuantParams, EngineError> {
-    let m = ctx.model;
-    let w = &m.tensors[weights];
+    let w = &ctx.model.tensors[weights];
     let (out_features, in_features) = (w.shape[0], w.shape[1]);
-    let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
-    let (s3, z3) = ctx.per_tensor_quant(output, "output")?;
-    let wq = w.quant.as_ref().ok_or_else(|| ctx.bad(format!("weights tensor {weights} ({}) is {} but has no quantization parameters", w.name, w.dtype)))?;
-    let per_channel = wq.scale.len() > 1;
-    if per_channel && (wq.quantized_dimension != 0 || wq.scale.len() != out_features) {
-        return Err(ctx.unsupported(format!(
-            "per-channel weights along dimension {} with {} scales (expected dimension 0 with {out_features})",
-            wq.quantized_dimension,
-            wq.scale.len()
-        )));
-    }
-    let s2: Vec<f32> = (0..out_features).map(|c| if per_channel { wq.scale[c] } else { wq.scale[0] }).collect();
-    let z2: Vec<i32> = (0..out_features).map(|c| (if per_channel { wq.zero_point[c] } else { wq.zero_point[0] }) as i32).collect();
+    let q = LayerQuant::read(ctx, input, weights, bias, output, "weights", out_features, 0)?;
+    let multipliers = q.multipliers(false);
+    let LayerQuant { s1, z1, s2, z2, s3, z3, per_channel, bias: bias_v } = q;
     let raw: Vec<i32> = widen(wv).ok_or_else(|| ctx.unsupported(format!("weights dtype {}", w.dtype)))?;
     let w_centered: Vec<i32> = raw.iter().enumerate().map(|(k, &q)| q - z2[k / in_features]).collect();
-    let bias_v: Vec<i32> = match bias {
-        Some(b) => {
-            let bt = &m.tensors[b];
-            if bt.dtype != DType::I32 {
-                return Err(ctx.unsupported(format!("bias dtype {} (int32 expected)", bt.dtype)));
-            }
-            Value::from_constant(bt)
-                .and_then(|v| v.as_i32().map(<[i32]>::to_vec))
-                .ok_or_else(|| ctx.unsupported(format!("non-constant bias (tensor {b})")))?
-        }
-        None => vec![0; out_features],
-    };
-    let multipliers: Vec<Multiplier> = s2.iter().map(|&s| Multiplier::from_scales(s1, s, s3)).collect();
     let output_dtype = ctx.dtype(output);
     let (q_min, q_max) = int_range(output_dtype);
     let (act_min, act_max) = quant::activation_range(activation, s3, z3, q_min, q_max);
@@ -486,23 +495,6 @@ impl Params {
         let (b, c) = (element / self.out_features, element % self.out_features);
         let row = x.get(b * self.in_features..(b + 1) * self.in_features)?;
         let accumulator = q.accumulate(&q.center_input(row), c, self.in_features);
-        let bias = q.bias[c];
-        let acc_with_bias = accumulator.wrapping_add(bias);
-        let multiplier = q.multipliers[c];
-        let scaled = q.rounding.apply(acc_with_bias, &multiplier);
-        let with_zero_point = scaled.saturating_add(q.z3);
-        let output = q.requantize(acc_with_bias, c);
-        Some(Steps {
-            channel: c,
-            accumulator,
-            bias,
-            acc_with_bias,
-            multiplier,
-            scaled_real: acc_with_bias as f64 * multiplier.real,
-            scaled,
-            with_zero_point,
-            output,
-            clamped: output != with_zero_point,
-        })
+        Some(Steps::new(c, accumulator, q.bias[c], q.multipliers[c], q.rounding, q.z3, |acc| q.requantize(acc, c)))
     }
 }

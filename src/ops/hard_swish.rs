@@ -12,7 +12,7 @@
 //! 4. a truncating Q15 product of the two, a rounding shift by the output
 //!    exponent, `+ Z_out`, clamp.
 
-use super::{ints, narrow, OpContext};
+use super::{ints, narrow, Int8Unary, OpContext};
 use crate::error::EngineError;
 use crate::model::DType;
 use crate::profile::Profile;
@@ -70,12 +70,7 @@ fn saturating_left_shift16(v: i16, amount: i32) -> i16 {
 }
 
 pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, EngineError> {
-    let input = ctx.input(0)?;
-    let output = ctx.output(0)?;
-    ctx.require_int8(input, "input")?;
-    ctx.require_int8(output, "output")?;
-    let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
-    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
     let hires_input_scale = (1.0f32 / 128.0) * s_in;
     let reluish_scale = 3.0f32 / 32768.0;
     let (m_out, output_exponent) = quant::quantize_multiplier((hires_input_scale / s_out) as f64);

@@ -8,7 +8,7 @@
 //!   `m_− = lrint(256·α·S_in/S_out)` (f32), and
 //!   `y = clamp(Z_out + ((x − Z_in)·m + 128) >> 8)`.
 
-use super::{ints, narrow, OpContext};
+use super::{ints, narrow, Int8Unary, OpContext};
 use crate::error::EngineError;
 use crate::model::{DType, Options};
 use crate::profile::{LeakyReluMethod, Multiplier, Profile, Rounding};
@@ -39,12 +39,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         Options::LeakyRelu { alpha } => *alpha,
         other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
     };
-    let input = ctx.input(0)?;
-    let output = ctx.output(0)?;
-    ctx.require_int8(input, "input")?;
-    ctx.require_int8(output, "output")?;
-    let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
-    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
     if alpha < 0.0 {
         return Err(ctx.unsupported(format!("negative alpha {alpha}")));
     }

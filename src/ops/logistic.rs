@@ -9,7 +9,7 @@
 //!   the 256 inputs, `round(f(S_in·(q − Z_in)) / S_out) + Z_out` in f32.
 
 use super::softmax::input_radius;
-use super::{ints, narrow, OpContext};
+use super::{ints, narrow, Int8Unary, OpContext};
 use crate::error::EngineError;
 use crate::model::DType;
 use crate::profile::{ActivationLutMethod, Profile};
@@ -62,12 +62,7 @@ impl Function {
 }
 
 pub(crate) fn prepare_function(ctx: &OpContext, profile: Profile, f: Function) -> Result<Params, EngineError> {
-    let input = ctx.input(0)?;
-    let output = ctx.output(0)?;
-    ctx.require_int8(input, "input")?;
-    ctx.require_int8(output, "output")?;
-    let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
-    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
     let method = match f {
         Function::Logistic => profile.logistic_method(),
         Function::Tanh => profile.tanh_method(),

@@ -11,7 +11,7 @@
 //! * **f32** (XNNPACK): `y = clamp(Z_out + round_half_even(f32(Σx − n·Z_in) · s))`
 //!   with `s = S_in / (S_out · n)` in f32.
 
-use super::{ints, narrow, strides, OpContext};
+use super::{ints, narrow, strides, Int8Unary, OpContext};
 use crate::error::EngineError;
 use crate::model::{DType, Options};
 use crate::profile::{MeanMethod, Multiplier, Profile, Rounding};
@@ -47,12 +47,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         Options::None => false,
         other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
     };
-    let input = ctx.input(0)?;
-    let output = ctx.output(0)?;
-    ctx.require_int8(input, "input")?;
-    ctx.require_int8(output, "output")?;
-    let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
-    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
     let is = ctx.shape(input);
     let rank = is.len() as i32;
     let mut reduced = vec![false; is.len()];

@@ -14,6 +14,7 @@ pub mod dequantize;
 pub mod fully_connected;
 pub mod gemm;
 pub mod hard_swish;
+pub(crate) mod layer_quant;
 pub mod leaky_relu;
 pub mod logistic;
 pub mod max_pool;
@@ -21,6 +22,7 @@ pub mod mean;
 pub mod mul;
 pub mod pack;
 pub mod pad;
+pub mod pool;
 pub mod quantize;
 pub mod relu;
 pub mod requant;
@@ -35,6 +37,17 @@ pub mod tanh;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};
+
+/// Input 0 and output 0 of a one-input int8 op, with their scales and zero points.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Int8Unary {
+    pub input: usize,
+    pub output: usize,
+    pub s_in: f32,
+    pub z_in: i32,
+    pub s_out: f32,
+    pub z_out: i32,
+}
 
 /// What `prepare` needs to know about the op it prepares.
 pub(crate) struct OpContext<'a> {
@@ -105,6 +118,18 @@ impl<'a> OpContext<'a> {
             DType::I8 => Ok(()),
             other => Err(self.unsupported(format!("{role} dtype {other} (int8 is supported)"))),
         }
+    }
+
+    /// Input 0 and output 0, both int8, with their (S, Z): the start of every
+    /// one-input int8 op's prepare.
+    pub fn int8_unary(&self) -> Result<Int8Unary, EngineError> {
+        let input = self.input(0)?;
+        let output = self.output(0)?;
+        self.require_int8(input, "input")?;
+        self.require_int8(output, "output")?;
+        let (s_in, z_in) = self.per_tensor_quant(input, "input")?;
+        let (s_out, z_out) = self.per_tensor_quant(output, "output")?;
+        Ok(Int8Unary { input, output, s_in, z_in, s_out, z_out })
     }
 
     /// Require int8 or uint8 (uint8: the legacy all-uint8 models) on tensor `t`.

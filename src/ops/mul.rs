@@ -6,10 +6,10 @@
 //!
 //! `round(M · ·)` is the profile's [`Profile::mul_rounding`].
 
-use super::add::Broadcast;
-use super::{fused_range, ints, narrow, OpContext};
+use super::add::{Binary, Broadcast};
+use super::{ints, narrow, OpContext};
 use crate::error::EngineError;
-use crate::model::{Activation, DType, Options};
+use crate::model::{Activation, DType};
 use crate::profile::{Multiplier, Profile, Rounding};
 use crate::tensor::Value;
 
@@ -31,27 +31,12 @@ pub struct Params {
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
-    let activation = match &ctx.op.options {
-        Options::Elementwise { activation } => *activation,
-        Options::None => Activation::None,
-        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
-    };
-    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
-        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
-    }
-    let (a, b, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
-    for (t, role) in [(a, "input 0"), (b, "input 1"), (output, "output")] {
-        ctx.require_int8(t, role)?;
-    }
-    let (s_a, z_a) = ctx.per_tensor_quant(a, "input 0")?;
-    let (s_b, z_b) = ctx.per_tensor_quant(b, "input 1")?;
-    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
-    let output_dtype = ctx.dtype(output);
-    let (act_min, act_max) = fused_range(activation, output_dtype, s_out, z_out);
+    let Binary { activation, a, b, output, s_a, z_a, s_b, z_b, s_out, z_out, broadcast, act_min, act_max, output_dtype } =
+        Binary::read(ctx, |t, role| ctx.require_int8(t, role))?;
     Ok(Params {
         inputs: [a, b],
         output,
-        broadcast: Broadcast::new(ctx, a, b, output)?,
+        broadcast,
         activation,
         z_a,
         z_b,

@@ -2,6 +2,7 @@
 //! Flatten packs the dynamic batch size and the flattened size into the
 //! int32 shape vector of a RESHAPE).
 
+use super::concatenation::{gather, interleave, runtime_inputs};
 use super::OpContext;
 use crate::error::EngineError;
 use crate::model::{DType, Options};
@@ -70,29 +71,14 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
 impl Params {
     /// The inputs read at run time (the non-constant ones), in order.
     pub fn runtime_inputs(&self) -> Vec<usize> {
-        self.inputs.iter().zip(&self.constants).filter(|(_, c)| c.is_none()).map(|(&t, _)| t).collect()
+        runtime_inputs(&self.inputs, &self.constants)
     }
 
-    /// Evaluate on the run-time inputs (in [`Self::runtime_inputs`] order).
+    /// Evaluate on the run-time inputs (in [`Self::runtime_inputs`] order):
+    /// CONCATENATION's interleave with `inner` elements of every input.
     pub fn eval(&self, runtime: &[&Value]) -> Result<Value, EngineError> {
-        let mut it = runtime.iter();
-        let inputs: Vec<&Value> = self
-            .constants
-            .iter()
-            .map(|c| c.as_ref().or_else(|| it.next().copied()))
-            .collect::<Option<_>>()
-            .ok_or_else(|| EngineError::BadInput("too few run-time inputs".into()))?;
-        let vals: Vec<Vec<i64>> = inputs
-            .iter()
-            .zip(&self.inputs)
-            .map(|(v, &t)| v.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {t} is not integer"))))
-            .collect::<Result<_, _>>()?;
-        let mut out = Vec::with_capacity(self.outer * self.inner * vals.len());
-        for o in 0..self.outer {
-            for v in &vals {
-                out.extend_from_slice(&v[o * self.inner..(o + 1) * self.inner]);
-            }
-        }
+        let vals = gather(&self.inputs, &self.constants, runtime)?;
+        let out = interleave(&vals, self.outer, &vec![self.inner; vals.len()]);
         Ok(super::from_i64(self.output_dtype, &self.output_shape, out))
     }
 }

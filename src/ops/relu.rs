@@ -9,7 +9,7 @@
 //!   `y = clamp(x, Z_in + round(lo/S_in), Z_in + round(hi/S_in))` — the
 //!   output's scale and zero point are ignored.
 
-use super::{ints, narrow, OpContext};
+use super::{ints, narrow, Int8Unary, OpContext};
 use crate::error::EngineError;
 use crate::model::{DType, OpKind};
 use crate::profile::{Multiplier, Profile, ReluMethod, Rounding};
@@ -41,12 +41,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         OpKind::ReluN1To1 => (-1.0, 1.0),
         _ => return Err(ctx.bad("not a RELU")),
     };
-    let input = ctx.input(0)?;
-    let output = ctx.output(0)?;
-    ctx.require_int8(input, "input")?;
-    ctx.require_int8(output, "output")?;
-    let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
-    let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
     let q = |v: f32, s: f32, z: i32| -> i32 {
         if v.is_infinite() {
             127

@@ -1,11 +1,57 @@
-//! Test-only helpers shared by the robustness tests: a tiny `.tflite`
-//! writer (small models built in code) and a locator that finds the byte
+//! Test-only helpers shared by the test suites: paths, the command, a
+//! deterministic random generator, a tiny `.tflite` writer (small models built in code) and a locator that finds the byte
 //! offset of a field inside a real `.tflite` file so a test can corrupt
 //! exactly that field.
 
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+
 use flatbuffers::{FlatBufferBuilder, TableFinishedWIPOffset, WIPOffset};
+
+// ---------------------------------------------------------------------------
+// Paths, the command line, random numbers
+// ---------------------------------------------------------------------------
+
+/// The crate's root directory.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A committed model: `data/models/{stem}.tflite`.
+pub fn model(stem: &str) -> PathBuf {
+    root().join("data/models").join(format!("{stem}.tflite"))
+}
+
+/// A fresh, empty directory `quantlens-{suite}-{pid}-{name}` in the system's temp dir.
+pub fn tempdir(suite: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("quantlens-{suite}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The `quantlens` command.
+#[cfg(feature = "cli")]
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
+}
+
+/// Marsaglia's xorshift64: deterministic, no dependency.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Writer
