@@ -69,6 +69,18 @@ pub fn output_size(padding: Padding, in_size: usize, k: usize, stride: usize, di
 }
 
 impl Geometry {
+    /// How many samples an input of `len` elements holds (the outputs-only
+    /// paths push several through at once); an error naming `tensor` when
+    /// `len` is not a whole number of samples.
+    pub(crate) fn samples_in(&self, len: usize, tensor: usize) -> Result<usize, EngineError> {
+        let per = self.in_h * self.in_w * self.in_c;
+        let samples = len / per.max(1);
+        if per == 0 || samples * per != len {
+            return Err(EngineError::BadInput(format!("tensor {tensor} has {len} elements, not a multiple of {per}")));
+        }
+        Ok(samples)
+    }
+
     /// Build and check the geometry from NHWC input/output shapes and the kernel size.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(

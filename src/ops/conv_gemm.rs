@@ -157,11 +157,7 @@ impl Params {
             return Ok(());
         };
         let g = &self.geometry;
-        let per = g.in_h * g.in_w * g.in_c;
-        let batches = input.len() / per.max(1);
-        if per == 0 || batches * per != input.len() {
-            return Err(EngineError::BadInput(format!("tensor {} has {} elements, not a multiple of {per}", self.input, input.len())));
-        }
+        let batches = g.samples_in(input.len(), self.input)?;
         let stride = pk.weights.padded_cols();
         let n = batches * g.out_h * g.out_w;
         s.patches.resize(n * stride, 0);
@@ -186,17 +182,7 @@ impl Params {
                 *d = r.apply(d.wrapping_add(f).wrapping_sub(zs), c);
             }
         }
-        match (&mut out.data, r.output_dtype) {
-            (Data::I8(o), DType::I8) => {
-                o.clear();
-                o.extend(s.dots.iter().map(|&v| v as i8));
-            }
-            (Data::U8(o), DType::U8) => {
-                o.clear();
-                o.extend(s.dots.iter().map(|&v| v as u8));
-            }
-            (_, dtype) => out.data = super::narrow(dtype, &[], s.dots.clone()).data,
-        }
+        super::narrow_into(r.output_dtype, &s.dots, out);
         Ok(())
     }
 }
@@ -205,13 +191,9 @@ impl Params {
 mod tests {
     use super::*;
     use crate::model::{Activation, Padding};
-    use crate::ops::conv::{output_size, padding_before, Requant};
+    use crate::ops::conv::Requant;
+    use crate::ops::testkit::{geometry, lcg};
     use crate::profile::{Multiplier, Profile};
-
-    fn lcg(seed: &mut u64) -> u32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (*seed >> 33) as u32
-    }
 
     struct Case {
         batches: usize,
@@ -228,26 +210,8 @@ mod tests {
     }
 
     fn params(c: &Case, profile: Profile, seed: &mut u64) -> Params {
-        let (in_h, in_w, in_c) = c.in_hwc;
-        let (out_h, out_w) =
-            (output_size(c.padding, in_h, c.k.0, c.stride.0, c.dil.0), output_size(c.padding, in_w, c.k.1, c.stride.1, c.dil.1));
-        let g = Geometry {
-            batches: c.batches,
-            in_h,
-            in_w,
-            in_c,
-            out_h,
-            out_w,
-            out_c: c.out_c,
-            k_h: c.k.0,
-            k_w: c.k.1,
-            stride_h: c.stride.0,
-            stride_w: c.stride.1,
-            dil_h: c.dil.0,
-            dil_w: c.dil.1,
-            pad_h: padding_before(in_h, out_h, c.k.0, c.stride.0, c.dil.0),
-            pad_w: padding_before(in_w, out_w, c.k.1, c.stride.1, c.dil.1),
-        };
+        let in_c = c.in_hwc.2;
+        let g = geometry(c.batches, c.in_hwc, c.out_c, c.k, c.stride, c.dil, c.padding);
         let kk = c.k.0 * c.k.1 * in_c;
         let (dtype, z1, z2, z3) = if c.uint8 {
             // Zero points near the middle (as calibrated layers have), so the outputs do not all saturate.
@@ -300,7 +264,7 @@ mod tests {
             geometry: g,
             activation: c.activation,
             padding: c.padding,
-            output_shape: vec![c.batches, out_h, out_w, c.out_c],
+            output_shape: vec![c.batches, g.out_h, g.out_w, c.out_c],
             weights,
             requant,
             packed,

@@ -97,11 +97,7 @@ impl Params {
             return Ok(());
         };
         let g = &self.geometry;
-        let per = g.in_h * g.in_w * g.in_c;
-        let batches = input.len() / per.max(1);
-        if per == 0 || batches * per != input.len() {
-            return Err(EngineError::BadInput(format!("tensor {} has {} elements, not a multiple of {per}", self.input, input.len())));
-        }
+        let batches = g.samples_in(input.len(), self.input)?;
         let r = &self.requant;
         let z1 = r.z1;
         s.xc.clear();
@@ -126,17 +122,7 @@ impl Params {
                 *v = r.apply(*v, c);
             }
         }
-        match (&mut out.data, r.output_dtype) {
-            (Data::I8(o), DType::I8) => {
-                o.clear();
-                o.extend(s.out.iter().map(|&v| v as i8));
-            }
-            (Data::U8(o), DType::U8) => {
-                o.clear();
-                o.extend(s.out.iter().map(|&v| v as u8));
-            }
-            (_, dtype) => out.data = super::narrow(dtype, &[], s.out.clone()).data,
-        }
+        super::narrow_into(r.output_dtype, &s.out, out);
         Ok(())
     }
 }
@@ -145,13 +131,9 @@ impl Params {
 mod tests {
     use super::*;
     use crate::model::{Activation, Padding};
-    use crate::ops::conv::{output_size, padding_before, Requant};
+    use crate::ops::conv::Requant;
+    use crate::ops::testkit::{geometry, lcg};
     use crate::profile::{Multiplier, Profile};
-
-    fn lcg(seed: &mut u64) -> u32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (*seed >> 33) as u32
-    }
 
     #[allow(clippy::too_many_arguments)]
     fn params(
@@ -166,25 +148,8 @@ mod tests {
         dil: (usize, usize),
         padding: Padding,
     ) -> Params {
-        let (out_h, out_w) = (output_size(padding, in_h, k.0, stride.0, dil.0), output_size(padding, in_w, k.1, stride.1, dil.1));
         let out_c = in_c * mult;
-        let g = Geometry {
-            batches,
-            in_h,
-            in_w,
-            in_c,
-            out_h,
-            out_w,
-            out_c,
-            k_h: k.0,
-            k_w: k.1,
-            stride_h: stride.0,
-            stride_w: stride.1,
-            dil_h: dil.0,
-            dil_w: dil.1,
-            pad_h: padding_before(in_h, out_h, k.0, stride.0, dil.0),
-            pad_w: padding_before(in_w, out_w, k.1, stride.1, dil.1),
-        };
+        let g = geometry(batches, (in_h, in_w, in_c), out_c, k, stride, dil, padding);
         let (dtype, z1, z2, z3) = if uint8 {
             (DType::U8, 100 + (lcg(seed) % 56) as i32, 100 + (lcg(seed) % 56) as i32, (lcg(seed) % 156) as i32)
         } else {
@@ -236,7 +201,7 @@ mod tests {
             depth_multiplier: mult,
             activation,
             padding,
-            output_shape: vec![batches, out_h, out_w, out_c],
+            output_shape: vec![batches, g.out_h, g.out_w, out_c],
             weights,
             requant,
             packed,

@@ -35,7 +35,7 @@
 use super::gemm::{self, PackedWeights};
 use super::layer_quant::LayerQuant;
 use super::requant::RequantTable;
-use super::{int_range, narrow, widen, OpContext};
+use super::{int_range, widen, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, DType, Options};
 use crate::profile::{LayerKind, Multiplier, Profile, Rounding};
@@ -467,19 +467,7 @@ impl Params {
             }
         }
         pk.requant.apply(path, &mut s.dots);
-        match (&mut out.data, q.output_dtype) {
-            (Data::I8(o), DType::I8) => {
-                o.clear();
-                o.extend(s.dots.iter().map(|&v| v as i8));
-            }
-            (Data::U8(o), DType::U8) => {
-                o.clear();
-                o.extend(s.dots.iter().map(|&v| v as u8));
-            }
-            _ => {
-                out.data = narrow(q.output_dtype, &[], s.dots.clone()).data;
-            }
-        }
+        super::narrow_into(q.output_dtype, &s.dots, out);
         Ok(())
     }
 

@@ -445,7 +445,10 @@ mod x86 {
     }
 
     /// AVX-512 VNNI: `vpdpbusd(acc, broadcast(xu quad), w block)`.
+    /// (Compiled only when build.rs found rustc ≥ 1.89, where these intrinsics
+    /// are stable: the crate's MSRV does not apply to it.)
     #[cfg(quantlens_avx512)]
+    #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn matmul_vnni(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32]) {
         let stride = w.padded_cols();
@@ -494,11 +497,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: &mut u64) -> u32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (*seed >> 33) as u32
-    }
+    use crate::ops::testkit::lcg;
 
     fn reference(rows: usize, cols: usize, w8: &[i8], xu: &[u8], stride: usize, batch: usize) -> Vec<i32> {
         let mut out = vec![0; batch * rows];

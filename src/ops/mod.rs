@@ -34,6 +34,8 @@ pub mod softmax;
 pub mod strided_slice;
 pub mod sub;
 pub mod tanh;
+#[cfg(test)]
+mod testkit;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};
