@@ -61,26 +61,10 @@ impl ConvPacked {
             _ => return None,
         };
         let zu = u8::try_from(z1.checked_add(x_off)?).ok()?;
-        let raw: Vec<i64> = centered.iter().map(|&w| w as i64 + z2 as i64).collect();
-        let (lo, hi) = raw.iter().fold((i64::MAX, i64::MIN), |(a, b), &w| (a.min(w), b.max(w)));
-        // Prefer an offset that keeps w8 in [−127, 127] (the AVX2 sign kernel needs it).
-        let w_off = [base, base - 1, base + 1]
-            .into_iter()
-            .find(|&o| lo - o >= -127 && hi - o <= 127)
-            .or_else(|| [base].into_iter().find(|&o| lo - o >= -128 && hi - o <= 127))?;
-        let w8: Vec<i8> = raw.iter().map(|&w| (w - w_off) as i8).collect();
-        let weights = PackedWeights::pack(rows, cols, &w8);
-        let z2p = (z2 as i64 - w_off).try_into().ok()?;
-        let w_off = w_off as i32;
-        let zu32 = zu as i32;
-        let k = cols as i32;
-        let fold = (0..rows)
-            .map(|c| {
-                bias[c]
-                    .wrapping_sub(zu32.wrapping_mul(weights.row_sums[c]))
-                    .wrapping_add(k.wrapping_mul(zu32).wrapping_mul(z2p))
-            })
-            .collect();
+        let raw: Vec<i32> = centered.iter().map(|&w| w.wrapping_add(z2)).collect();
+        let (weights, w_off) = PackedWeights::pack_offset(rows, cols, &raw, base)?;
+        let z2p = z2.checked_sub(w_off)?;
+        let fold = weights.fold_zero_points(bias, zu as i32, |_| z2p);
         Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold })
     }
 }

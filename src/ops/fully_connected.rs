@@ -330,21 +330,12 @@ fn pack(
 ) -> Packed {
     let x_off = if input_dtype == DType::I8 { 128 } else { 0 };
     let base = if weight_dtype == DType::U8 { 128 } else { 0 };
-    let (lo, hi) = raw.iter().fold((i32::MAX, i32::MIN), |(a, b), &w| (a.min(w), b.max(w)));
-    // Prefer an offset that keeps w8 in [−127, 127] (the AVX2 kernel needs it).
-    let w_off = [base, base - 1, base + 1].into_iter().find(|o| lo - o >= -127 && hi - o <= 127).unwrap_or(base);
-    let w8: Vec<i8> = raw.iter().map(|&w| (w - w_off) as i8).collect();
-    let weights = PackedWeights::pack(rows, cols, &w8);
+    // Always Some for int8/uint8 weights; `base` (no offset search) otherwise.
+    let (weights, w_off) = PackedWeights::pack_offset(rows, cols, raw, base)
+        .unwrap_or_else(|| (PackedWeights::pack(rows, cols, &raw.iter().map(|&w| (w - base) as i8).collect::<Vec<_>>()), base));
     let zu = z1 + x_off;
     let z2p: Vec<i32> = z2.iter().map(|&z| z - w_off).collect();
-    let n = cols as i32;
-    let fold = (0..rows)
-        .map(|c| {
-            bias[c]
-                .wrapping_sub(zu.wrapping_mul(weights.row_sums[c]))
-                .wrapping_add(n.wrapping_mul(zu).wrapping_mul(z2p[c]))
-        })
-        .collect();
+    let fold = weights.fold_zero_points(bias, zu, |c| z2p[c]);
     Packed { weights, x_off, w_off, zu, has_z2: z2p.iter().any(|&z| z != 0), z2: z2p, fold, requant }
 }
 

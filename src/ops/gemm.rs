@@ -230,6 +230,34 @@ impl PackedWeights {
         PackedWeights { rows, cols, quads, panels, blocks, row_sums, no_min, row_sums_128 }
     }
 
+    /// Pack weights given as stored (int8 or uint8 values, row-major) as
+    /// i8 `w8 = w − w_off`, with `w_off` near `base` (0 for int8 weights, 128
+    /// for uint8) and chosen, when one exists, so that no `w8` is −128 (what
+    /// the AVX2 sign kernel needs). Returns the packing and `w_off`; `None`
+    /// only when no offset fits the values into i8 (not int8/uint8 data).
+    pub fn pack_offset(rows: usize, cols: usize, w: &[i32], base: i32) -> Option<(PackedWeights, i32)> {
+        let (lo, hi) = w.iter().fold((i64::MAX, i64::MIN), |(a, b), &v| (a.min(v as i64), b.max(v as i64)));
+        let base = base as i64;
+        let w_off = [base, base - 1, base + 1]
+            .into_iter()
+            .find(|&o| lo - o >= -127 && hi - o <= 127)
+            .or_else(|| Some(base).filter(|&o| lo - o >= -128 && hi - o <= 127))?;
+        let w8: Vec<i8> = w.iter().map(|&v| (v as i64 - w_off) as i8).collect();
+        Some((PackedWeights::pack(rows, cols, &w8), w_off as i32))
+    }
+
+    /// The zero-point terms of every output, folded into one constant per
+    /// channel (wrapping i32, like the runtimes' accumulators):
+    /// `fold[c] = bias[c] − zu·Σ_k w8[c][k] + K·zu·z2'(c)`, with `K = cols`,
+    /// `zu` the input zero point on the kernels' u8 grid and `z2'(c)` the
+    /// weight zero point minus `w_off`.
+    pub fn fold_zero_points(&self, bias: &[i32], zu: i32, z2p: impl Fn(usize) -> i32) -> Vec<i32> {
+        let k = self.cols as i32;
+        (0..self.rows)
+            .map(|c| bias[c].wrapping_sub(zu.wrapping_mul(self.row_sums[c])).wrapping_add(k.wrapping_mul(zu).wrapping_mul(z2p(c))))
+            .collect()
+    }
+
     /// Length of one padded input row (`4 · quads`).
     pub fn padded_cols(&self) -> usize {
         self.quads * QUAD
