@@ -90,6 +90,9 @@ def main():
     args = ap.parse_args()
     data = pathlib.Path(args.data)
     manifest = json.loads((data / "manifest.json").read_text())
+    # Topic manifests (scripts/data_<topic>.py) add their models beside the base ones.
+    for extra in sorted((data / "manifests").glob("*.json")):
+        manifest["models"].update(json.loads(extra.read_text()).get("models", {}))
     pixels = np.load(data / manifest["split"]["test_images"])
     if args.all:
         idx = np.arange(pixels.shape[0])

@@ -15,6 +15,7 @@ os.environ["TF_DETERMINISTIC_OPS"] = "1"
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
+import importlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
@@ -592,10 +593,31 @@ def golden_entry(out, stem, description, x_te, y_te, extra=None, n_images=None):
     return entry
 
 
+def topic_names():
+    """The model families added by scripts/data_<topic>.py (see scripts/README.md, "Topics")."""
+    here = pathlib.Path(__file__).resolve().parent
+    return [p.stem[len("data_"):] for p in sorted(here.glob("data_*.py"))]
+
+
+def run_topic(name, out, split):
+    """Build one topic's models and goldens; its manifest goes to data/manifests/<topic>.json.
+
+    A topic module defines make(out, split, md) -> {"models": {stem: golden entry}, ...}, where
+    split has x_tr, y_tr, x_te, y_te (uint8 pixels, labels) and md is this module (golden_entry,
+    train_conv, ... are reused from it, never copied)."""
+    t0 = time.time()
+    setup_determinism()
+    mod = importlib.import_module("data_" + name)
+    entries = mod.make(out, split, sys.modules[__name__])
+    (out / "manifests").mkdir(parents=True, exist_ok=True)
+    (out / "manifests" / (name + ".json")).write_text(json.dumps(entries, indent=1) + "\n")
+    log("topic %s: %d models (%.1fs)" % (name, len(entries.get("models", {})), time.time() - t0))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent.parent / "data"))
-    ap.add_argument("--only", choices=[LEGACY_CNN],
+    ap.add_argument("--only", choices=[LEGACY_CNN] + topic_names(),
                     help="rebuild only this model inside an existing data/ (other files untouched)")
     args = ap.parse_args()
     t_start = time.time()
@@ -603,6 +625,11 @@ def main():
     out = pathlib.Path(args.out)
     if args.only == LEGACY_CNN:
         only_legacy_cnn(out)
+        log("done (%.1fs)" % (time.time() - t_start))
+        return
+    if args.only:
+        (x_tr, y_tr), (x_te, y_te), _, _ = load_split()
+        run_topic(args.only, out, argparse.Namespace(x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te))
         log("done (%.1fs)" % (time.time() - t_start))
         return
     (out / "mnist").mkdir(parents=True, exist_ok=True)
@@ -682,6 +709,8 @@ def main():
 
     manifest["files"] = file_facts(out)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    for name in topic_names():
+        run_topic(name, out, argparse.Namespace(x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te))
     total = 0
     log("\nsizes:")
     for p in sorted(out.rglob("*")):
