@@ -45,7 +45,10 @@ def check_runtime(data, stem, entry, rt, idx, pixels):
     x_all = np.load(data / entry["input_file"])
     x = x_all[idx]
     # input.npy must still be the quantization of the held-out pixels
-    q = gl.quantize_input(pixels[idx], inp["dtype"], inp["scale"], inp["zero_point"]).reshape(x.shape)
+    px = pixels[idx]
+    if entry.get("input_transform") == "pad2_rgb3":  # vision topic: 32x32x3 digits
+        px = np.repeat(np.pad(px.reshape(-1, 28, 28), ((0, 0), (2, 2), (2, 2)))[..., None], 3, axis=-1)
+    q = gl.quantize_input(px, inp["dtype"], inp["scale"], inp["zero_point"]).reshape(x.shape)
     assert x.dtype == np.dtype(inp["dtype"]) and np.array_equal(q, x), "input.npy != quantized pixels"
     golden = gl.read_npz(data / entry["goldens"][rt])
     want_keys = {gl.tensor_key(k) for k in produced}
@@ -78,6 +81,18 @@ def check_tflm_refusal(data, entry):
     if err["exception"] != want["exception"] or log != want["log"]:
         note += " (message changed: %r, was %r)" % (log.strip(), want["log"].strip())
     return note
+
+
+def check_litert_refusal(data, entry, rt):
+    """A LiteRT resolver that lacked an op version (vision topic: ref and TILE v3) still does."""
+    resolver = {"ref": gl.litert.OpResolverType.BUILTIN_REF,
+                "builtin": gl.litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[rt]
+    try:
+        gl.plain_interpreter(data / entry["path"], resolver)
+    except ValueError as e:
+        want = entry["litert_refusals"][rt]["exception"]
+        return "still refused" + ("" if str(e) == want else " (message changed: %r, was %r)" % (str(e), want))
+    raise AssertionError("%s no longer refuses this model" % rt)
 
 
 def main():
@@ -113,6 +128,8 @@ def main():
                     msg = check_runtime(data, stem, entry, rt, idx_m, pixels)
                 elif rt == "tflm" and "tflm_refusal" in entry:
                     msg = check_tflm_refusal(data, entry)
+                elif rt in entry.get("litert_refusals", {}):
+                    msg = check_litert_refusal(data, entry, rt)
                 else:
                     raise AssertionError("no goldens and no recorded refusal")
                 passed += 1

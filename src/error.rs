@@ -32,13 +32,13 @@ pub enum ModelError {
     #[error("{what}: index {index} is out of range (there are {count})")]
     IndexOutOfRange { what: String, index: i64, count: usize },
 
-    #[error("tensor {tensor} ({name}): unsupported dtype {dtype}")]
+    #[error("tensor {tensor} ({}): unsupported dtype {dtype}", one_line(name))]
     UnsupportedDtype { tensor: usize, name: String, dtype: String },
 
-    #[error("tensor {tensor} ({name}): bad shape {shape:?}: {reason}")]
+    #[error("tensor {tensor} ({}): bad shape {shape:?}: {reason}", one_line(name))]
     BadShape { tensor: usize, name: String, shape: Vec<i64>, reason: String },
 
-    #[error("tensor {tensor} ({name}): buffer {buffer} holds {actual} bytes but shape {shape:?} of {dtype} needs {expected}")]
+    #[error("tensor {tensor} ({}): buffer {buffer} holds {actual} bytes but shape {shape:?} of {dtype} needs {expected}", one_line(name))]
     BufferSizeMismatch {
         tensor: usize,
         name: String,
@@ -49,7 +49,7 @@ pub enum ModelError {
         actual: usize,
     },
 
-    #[error("tensor {tensor} ({name}): bad quantization: {reason}")]
+    #[error("tensor {tensor} ({}): bad quantization: {reason}", one_line(name))]
     BadQuantization { tensor: usize, name: String, reason: String },
 
     #[error("operator {op} ({kind}): {reason}")]
@@ -65,7 +65,7 @@ pub enum ModelError {
 /// A model could not be prepared or run.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EngineError {
-    #[error("operator {op}: unsupported op {kind}")]
+    #[error("operator {op} ({kind}): quantlens has no kernel for this operator")]
     UnsupportedOp { op: usize, kind: String },
 
     #[error("operator {op} ({kind}): unsupported {what}")]
@@ -110,4 +110,10 @@ pub enum Error {
     Npy { path: String, message: String },
     #[error("{path}: {message}")]
     Io { path: String, message: String },
+}
+
+/// A name from the file as an error shows it: on one line, control characters
+/// escaped (a damaged file can put newlines or NULs into a tensor name).
+fn one_line(name: &str) -> String {
+    name.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }

@@ -44,7 +44,9 @@ pub struct Workspace {
 impl Plan {
     /// Buffers for [`Workspace::run`]; make one per thread and reuse it.
     pub fn workspace(&self) -> Workspace {
-        Workspace { values: vec![None; self.model.tensors.len()], fc: Default::default(), conv: Default::default(), depthwise: Default::default(), xs: Vec::new(), ys: Vec::new() }
+        let mut values = vec![None; self.model.tensors.len()];
+        self.seed_constants(&mut values); // vit: constant operands read at run time
+        Workspace { values, fc: Default::default(), conv: Default::default(), depthwise: Default::default(), xs: Vec::new(), ys: Vec::new() }
     }
 
     /// The model's output for one sample (no trace). Allocates a workspace:

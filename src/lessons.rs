@@ -162,8 +162,11 @@ pub struct LayerComparison {
     pub op: usize,
     /// Output tensor in the quantized model.
     pub tensor: usize,
-    /// Output tensor in the float model.
+    /// Output tensor in the float model (for a layer recomputed from its own
+    /// dequantized input instead, the quantized output tensor again).
     pub float_tensor: usize,
+    /// `FULLY_CONNECTED`, `CONV_2D` or `DEPTHWISE_CONV_2D`.
+    pub kind: &'static str,
     pub activation: Activation,
     /// S3, Z3 of the quantized output.
     pub scale: f32,
@@ -185,9 +188,14 @@ pub struct LayerComparison {
 }
 
 impl LayerComparison {
-    /// A short name such as `FC1 (t8)`.
+    /// A short name such as `FC1 (t8)` (`CONV1`, `DW1` for the convolutions).
     pub fn label(&self) -> String {
-        format!("FC{} (t{})", self.layer + 1, self.tensor)
+        let short = match self.kind {
+            "CONV_2D" => "CONV",
+            "DEPTHWISE_CONV_2D" => "DW",
+            _ => "FC",
+        };
+        format!("{short}{} (t{})", self.layer + 1, self.tensor)
     }
 }
 
@@ -238,6 +246,7 @@ pub fn compare_layers(qplan: &Plan, qtraces: &[Trace], fplan: &Plan, ftraces: &[
         let mean_abs_error = if errs.is_empty() { 0.0 } else { (errs.iter().map(|&e| e as f64).sum::<f64>() / errs.len() as f64) as f32 };
         layers.push(LayerComparison {
             layer,
+            kind: "FULLY_CONNECTED",
             op,
             tensor: p.output,
             float_tensor: ft,
@@ -264,6 +273,13 @@ pub fn compare_layers(qplan: &Plan, qtraces: &[Trace], fplan: &Plan, ftraces: &[
 /// The steps from "I used the integers" to the bit-exact integer path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
+    /// (0) The question's own code, as written, with numpy's dtype rules:
+    /// `X = img.astype('uint8'); z = np.dot(X, W.T) + b; a = relu(z)`, layer
+    /// after layer, on the file's stored integers. `np.dot` of two `uint8`
+    /// arrays returns `uint8`, so the first layer's sums wrap modulo 256;
+    /// `+ b` (int32) promotes to int32; later layers are int32 · uint8 → int32.
+    /// No zero points, no scales.
+    SeedAsWritten,
     /// (1) The integer weights and biases of the file used as if they were
     /// real numbers — no zero points, no scales — in float arithmetic, with
     /// ReLU, on the first layer's integer input.
@@ -285,12 +301,19 @@ pub enum Variant {
 
 impl Variant {
     /// All variants, in lesson order.
-    pub const ALL: [Variant; 5] =
-        [Variant::RawIntegers, Variant::ZeroPointsOnly, Variant::Dequantized, Variant::IntegerRequantize, Variant::BitExact];
+    pub const ALL: [Variant; 6] = [
+        Variant::SeedAsWritten,
+        Variant::RawIntegers,
+        Variant::ZeroPointsOnly,
+        Variant::Dequantized,
+        Variant::IntegerRequantize,
+        Variant::BitExact,
+    ];
 
     /// A short label for tables and charts.
     pub fn name(self) -> &'static str {
         match self {
+            Variant::SeedAsWritten => "0 the seed's numpy code",
             Variant::RawIntegers => "1 integers as reals",
             Variant::ZeroPointsOnly => "2 − zero points",
             Variant::Dequantized => "3 × scales (float)",
@@ -302,6 +325,7 @@ impl Variant {
     /// One sentence on what the variant computes.
     pub fn describe(self) -> &'static str {
         match self {
+            Variant::SeedAsWritten => "np.dot(X, W.T) + b, relu, with numpy's dtypes: uint8·uint8 stays uint8 and wraps modulo 256",
             Variant::RawIntegers => "y = relu(Σ q_w·q_x + q_b) in float, the integers taken as real numbers",
             Variant::ZeroPointsOnly => "y = relu(Σ (q_w − Z2)(q_x − Z1) + q_b) in float, no scales",
             Variant::Dequantized => "y = relu(Σ S2(q_w − Z2)·S1(q_x − Z1) + S1·S2·q_b) in float (dequantized weights)",
@@ -377,6 +401,9 @@ pub fn variant_layers(plan: &Plan, variant: Variant, input: &Value) -> Result<Ve
         return Ok(fcs.iter().map(|(p, _)| trace.value(p.output).map(Value::to_f64_vec).unwrap_or_default()).collect());
     }
     let x0: Vec<i64> = first_fc_input(plan, input)?.to_i64_vec().ok_or_else(|| EngineError::BadInput("first layer input is not integer".into()))?;
+    if variant == Variant::SeedAsWritten {
+        return Ok(seed_as_written(plan, &fcs, x0));
+    }
     let mut layers: Vec<Vec<f64>> = Vec::with_capacity(fcs.len());
     // `x` is the current layer's input in the variant's own representation.
     let mut x: Vec<f64> = match variant {
@@ -386,7 +413,7 @@ pub fn variant_layers(plan: &Plan, variant: Variant, input: &Value) -> Result<Ve
             let q = fcs[0].1;
             x0.iter().map(|&v| q.s1 as f64 * (v - q.z1 as i64) as f64).collect()
         }
-        Variant::BitExact => unreachable!(),
+        Variant::BitExact | Variant::SeedAsWritten => unreachable!(),
     };
     for (k, (p, q)) in fcs.into_iter().enumerate() {
         if k > 0 && variant == Variant::ZeroPointsOnly {
@@ -423,7 +450,7 @@ pub fn variant_layers(plan: &Plan, variant: Variant, input: &Value) -> Result<Ve
                         let q3 = q.z3 as i64 + (m * acc as f64).round() as i64;
                         q3.clamp(q.act_min as i64, q.act_max as i64) as f64
                     }
-                    Variant::BitExact => unreachable!(),
+                    Variant::BitExact | Variant::SeedAsWritten => unreachable!(),
                 };
                 y.push(v);
             }
@@ -434,7 +461,62 @@ pub fn variant_layers(plan: &Plan, variant: Variant, input: &Value) -> Result<Ve
     Ok(layers)
 }
 
-/// The logits (last FULLY_CONNECTED output) of one input under `variant` (1–4).
+/// The dtype numpy gives `np.dot(a, b)` (and `a + b`) for arrays of these
+/// dtypes (`np.result_type`): the same type when equal, the smallest signed
+/// type holding both when signedness differs, the wider one otherwise.
+pub fn numpy_result_type(a: DType, b: DType) -> DType {
+    use DType::*;
+    match (a, b) {
+        _ if a == b => a,
+        (U8, I8) | (I8, U8) => I16,
+        (I64, _) | (_, I64) => I64,
+        (I32, _) | (_, I32) => I32,
+        (I16, _) | (_, I16) => I16,
+        _ => I32,
+    }
+}
+
+/// Wrap `v` into `dtype` the way numpy's fixed-width integers do.
+fn numpy_wrap(v: i64, dtype: DType) -> i64 {
+    match dtype {
+        DType::U8 => v as u8 as i64,
+        DType::I8 => v as i8 as i64,
+        DType::I16 => v as i16 as i64,
+        DType::I32 => v as i32 as i64,
+        _ => v,
+    }
+}
+
+/// [`Variant::SeedAsWritten`]: `z = np.dot(X, W.T) + b; a = np.maximum(z, 0)`
+/// per layer, on the stored integers, every intermediate in numpy's dtype.
+fn seed_as_written(plan: &Plan, fcs: &[(&fully_connected::Params, &QuantParams)], x0: Vec<i64>) -> Vec<Vec<f64>> {
+    let mut x = x0;
+    let mut x_dtype = fcs.first().map_or(DType::U8, |(p, _)| plan.model.tensors[p.input].dtype);
+    let mut layers = Vec::with_capacity(fcs.len());
+    for (p, q) in fcs {
+        let w_dtype = plan.model.tensors[p.weights].dtype;
+        let dot_dtype = numpy_result_type(x_dtype, w_dtype);
+        let out_dtype = numpy_result_type(dot_dtype, DType::I32); // + b, an int32 array
+        let n = p.in_features;
+        let mut y = Vec::with_capacity(x.len() / n * p.out_features);
+        for row in x.chunks(n) {
+            for c in 0..p.out_features {
+                let z2 = q.z2[c] as i64;
+                let w = &q.w_centered[c * n..(c + 1) * n];
+                // The stored weight is w_centered + Z2; numpy wraps the dot in its dtype.
+                let dot = w.iter().zip(row).fold(0i64, |acc, (&wc, &xv)| numpy_wrap(acc + (wc as i64 + z2) * xv, dot_dtype));
+                let z = numpy_wrap(dot + q.bias[c] as i64, out_dtype);
+                y.push(if p.activation == Activation::None { z } else { z.max(0) });
+            }
+        }
+        layers.push(y.iter().map(|&v| v as f64).collect());
+        x = y;
+        x_dtype = out_dtype;
+    }
+    layers
+}
+
+/// The logits (last FULLY_CONNECTED output) of one input under `variant` (0–4).
 pub fn variant_logits(plan: &Plan, variant: Variant, input: &Value) -> Result<Vec<f64>, EngineError> {
     Ok(variant_layers(plan, variant, input)?.pop().unwrap_or_default())
 }
@@ -1078,15 +1160,41 @@ mod tests {
         let inputs = first(&read_samples(input_path(data(), stem)).unwrap(), 40);
         let labels = labels(data()).unwrap();
         let results = why_ten_percent(&plan, &inputs, &labels[..40], Some(&golden_path(data(), stem, Profile::TfliteRef))).unwrap();
-        assert_eq!(results.len(), 5);
+        assert_eq!(results.len(), 6);
         // Variant 4 is the reference kernels' FULLY_CONNECTED; variant 5 is the engine.
-        assert_eq!(results[3].golden_differing, Some(0));
         assert_eq!(results[4].golden_differing, Some(0));
-        assert!(results[2].accuracy > 0.8 && results[4].accuracy > 0.8);
-        assert!(results[0].accuracy < results[4].accuracy);
+        assert_eq!(results[5].golden_differing, Some(0));
+        assert!(results[3].accuracy > 0.8 && results[5].accuracy > 0.8);
+        assert!(results[1].accuracy < results[5].accuracy);
         // Variant 3 equals the dequantized integer weights' float path, close to variant 4.
-        let agree = results[2].predictions.iter().zip(&results[3].predictions).filter(|(a, b)| a == b).count();
+        let agree = results[3].predictions.iter().zip(&results[4].predictions).filter(|(a, b)| a == b).count();
         assert!(agree >= 36);
+    }
+
+    #[test]
+    fn numpy_dtype_rules() {
+        assert_eq!(numpy_result_type(DType::U8, DType::U8), DType::U8);
+        assert_eq!(numpy_result_type(DType::U8, DType::I8), DType::I16);
+        assert_eq!(numpy_result_type(DType::U8, DType::I32), DType::I32);
+        assert_eq!(numpy_result_type(DType::I8, DType::I8), DType::I8);
+        assert_eq!(numpy_wrap(300, DType::U8), 44);
+        assert_eq!(numpy_wrap(200, DType::I8), -56);
+    }
+
+    #[test]
+    fn the_seed_code_wraps_in_uint8() {
+        // The legacy model: uint8 input, uint8 weights; the first layer's dot
+        // product stays uint8, so before + b every value is in 0..=255.
+        let stem = "mlp_legacy_uint8";
+        let plan = open_plan(data(), stem, Profile::TfliteRef).unwrap();
+        let inputs = read_samples(input_path(data(), stem)).unwrap();
+        let layers = variant_layers(&plan, Variant::SeedAsWritten, &inputs.sample(0)).unwrap();
+        let fcs = quantized_fcs(&plan).unwrap();
+        let (p, q) = fcs[0];
+        for (c, &z) in layers[0].iter().enumerate().take(p.out_features) {
+            let dot = z as i64 - q.bias[c] as i64;
+            assert!(z == 0.0 || (0..=255).contains(&dot), "channel {c}: {z} − bias {}", q.bias[c]);
+        }
     }
 
     #[test]

@@ -53,14 +53,21 @@ pub mod export;
 pub mod io;
 pub mod lessons;
 pub mod model;
+pub mod notebook;
 pub mod ops;
 pub mod plan;
 pub mod profile;
 pub mod quant;
+#[cfg(feature = "charts")]
+pub mod report;
 mod run;
 pub mod tensor;
 pub mod trace;
 pub mod verify;
+// float: the float32 twin of a convolutional model (issue 11)
+pub mod float_twin;
+// --- vit ---
+pub mod attention;
 
 pub use error::{EngineError, Error, ModelError};
 pub use fast::Workspace;

@@ -3,8 +3,10 @@
 //! This is TFLite Micro's "prepare" phase. For each operator it checks the
 //! dtypes and shapes and computes the constants the eval loop needs — for a
 //! quantized FULLY_CONNECTED that is S1, S2, **S3 (the output tensor's
-//! scale)**, M = S1·S2/S3, its fixed-point form M0·2^shift and the clamp
+//! scale)**, M = S1·S2/S3, its fixed-point form M0·2^(shift−31) and the clamp
 //! range. `quantlens inspect` prints the plan.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::EngineError;
 use crate::model::{Model, OpKind};
@@ -39,12 +41,32 @@ pub enum Kernel {
     Relu(ops::relu::Params),
     LeakyRelu(ops::leaky_relu::Params),
     HardSwish(ops::hard_swish::Params),
+    // reader: a constant computed at prepare time (DEQUANTIZE float16, DENSIFY)
+    Folded(ops::fold::Params),
+    // float: float32 kernels (issue 11)
+    Float(ops::float::FloatKernel),
+    // dynamic range (issue 11): float input, int8 weights, S1 computed at run time
+    HybridFullyConnected(ops::hybrid_fc::Params),
+    HybridConv2d(ops::hybrid_conv::Params),
+    HybridDepthwiseConv2d(ops::hybrid_depthwise::Params),
+    // topic int16: 16x8 kernels (int16 activations, int8 weights, int64 bias).
+    Int16(ops::int16::Kernel16),
+    // --- vit ---
+    /// The transformer ops (BATCH_MATMUL, TRANSPOSE, GELU, …; see [`ops::transformer`]).
+    Transformer(ops::transformer::Op),
+    // vision (issue 14)
+    /// PRELU, TRANSPOSE_CONV, RESIZE_*, the space/depth/batch moves, TILE, MIRROR_PAD, PADV2.
+    Vision(ops::vision::VisionOp),
 }
 
 impl Kernel {
     /// Evaluate the kernel: read all its run-time inputs from `values`
     /// (indexed by tensor index) and return the value of its output tensor.
     pub fn eval(&self, values: &[Option<Value>]) -> Result<Value, EngineError> {
+        // reader: a folded constant reads nothing at run time
+        if let Kernel::Folded(p) = self {
+            return p.eval();
+        }
         let inputs = self.inputs();
         let vals: Vec<&Value> = inputs
             .iter()
@@ -55,7 +77,11 @@ impl Kernel {
                     .ok_or_else(|| EngineError::BadInput(format!("tensor {t} has no value yet")))
             })
             .collect::<Result<_, _>>()?;
-        let x = vals[0];
+        // An operator whose every input is a constant folded into its parameters
+        // has nothing to read: refuse it by name rather than index an empty list.
+        let Some(&x) = vals.first() else {
+            return Err(EngineError::BadInput("the operator has no run-time input (every input is a constant)".into()));
+        };
         match self {
             Kernel::FullyConnected(p) => p.eval(x),
             Kernel::Softmax(p) => p.eval(x),
@@ -82,6 +108,18 @@ impl Kernel {
             Kernel::Relu(p) => p.eval(x),
             Kernel::LeakyRelu(p) => p.eval(x),
             Kernel::HardSwish(p) => p.eval(x),
+            Kernel::Folded(p) => p.eval(),
+            // float
+            Kernel::Float(k) => k.eval(&vals),
+            // dynamic range
+            Kernel::HybridFullyConnected(p) => p.eval(x),
+            Kernel::HybridConv2d(p) => p.eval(x),
+            Kernel::HybridDepthwiseConv2d(p) => p.eval(x),
+            Kernel::Int16(p) => p.eval(&vals),
+            // --- vit ---
+            Kernel::Transformer(op) => op.eval(&vals),
+            // vision (issue 14)
+            Kernel::Vision(p) => p.eval(x),
         }
     }
 
@@ -112,6 +150,18 @@ impl Kernel {
             Kernel::Relu(p) => vec![p.input],
             Kernel::LeakyRelu(p) => vec![p.input],
             Kernel::HardSwish(p) => vec![p.input],
+            Kernel::Folded(_) => Vec::new(),
+            // float
+            Kernel::Float(k) => k.inputs(),
+            // dynamic range
+            Kernel::HybridFullyConnected(p) => vec![p.core.input],
+            Kernel::HybridConv2d(p) => vec![p.core.input],
+            Kernel::HybridDepthwiseConv2d(p) => vec![p.core.input],
+            Kernel::Int16(p) => p.inputs(),
+            // --- vit ---
+            Kernel::Transformer(op) => op.inputs(),
+            // vision (issue 14)
+            Kernel::Vision(p) => vec![p.input()],
         }
     }
 
@@ -139,7 +189,19 @@ impl Kernel {
             Kernel::Relu(p) => p.input,
             Kernel::LeakyRelu(p) => p.input,
             Kernel::HardSwish(p) => p.input,
+            Kernel::Int16(p) => p.data_input(),
+            // vision (issue 14)
+            Kernel::Vision(p) => p.input(),
             Kernel::Concatenation(_) | Kernel::Pack(_) => self.inputs()[0],
+            Kernel::Folded(p) => p.input,
+            // float
+            Kernel::Float(k) => k.data_input(),
+            // dynamic range
+            Kernel::HybridFullyConnected(p) => p.core.input,
+            Kernel::HybridConv2d(p) => p.core.input,
+            Kernel::HybridDepthwiseConv2d(p) => p.core.input,
+            // --- vit ---
+            Kernel::Transformer(op) => op.inputs()[0],
         }
     }
 
@@ -168,6 +230,18 @@ impl Kernel {
             Kernel::Relu(p) => p.output,
             Kernel::LeakyRelu(p) => p.output,
             Kernel::HardSwish(p) => p.output,
+            Kernel::Folded(p) => p.output,
+            // float
+            Kernel::Float(k) => k.output(),
+            // dynamic range
+            Kernel::HybridFullyConnected(p) => p.core.output,
+            Kernel::HybridConv2d(p) => p.core.output,
+            Kernel::HybridDepthwiseConv2d(p) => p.core.output,
+            Kernel::Int16(p) => p.output(),
+            // --- vit ---
+            Kernel::Transformer(op) => op.output(),
+            // vision (issue 14)
+            Kernel::Vision(p) => p.output(),
         }
     }
 }
@@ -217,6 +291,8 @@ impl Step {
             Kernel::Mean(p) => match &p.arith {
                 ops::mean::MeanArith::Integer { rounding, .. } => format!("mean_method = folded multiplier, {}", rounding.name()),
                 ops::mean::MeanArith::Float { .. } => "mean_method = f32, half to even".into(),
+                // vision (issue 14)
+                ops::mean::MeanArith::BiasedSum { .. } => "mean_keep_dims_hw_optimized = raw sum · f32 multiplier + truncated f32 bias".into(),
             },
             Kernel::Relu(p) => match &p.arith {
                 ops::relu::ReluArith::Requantize { rounding, .. } => format!("relu_method = requantize, {}", rounding.name()),
@@ -231,8 +307,9 @@ impl Step {
             Kernel::Concatenation(p) if p.rescale.iter().any(Option::is_some) => {
                 "none: inputs of other scales requantized in f32 (ConcatenationWithScaling) in every runtime".into()
             }
-            Kernel::Dequantize(_)
-            | Kernel::Reshape(_)
+            // vit: DEQUANTIZE's f32 formula is a runtime choice.
+            Kernel::Dequantize(p) => format!("dequantize_method = {:?}", p.method),
+            Kernel::Reshape(_)
             | Kernel::MaxPool2d(_)
             | Kernel::AveragePool2d(_)
             | Kernel::Concatenation(_)
@@ -241,6 +318,18 @@ impl Step {
             | Kernel::Pack(_)
             | Kernel::Pad(_)
             | Kernel::HardSwish(_) => same.into(),
+            Kernel::Folded(_) => "none: a constant computed exactly at prepare time, as every runtime does".into(),
+            // float
+            Kernel::Float(_) => "none: float32 in the reference kernels' order (the optimized runtimes sum in others, not emulated)".into(),
+            // dynamic range
+            Kernel::HybridFullyConnected(p) => format!("hybrid_fc_method = {}: {}", p.core.quantizer.name(), p.core.scaling.name()),
+            Kernel::HybridConv2d(p) => format!("hybrid_conv_method = {}: {}", p.core.quantizer.name(), p.core.scaling.name()),
+            Kernel::HybridDepthwiseConv2d(p) => format!("hybrid_depthwise_method = {}: {}", p.core.quantizer.name(), p.core.scaling.name()),
+            Kernel::Int16(p) => p.profile_choice(),
+            // --- vit ---
+            Kernel::Transformer(op) => op.describe(),
+            // vision (issue 14)
+            Kernel::Vision(p) => p.profile_choice(),
         }
     }
 }
@@ -268,6 +357,39 @@ impl Plan {
     /// would need more memory than `limits` allows is refused with
     /// [`EngineError::TooLarge`] before anything is allocated for it.
     pub fn with_limits(model: Model, profile: Profile, limits: Limits) -> Result<Plan, EngineError> {
+        Plan::build(model, profile, limits, &BTreeSet::new())
+    }
+
+    /// reader: every operator of `model` that `run` cannot execute in
+    /// `profile`, with the reason (what `quantlens inspect` marks `CANNOT
+    /// RUN`), and the error about the graph as a whole if there is one.
+    ///
+    /// Each failing operator is set aside (its outputs treated as given) and
+    /// the plan prepared again, so that one unsupported operator does not hide
+    /// the next.
+    pub fn diagnose(model: &Model, profile: Profile) -> Diagnosis {
+        Plan::diagnose_with_limits(model, profile, Limits::default())
+    }
+
+    /// reader: [`Plan::diagnose`] within explicit resource [`Limits`].
+    pub fn diagnose_with_limits(model: &Model, profile: Profile, limits: Limits) -> Diagnosis {
+        let mut skip = BTreeSet::new();
+        let mut ops = Vec::new();
+        for _ in 0..=model.operators.len() {
+            let err = match Plan::build(model.clone(), profile, limits, &skip) {
+                Ok(_) => return Diagnosis { ops, graph: None },
+                Err(e) => e,
+            };
+            match operator_of(&err) {
+                Some(op) if skip.insert(op) => ops.push((op, err)),
+                _ => return Diagnosis { ops, graph: Some(err) },
+            }
+        }
+        Diagnosis { ops, graph: None }
+    }
+
+    /// [`Plan::with_limits`], setting aside the operators in `skip` (for [`Plan::diagnose`]).
+    fn build(model: Model, profile: Profile, limits: Limits, skip: &BTreeSet<usize>) -> Result<Plan, EngineError> {
         model.validate()?;
         if model.inputs.len() != 1 {
             return Err(EngineError::BadInput(format!("model has {} inputs; quantlens runs single-input models", model.inputs.len())));
@@ -276,12 +398,24 @@ impl Plan {
             return Err(EngineError::BadGraph("the model has no graph output".into()));
         }
         check_memory(&model, limits)?;
+        // reader: operators on constants are computed now (DEQUANTIZE float16, DENSIFY)
+        let (model, mut folded) = fold_constants(model, skip)?;
         let mut available: Vec<bool> = model.tensors.iter().map(|t| t.is_constant()).collect();
         for &i in &model.inputs {
             available[i] = true;
         }
         let mut steps = Vec::with_capacity(model.operators.len());
         for op in &model.operators {
+            // reader: folded and set-aside operators; dtypes and encodings no kernel reads
+            if let Some(p) = folded.remove(&op.index) {
+                steps.push(Step { op: op.index, kernel: Kernel::Folded(p) });
+                continue;
+            }
+            if skip.contains(&op.index) {
+                op.outputs.iter().for_each(|&t| available[t] = true);
+                continue;
+            }
+            ops::fold::check_operands(&OpContext { model: &model, op })?;
             for &t in op.inputs.iter().flatten() {
                 if !available[t] {
                     return Err(EngineError::NotYetProduced { op: op.index, kind: op.kind.name(), tensor: t });
@@ -308,7 +442,26 @@ impl Plan {
                 available[t] = true;
             }
             let ctx = OpContext { model: &model, op };
+            // topic int16: operators with int16 activations take the 16x8 kernels.
+            if let Some(kernel) = ops::int16::prepare(&ctx, profile)? {
+                steps.push(Step { op: op.index, kernel });
+                continue;
+            }
+            // --- vit: the transformer ops (SPLIT/SPLIT_V give one step per output) ---
+            if let Some(prepared) = ops::transformer::prepare(&ctx, profile)? {
+                steps.extend(prepared.into_iter().map(|k| Step { op: op.index, kernel: Kernel::Transformer(k) }));
+                continue;
+            }
             let kernel = match &op.kind {
+                // float: float32 kernels (issue 11); hybrid ops fall through to the arms below.
+                _ if ops::float::runs(&ctx) => Kernel::Float(ops::float::prepare(&ctx)?),
+                // dynamic range (issue 11): float input with int8 weights; these arms
+                // must precede the generic FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D ones.
+                OpKind::FullyConnected if ops::hybrid::is_hybrid(&model, op) => Kernel::HybridFullyConnected(ops::hybrid_fc::prepare(&ctx, profile)?),
+                OpKind::Conv2d if ops::hybrid::is_hybrid(&model, op) => Kernel::HybridConv2d(ops::hybrid_conv::prepare(&ctx, profile)?),
+                OpKind::DepthwiseConv2d if ops::hybrid::is_hybrid(&model, op) => {
+                    Kernel::HybridDepthwiseConv2d(ops::hybrid_depthwise::prepare(&ctx, profile)?)
+                }
                 OpKind::FullyConnected => Kernel::FullyConnected(ops::fully_connected::prepare(&ctx, profile)?),
                 OpKind::Softmax => Kernel::Softmax(ops::softmax::prepare(&ctx, profile)?),
                 OpKind::Quantize => Kernel::Quantize(ops::quantize::prepare(&ctx, profile)?),
@@ -332,7 +485,11 @@ impl Plan {
                 OpKind::Relu | OpKind::Relu6 | OpKind::ReluN1To1 => Kernel::Relu(ops::relu::prepare(&ctx, profile)?),
                 OpKind::LeakyRelu => Kernel::LeakyRelu(ops::leaky_relu::prepare(&ctx, profile)?),
                 OpKind::HardSwish => Kernel::HardSwish(ops::hard_swish::prepare(&ctx, profile)?),
-                other => return Err(EngineError::UnsupportedOp { op: op.index, kind: other.name() }),
+                // vision (issue 14)
+                other => match ops::vision::prepare(&ctx, profile) {
+                    Some(prepared) => Kernel::Vision(prepared?),
+                    None => return Err(EngineError::UnsupportedOp { op: op.index, kind: other.name() }),
+                },
             };
             steps.push(Step { op: op.index, kernel });
         }
@@ -379,6 +536,57 @@ impl Plan {
             _ => None,
         })
     }
+}
+
+/// reader: what [`Plan::diagnose`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    /// (operator index, why `run` cannot execute it), in execution order.
+    pub ops: Vec<(usize, EngineError)>,
+    /// An error about the graph as a whole (inputs, outputs, limits), if any.
+    pub graph: Option<EngineError>,
+}
+
+/// reader: the operator an error names, if it names one.
+fn operator_of(err: &EngineError) -> Option<usize> {
+    match err {
+        EngineError::UnsupportedOp { op, .. }
+        | EngineError::Unsupported { op, .. }
+        | EngineError::BadOperator { op, .. }
+        | EngineError::NotYetProduced { op, .. } => Some(*op),
+        _ => None,
+    }
+}
+
+/// reader: fold every operator on constants ([`ops::fold`]) into the model:
+/// its output becomes a constant, and its prepared step is returned by
+/// operator index. Operators in `skip` are left alone.
+fn fold_constants(mut model: Model, skip: &BTreeSet<usize>) -> Result<(Model, BTreeMap<usize, ops::fold::Params>), EngineError> {
+    if let Some(&t) = model.inputs.iter().find(|&&t| !model.tensors[t].dtype.is_held()) {
+        let tensor = &model.tensors[t];
+        return Err(EngineError::BadInput(format!("graph input tensor {t} ({}) is {}, which quantlens does not run", tensor.name, tensor.dtype)));
+    }
+    let mut folded = BTreeMap::new();
+    for k in 0..model.operators.len() {
+        if skip.contains(&k) {
+            continue;
+        }
+        let op = &model.operators[k];
+        if let Some(p) = ops::fold::prepare(&OpContext { model: &model, op })? {
+            let out = &model.tensors[p.output];
+            if out.is_constant() || model.inputs.contains(&p.output) {
+                return Err(EngineError::BadOperator {
+                    op: k,
+                    kind: op.kind.name(),
+                    reason: format!("writes tensor {} ({}), which is a constant or the graph input", p.output, crate::model::escape_name(&out.name)),
+                });
+            }
+            let bytes = p.bytes();
+            model.tensors[p.output].data = Some(bytes);
+            folded.insert(k, p);
+        }
+    }
+    Ok((model, folded))
 }
 
 /// Resource limits of a [`Plan`] (see [`Plan::with_limits`]).

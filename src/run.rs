@@ -30,6 +30,7 @@ impl Plan {
             )));
         }
         let mut values: Vec<Option<Value>> = vec![None; self.model.tensors.len()];
+        self.seed_constants(&mut values);
         values[self.input()] = Some(input.reshaped(&t_in.shape));
         for step in &self.steps {
             let y = step.kernel.eval(&values)?;
@@ -57,5 +58,22 @@ impl Plan {
     /// Run every sample of a batch.
     pub fn run_batch(&self, inputs: &[Value]) -> Result<Vec<Trace>, EngineError> {
         inputs.iter().map(|x| self.run(x)).collect()
+    }
+}
+
+// --- vit ---
+impl Plan {
+    /// Put into `values` the constants from the file that some step reads at
+    /// run time (an ADD or MUL with a constant operand: the ViT's position
+    /// embedding, LayerNorm's γ, β and ε, the attention's 1/√d scale). Such a
+    /// constant then appears in the trace beside the op-produced tensors.
+    pub(crate) fn seed_constants(&self, values: &mut [Option<Value>]) {
+        for step in &self.steps {
+            for t in step.kernel.inputs() {
+                if values[t].is_none() {
+                    values[t] = Value::from_constant(&self.model.tensors[t]);
+                }
+            }
+        }
     }
 }

@@ -111,11 +111,15 @@ impl Value {
             DType::I16 => Data::I16(vec![0; n]),
             DType::I64 => Data::I64(vec![0; n]),
             DType::Bool => Data::Bool(vec![false; n]),
+            // reader: dtypes a run does not hold (DType::is_held); Plan refuses
+            // a graph input of such a dtype, so this is a placeholder byte each.
+            _ => Data::U8(vec![0; n]),
         };
         Value { shape: shape.to_vec(), data }
     }
 
-    /// The constant contents of a tensor from the file, decoded from little-endian bytes.
+    /// The constant contents of a tensor from the file, decoded from
+    /// little-endian bytes; `None` without data or for a dtype a run does not hold.
     pub fn from_constant(t: &Tensor) -> Option<Value> {
         let bytes = t.data.as_ref()?;
         let data = match t.dtype {
@@ -128,6 +132,8 @@ impl Value {
                 bytes.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
             ),
             DType::Bool => Data::Bool(bytes.iter().map(|&b| b != 0).collect()),
+            // reader: not held as a value (FLOAT16 weights are dequantized at prepare time).
+            _ => return None,
         };
         Some(Value { shape: t.shape.clone(), data })
     }

@@ -45,3 +45,33 @@ impl Trace {
         }
     }
 }
+
+// dynamic range (issue 11): S1 is not in the file, it is computed from every input.
+impl Trace {
+    /// The run-time input quantization (S1, Z1) of every batch row of the
+    /// hybrid operator `op` (one per row of a FULLY_CONNECTED, one per image
+    /// of a convolution), as the run computed it from the traced input.
+    /// `None` if `op` is not a hybrid operator.
+    pub fn hybrid_input_quant(&self, plan: &Plan, op: usize) -> Option<Vec<crate::quant::hybrid::RowQuant>> {
+        let step = plan.steps.iter().find(|s| s.op == op)?;
+        match &step.kernel {
+            Kernel::HybridFullyConnected(p) => p.quantize_rows(self.value(p.core.input)?).ok().map(|r| r.0),
+            Kernel::HybridConv2d(p) => p.quantize_images(self.value(p.core.input)?).ok().map(|r| r.0),
+            Kernel::HybridDepthwiseConv2d(p) => p.quantize_images(self.value(p.core.input)?).ok().map(|r| r.0),
+            _ => None,
+        }
+    }
+
+    /// The steps behind element `element` of the output of the hybrid
+    /// operator `op`: the row's run-time S1 and Z1, the int32 accumulator,
+    /// the float scaling, + bias, activation. `None` if `op` is not hybrid.
+    pub fn hybrid_steps(&self, plan: &Plan, op: usize, element: usize) -> Option<crate::ops::hybrid::HybridSteps> {
+        let step = plan.steps.iter().find(|s| s.op == op)?;
+        match &step.kernel {
+            Kernel::HybridFullyConnected(p) => p.steps(self.value(p.core.input)?, element),
+            Kernel::HybridConv2d(p) => p.steps(self.value(p.core.input)?, element),
+            Kernel::HybridDepthwiseConv2d(p) => p.steps(self.value(p.core.input)?, element),
+            _ => None,
+        }
+    }
+}

@@ -149,8 +149,8 @@ fn unsupported_op_is_named_with_its_index() {
     let mut m = Model::from_path(model("mlp_ptq_int8_per_tensor")).unwrap();
     m.operators[1].kind = OpKind::Other(36); // GATHER
     let err = Plan::new(m, Profile::TfliteRef).unwrap_err();
-    assert_eq!(err, EngineError::UnsupportedOp { op: 1, kind: "BUILTIN_36".into() });
-    assert_eq!(err.to_string(), "operator 1: unsupported op BUILTIN_36");
+    assert_eq!(err, EngineError::UnsupportedOp { op: 1, kind: "GATHER".into() });
+    assert_eq!(err.to_string(), "operator 1 (GATHER): quantlens has no kernel for this operator");
 }
 
 #[test]

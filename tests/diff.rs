@@ -68,6 +68,12 @@ enum Bug {
     HalfEvenShift,
     DoubleRounding,
     PerChannelAsPerTensor,
+    /// `np.dot` of uint8 arrays: the accumulator wraps modulo 256.
+    AccWrapU8,
+    /// The same with int8 arrays: wraps into [−128, 127].
+    AccWrapI8,
+    /// int8 weights read as uint8 (negative w becomes w + 256).
+    WeightSignedness,
 }
 
 /// How the user rounds `M · acc` when making no rounding mistake.
@@ -185,8 +191,14 @@ fn fc_forward(l: &Fc, x: &[i64], bugs: &[Bug], base: Base) -> Vec<i64> {
         let mut acc: i64 = 0;
         for (i, &xi) in x.iter().enumerate().take(l.in_f) {
             let w = if has(Bug::Transposed) { l.w[i * l.out_f + c] } else { l.w[c * l.in_f + i] } as i64;
+            let w = if has(Bug::WeightSignedness) { w as i8 as u8 as i64 } else { w };
             let w = if has(Bug::WeightZeroPoint) { w } else { w - l.z2[c] as i64 };
             acc += (xi - z1) * w;
+        }
+        if has(Bug::AccWrapU8) {
+            acc = acc as u8 as i64;
+        } else if has(Bug::AccWrapI8) {
+            acc = acc as i8 as i64;
         }
         let s2 = if has(Bug::PerChannelAsPerTensor) { l.s2[0] } else { l.s2[c] };
         let s3 = if has(Bug::S3IsInputScale) { l.s1 } else if has(Bug::S3Omitted) { 1.0 } else { l.s3 };
@@ -330,7 +342,9 @@ fn correct_implementation_is_a_full_match() {
     let o = cli_diff(PRIMARY, "tflite-ref", &[], Base::Double, "correct-ref");
     println!("{}", o.stdout);
     assert_eq!(o.code, 0, "{}", o.stdout);
-    assert!(o.stdout.contains("FULL MATCH"), "{}", o.stdout);
+    // The user's dumps stop at the last FULLY_CONNECTED: the SOFTMAX and output QUANTIZE are not given.
+    assert!(!o.stdout.contains("FULL MATCH"), "{}", o.stdout);
+    assert!(o.stdout.contains("MATCH ON THE 4 TENSOR(S) YOU GAVE (not a full match); not given: t11, t12"), "{}", o.stdout);
     // The same user code with M0/shift and double rounding matches TFLite Micro.
     let o = cli_diff(PRIMARY, "tflm", &[], Base::FixedPoint, "correct-tflm");
     assert_eq!(o.code, 0, "{}", o.stdout);
@@ -375,25 +389,130 @@ fn float_dumps_are_compared_within_half_a_step() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The dumps a user writes with `np.save(f"{dir}/{name}.npy", …)`: a tensor
+/// name with `/` in it lands in sub-folders.
+fn write_by_name(m: &Model, yours: &Yours, dir: &Path) {
+    for (&t, s) in &yours.arrays {
+        let path = dir.join(format!("{}.npy", m.tensors[t].name));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        s.write_npy(&path).unwrap();
+    }
+}
+
 #[test]
 fn dumps_named_by_tensor_name_are_read() {
     let dir = tmp("names");
     let (input, xs) = inputs(PRIMARY, &dir);
     let m = Model::from_path(model_path(PRIMARY)).unwrap();
     let ints = user_dumps(PRIMARY, &xs, &[Bug::ReluAtZero], Base::Double);
+    // This model's FC outputs are named like `mlp_1/fc1_1/MatMul;…`: sub-folders.
+    assert!(ints.arrays.keys().filter(|&&t| m.tensors[t].name.contains('/')).count() >= 3);
     let d = dir.join("named");
-    std::fs::create_dir_all(&d).unwrap();
-    for (&t, s) in &ints.arrays {
-        let name = quantlens::diff::sanitize_name(&m.tensors[t].name);
-        s.write_npy(&d.join(format!("{name}.npy"))).unwrap();
-    }
-    std::fs::write(d.join("notes.npy"), b"not a tensor").unwrap();
+    write_by_name(&m, &ints, &d);
     let o = run_cli(&["diff", model_path(PRIMARY).to_str().unwrap(), "--input", input.to_str().unwrap(), "--yours", d.to_str().unwrap()]);
     println!("{}", o.stdout);
-    assert_eq!(o.code, 1);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    for t in ints.arrays.keys() {
+        assert!(o.stdout.contains(&format!("{}.npy", m.tensors[*t].name)), "t{t} not read\n{}", o.stdout);
+    }
     assert!(o.stdout.contains("FIRST DIVERGENT TENSOR: t8 "));
     assert!(o.stdout.contains("LIKELY CAUSE [relu-at-zero]"));
-    assert!(o.stdout.contains("ignored (name no tensor): notes.npy"));
+
+    // The sanitized flat form (`/` and `;` as `_`) is read too.
+    let flat = dir.join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    for (&t, s) in &ints.arrays {
+        s.write_npy(&flat.join(format!("{}.npy", quantlens::diff::sanitize_name(&m.tensors[t].name)))).unwrap();
+    }
+    let o = run_cli(&["diff", model_path(PRIMARY).to_str().unwrap(), "--input", input.to_str().unwrap(), "--yours", flat.to_str().unwrap()]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stdout.contains("LIKELY CAUSE [relu-at-zero]"), "{}", o.stdout);
+
+    // A stray .npy beside valid ones (here one level down) is an error that names it.
+    std::fs::create_dir_all(d.join("mlp_1")).unwrap();
+    std::fs::write(d.join("mlp_1").join("notes.npy"), b"not a tensor").unwrap();
+    let o = run_cli(&["diff", model_path(PRIMARY).to_str().unwrap(), "--input", input.to_str().unwrap(), "--yours", d.to_str().unwrap()]);
+    println!("{}", o.stdout);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(o.stdout.contains("name no tensor of the model") && o.stdout.contains("mlp_1/notes.npy"), "{}", o.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn partial_and_full_dumps() {
+    let dir = tmp("partial");
+    let (input, xs) = inputs(PRIMARY, &dir);
+    let model = model_path(PRIMARY);
+    let m = Model::from_path(&model).unwrap();
+    let ints = user_dumps(PRIMARY, &xs, &[], Base::Double);
+    // Only the first FC output: a match on what was given, not a full match.
+    let first_fc = layers(&m)[0].output;
+    let mut one = Yours::new();
+    one.insert(first_fc, ints.arrays[&first_fc].clone());
+    let d = dir.join("one");
+    one.write_dir(&d).unwrap();
+    let o = run_cli(&["diff", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--yours", d.to_str().unwrap()]);
+    println!("{}", o.stdout);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(!o.stdout.contains("FULL MATCH"), "{}", o.stdout);
+    assert!(o.stdout.contains("MATCH ON THE 1 TENSOR(S) YOU GAVE (not a full match); not given:"), "{}", o.stdout);
+    let plan = Plan::new(m.clone(), Profile::TfliteRef).unwrap();
+    let report = diff(&plan, &xs, &one).unwrap();
+    assert!(report.is_match() && !report.is_full_match());
+
+    // Every op-produced tensor, the SOFTMAX and output QUANTIZE taken from LiteRT's reference golden: a full match.
+    let mut all = ints.clone();
+    let mut golden = quantlens::io::Npz::open(data().join("goldens").join(PRIMARY).join("ref.npz")).unwrap();
+    for t in diff(&plan, &xs, &ints).unwrap().not_provided {
+        let g = golden.get(&format!("t{t}")).unwrap();
+        let per = g.len() / g.shape[0];
+        let mut shape = vec![N];
+        shape.extend(&g.shape[1..]);
+        let data = match &g.data {
+            Data::U8(v) => Data::U8(v[..N * per].to_vec()),
+            Data::I8(v) => Data::I8(v[..N * per].to_vec()),
+            other => panic!("t{t}: integer golden expected, got {other:?}"),
+        };
+        all.insert(t, Stacked { shape, data });
+    }
+    let report = diff(&plan, &xs, &all).unwrap();
+    assert!(report.is_full_match(), "{}", report.render());
+    assert!(report.render().contains("FULL MATCH: all 6 op-produced tensor(s) given"), "{}", report.render());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_partial_explanation_is_not_a_likely_cause() {
+    // 65 % of the first layer's values made with ReLU at 0, the rest shifted by
+    // an amount no known mistake produces: the closest candidate explains only
+    // part of the values and must not be named the likely cause.
+    let dir = tmp("partial-cause");
+    let (input, xs) = inputs(PRIMARY, &dir);
+    let model = model_path(PRIMARY);
+    let m = Model::from_path(&model).unwrap();
+    let good = user_dumps(PRIMARY, &xs, &[], Base::Double);
+    let relu0 = user_dumps(PRIMARY, &xs, &[Bug::ReluAtZero], Base::Double);
+    let t = layers(&m)[0].output;
+    let a = good.arrays[&t].to_i64_vec().unwrap();
+    let b = relu0.arrays[&t].to_i64_vec().unwrap();
+    let mixed: Vec<i8> = a
+        .iter()
+        .zip(&b)
+        .enumerate()
+        .map(|(i, (&x, &y))| if (i * 7919) % 100 < 65 { y as i8 } else { (x as i8).wrapping_add(37) })
+        .collect();
+    let mut yours = Yours::new();
+    yours.insert(t, Stacked { shape: good.arrays[&t].shape.clone(), data: Data::I8(mixed) });
+    let d = dir.join("mixed");
+    yours.write_dir(&d).unwrap();
+    let o = run_cli(&["diff", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--yours", d.to_str().unwrap()]);
+    println!("{}", o.stdout);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(!o.stdout.contains("LIKELY CAUSE"), "{}", o.stdout);
+    assert!(o.stdout.contains("no known mistake explains these values"), "{}", o.stdout);
+    assert!(o.stdout.contains("closest: [relu-at-zero]"), "{}", o.stdout);
+    let plan = Plan::new(m, Profile::TfliteRef).unwrap();
+    assert!(diff(&plan, &xs, &yours).unwrap().likely_cause().is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -532,7 +651,50 @@ fn rounding_double_rounding() {
 }
 
 #[test]
+fn accumulator_wraps_in_uint8() {
+    // numpy: np.dot of two uint8 arrays stays uint8, the sum wraps modulo 256.
+    assert_diagnosed(LEGACY, "tflite-ref", &[Bug::AccWrapU8], Base::Double, 5, "acc-wrap:uint8");
+}
+
+#[test]
+fn accumulator_wraps_in_int8() {
+    assert_diagnosed(PRIMARY, "tflite-ref", &[Bug::AccWrapI8], Base::Double, 8, "acc-wrap:int8");
+}
+
+#[test]
+fn int8_weights_read_as_uint8() {
+    assert_diagnosed(PRIMARY, "tflite-ref", &[Bug::WeightSignedness], Base::Double, 8, "weight-signedness");
+}
+
+#[test]
 fn two_mistakes_at_once() {
     // The "10 %" kind of implementation: input zero point ignored and S3 left out.
     assert_diagnosed(PRIMARY, "tflite-ref", &[Bug::InputZeroPoint, Bug::S3Omitted], Base::Double, 8, "input-zero-point+wrong-s3:omitted");
+}
+
+// ---------------------------------------------------------------------------
+// diff::simulate: the mistakes that give chance accuracy, made on purpose
+// ---------------------------------------------------------------------------
+
+#[test]
+fn simulated_mistakes_are_diagnosed() {
+    use quantlens::diff::{simulate, Mistake, ScaleUsed};
+    let dir = tmp("simulate");
+    for (stem, mistake, key) in [
+        (LEGACY, Mistake::WrongOutputScale(ScaleUsed::Omitted), "wrong-s3:omitted"),
+        (LEGACY, Mistake::AccumulatorWrap(quantlens::DType::U8), "acc-wrap:uint8"),
+        (PRIMARY, Mistake::ReluAtZero, "relu-at-zero"),
+    ] {
+        let (_, xs) = inputs(stem, &dir);
+        let plan = Plan::new(Model::from_path(model_path(stem)).unwrap(), Profile::TfliteRef).unwrap();
+        // No mistake: the profile's own values, every op-produced tensor.
+        let right = simulate(&plan, &xs, &[]).unwrap();
+        let report = diff(&plan, &xs, &right).unwrap();
+        assert!(report.is_full_match(), "{stem}\n{}", report.render());
+        let wrong = simulate(&plan, &xs, &[mistake]).unwrap();
+        let report = diff(&plan, &xs, &wrong).unwrap();
+        println!("{}", report.render());
+        assert_eq!(report.likely_cause().map(|c| c.key()).as_deref(), Some(key), "{stem}\n{}", report.render());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,18 +91,24 @@ fn c_harness(stem: &str, tflm_golden: bool, negative_check: bool) {
     ]);
     assert_eq!(code, 0, "{out}");
     let header = std::fs::read_to_string(dir.join("model.h")).unwrap();
-    assert!(header.contains("static const int8_t ql_l1_weights[") || header.contains("static const uint8_t ql_l0_weights["));
+    let source = std::fs::read_to_string(dir.join("model.c")).unwrap();
+    assert!(source.contains("static const int8_t ql_l1_weights[") || source.contains("static const uint8_t ql_l0_weights["));
     assert!(header.contains("#define QL_PROFILE \"tflm\""));
-    // The harness is plain C99 with integer arithmetic only.
+    assert!(header.contains("int ql_invoke(const int32_t *input, int32_t *output);"));
+    // model.c (the forward pass, softmax included) and the harness are plain C99 with integer arithmetic only.
     let harness = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/export/harness.c")).unwrap();
-    let code_only = strip_comments_and_strings(&harness);
-    assert!(!code_only.contains("float") && !code_only.contains("double"), "the C harness must not use floating point");
+    for (name, src) in [("harness.c", &harness), ("model.c", &source)] {
+        let code_only = strip_comments_and_strings(src);
+        assert!(!code_only.contains("float") && !code_only.contains("double"), "{name} must not use floating point");
+    }
+    assert!(source.contains("exp_on_negative_values") && source.contains("softmax_row"), "model.c computes the SOFTMAX");
     std::fs::write(dir.join("harness.c"), &harness).unwrap();
     let exe = dir.join("harness");
     let cc = Command::new("gcc")
         .args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&exe)
         .arg(dir.join("harness.c"))
+        .arg(dir.join("model.c"))
         .arg(format!("-I{}", dir.display()))
         .output()
         .expect("gcc is needed for this test");
@@ -149,7 +155,7 @@ fn c_harness(stem: &str, tflm_golden: bool, negative_check: bool) {
     let old: i64 = golden_h[brace..comma].parse().unwrap();
     let broken = format!("{}{}{}", &golden_h[..brace], if old == 0 { 1 } else { 0 }, &golden_h[comma..]);
     std::fs::write(dir.join("golden.h"), broken).unwrap();
-    let cc = Command::new("gcc").args(["-std=c99", "-O2", "-o"]).arg(&exe).arg(dir.join("harness.c")).arg(format!("-I{}", dir.display())).output().unwrap();
+    let cc = Command::new("gcc").args(["-std=c99", "-O2", "-o"]).arg(&exe).arg(dir.join("harness.c")).arg(dir.join("model.c")).arg(format!("-I{}", dir.display())).output().unwrap();
     assert!(cc.status.success());
     let run = Command::new(&exe).output().unwrap();
     assert_eq!(run.status.code(), Some(1));

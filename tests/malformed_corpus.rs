@@ -241,7 +241,10 @@ fn patched(bytes: &[u8], edit: impl FnOnce(&Locator, &mut Vec<u8>)) -> Vec<u8> {
 
 #[test]
 fn committed_and_small_models_run_within_the_limits() {
-    for (name, bytes) in real_models() {
+    // vit: the transformer op-coverage models contain ops quantlens refuses by
+    // name (int8 LOG_SOFTMAX, float32 GELU) and
+    // float kernels of other issues; tests/goldens_vit.rs checks them op by op.
+    for (name, bytes) in real_models().into_iter().filter(|(n, _)| !n.starts_with("tops_")) {
         for profile in Profile::ALL {
             let o = case_bytes(&name, &bytes, profile);
             // TFLM refuses the legacy uint8 model's SOFTMAX; quantlens runs it in every profile.
@@ -543,15 +546,15 @@ fn graph_order_and_ownership() {
         put_i32(b, l.elem(v, 0, 4), 1)
     });
     expect_err("output is a constant", &b, &["graph output 0 is tensor 1", "constant"]);
-    // An op of a kind quantlens does not run (GATHER = 36).
+    // An op of a kind quantlens does not run (LSH_PROJECTION = 15; vit: GATHER = 36 runs now).
     let b = patched(&p, |l, b| {
         let v = l.follow(l.root(), field::model::OPERATOR_CODES).unwrap();
         let code = l.table_elem(v, 0);
         let at = l.field(code, 3).unwrap(); // builtin_code
-        put_i32(b, at, 36);
-        b[l.field(code, 0).unwrap()] = 36;
+        put_i32(b, at, 15);
+        b[l.field(code, 0).unwrap()] = 15;
     });
-    expect_err("unsupported op", &b, &["unsupported op BUILTIN_36"]);
+    expect_err("unsupported op", &b, &["(LSH_PROJECTION): quantlens has no kernel"]);
 }
 
 #[test]
@@ -579,11 +582,16 @@ fn softmax_beta() {
 
 #[test]
 fn subgraphs() {
+    // Several subgraphs are read (control-flow bodies live there); subgraph 0 runs.
     let mut spec = chain_uint8io();
-    spec.subgraphs = 2;
-    expect_err("2 subgraphs", &build(&spec), &["model has 2 subgraphs", "single-subgraph"]);
-    spec.subgraphs = 5;
-    expect_err("5 subgraphs", &build(&spec), &["model has 5 subgraphs"]);
+    for count in [2, 5] {
+        spec.subgraphs = count;
+        let m = quantlens::Model::from_bytes(&build(&spec)).unwrap();
+        assert_eq!(m.subgraphs.len(), count - 1);
+        for profile in Profile::ALL {
+            quantlens::Plan::new(m.clone(), profile).unwrap();
+        }
+    }
     spec.subgraphs = 0;
     expect_err("0 subgraphs", &build(&spec), &["no subgraph"]);
     // The primary model with its subgraph count patched to 2: the second

@@ -1,5 +1,8 @@
-//! Arbitrary bytes → `Model::from_bytes` → `Plan` (every profile) → `run`
-//! on a zero input and on a ramp input of the model's input shape.
+//! Arbitrary bytes → `Model::from_bytes` (every dtype, sparse tensors,
+//! several subgraphs, signatures, metadata) → the quantization mode →
+//! `Plan::diagnose` (what `inspect` marks CANNOT RUN, every profile) and
+//! `Plan` (every profile; folds DEQUANTIZE float16 and DENSIFY) → `run` on a
+//! zero input and on a ramp input of the model's input shape.
 //! Any panic, abort, hang or allocation over libFuzzer's limit is a finding.
 #![no_main]
 
@@ -9,6 +12,17 @@ use quantlens::{Model, Plan, Profile, Value};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(model) = Model::from_bytes(data) else { return };
+    let _ = quantlens::model::mode::detect(&model).describe();
+    for t in model.tensors.iter().chain(model.subgraphs.iter().flat_map(|g| g.tensors.iter())) {
+        // Names as `inspect` prints them; sparse tensors expanded as DENSIFY would.
+        let _ = quantlens::model::escape_name(&t.name);
+        if let Some(sp) = &t.sparsity {
+            if t.num_elements() <= 1 << 20 {
+                let _ = sp.densify(&t.shape, t.dtype.size());
+            }
+        }
+    }
+    let _ = Plan::diagnose_with_limits(&model, Profile::TfliteRef, Limits { max_bytes: 64 << 20 });
     for profile in Profile::ALL {
         // A small memory limit keeps executions fast; the default limit is
         // exercised by tests/malformed_corpus.rs.

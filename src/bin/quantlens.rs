@@ -64,9 +64,11 @@ enum Command {
         #[arg(long)]
         labels: Option<PathBuf>,
     },
-    /// Compare YOUR per-layer outputs (DIR/t<k>.npy or DIR/<tensor name>.npy, shape (N, …)) with this
-    /// profile's, in execution order; name the first divergent tensor, the op that produced it and the
-    /// likely cause. Exit 0 full match, 1 divergence, 2 bad input.
+    /// Compare YOUR per-layer outputs (DIR/t<k>.npy or DIR/<tensor name>.npy, a name's `/` as
+    /// sub-folders; shape (N, …tensor shape) or (N, elements)) with this profile's, in execution
+    /// order; name the first divergent tensor, the op that produced it and the likely cause.
+    /// FULL MATCH only when every op-produced tensor is given. Exit 0 match, 1 divergence,
+    /// 2 bad input (including a .npy that names no tensor).
     Diff {
         model: PathBuf,
         /// The inputs you ran, shape (N, …input shape without its leading 1), model input dtype.
@@ -100,6 +102,32 @@ enum Command {
         #[arg(long, default_value = "tflm")]
         profile: String,
     },
+    /// Write one self-contained HTML page with the notebooks' lesson for this model: quantization mode,
+    /// tensors, S1/S2/S3/M/M0/shift/clamp of every layer, the sample through every op with charts, one
+    /// step trace per layer, error against the float path, the runtimes' differences, prediction, golden.
+    Report {
+        model: PathBuf,
+        /// An .npy of samples in the model's input dtype, or a PNG/JPEG image (default: the project's
+        /// data/goldens/<model>/input.npy when the model is one of data/models/).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// The sample to step through.
+        #[arg(long, default_value_t = 0)]
+        sample: usize,
+        #[arg(long, default_value = "tflite-ref")]
+        profile: String,
+        /// The float model, for the per-layer error (default for the project's MLPs: mlp_float32.tflite).
+        #[arg(long = "float")]
+        float_model: Option<PathBuf>,
+        /// Golden .npz (keys t<k>) of the runtime --profile emulates, on the same inputs.
+        #[arg(long)]
+        golden: Option<PathBuf>,
+        /// Labels (N,) for the accuracy line.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `println!` that never panics: when stdout is closed early (`quantlens
@@ -126,7 +154,8 @@ fn main() -> ExitCode {
             // One line, whatever the underlying messages look like.
             let msg = format!("{e:#}");
             let msg: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            eprintln!("quantlens: error: {}", msg.join(" "));
+            // Control characters from names in the file (a lone \r, escapes) are escaped.
+            eprintln!("quantlens: error: {}", quantlens::model::escape_name(&msg.join(" ")));
             ExitCode::from(2)
         }
     }
@@ -145,7 +174,40 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Export { model, format, out, golden, input, profile } => {
             export_cmd(&model, &format, &out, golden, input.as_deref(), &profile)
         }
+        Command::Report { model, input, sample, profile, float_model, golden, labels, out } => {
+            report_cmd(&model, input, sample, &profile, float_model, golden, labels, &out)
+        }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report_cmd(
+    model: &Path,
+    input: Option<PathBuf>,
+    sample: usize,
+    profile: &str,
+    float_model: Option<PathBuf>,
+    golden: Option<PathBuf>,
+    labels: Option<PathBuf>,
+    out: &Path,
+) -> Result<ExitCode> {
+    let profile: Profile = profile.parse()?;
+    // data/models/<stem>.tflite → data/ (where the project's inputs, labels and float model are).
+    let data_dir = model.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let setup = quantlens::notebook::Setup::from_parts(&data_dir, "", Some(model.to_path_buf()), input, labels, float_model, Some(sample), 0)
+        .with_context(|| format!("reading {}", model.display()))?;
+    let opts = quantlens::report::Options {
+        sample: setup.sample,
+        profile,
+        float_model: setup.float_model.clone(),
+        golden,
+        labels: setup.labels.clone(),
+        ..Default::default()
+    };
+    let page = quantlens::report::build(&setup.model_path, &setup.model, &setup.inputs, &setup.input_source, &opts)?;
+    std::fs::write(out, &page).with_context(|| format!("writing {}", out.display()))?;
+    println!("wrote {} ({} bytes)", out.display(), page.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn diff_cmd(model: &Path, input: &Path, yours: &Path, profile: &str, no_pairs: bool) -> Result<ExitCode> {
@@ -228,31 +290,56 @@ fn load_labels(path: &Path, n: usize) -> Result<Vec<i64>> {
     Ok(v)
 }
 
+/// `inspect`: the whole file, whether or not `run` can execute it. The
+/// model is read without a plan; operators `run` cannot execute are marked
+/// `CANNOT RUN: <reason>`; the plan's details (S1, S2, S3, M, …) follow when
+/// the whole model can be prepared.
 fn inspect(model_path: &Path, profile: &str) -> Result<ExitCode> {
-    let plan = load_plan(model_path, profile)?;
+    let profile: Profile = profile.parse()?;
+    let m = Model::from_path(model_path).with_context(|| format!("reading {}", model_path.display()))?;
+    let diagnosis = Plan::diagnose(&m, profile);
+    println!(
+        "model {}  (schema v{}, {} tensors, {} operators, {} subgraph(s))",
+        model_path.display(),
+        m.version,
+        m.tensors.len(),
+        m.operators.len(),
+        1 + m.subgraphs.len()
+    );
+    if let Some(d) = &m.description {
+        println!("description {:?}", d);
+    }
+    println!("inputs {:?}  outputs {:?}  profile {} — {}", m.inputs, m.outputs, profile, profile.describe());
+    println!("quantization mode: {}", quantlens::model::mode::detect(&m).describe());
+    let cannot: std::collections::BTreeMap<usize, String> = diagnosis.ops.iter().map(|(k, e)| (*k, e.to_string())).collect();
+    let runnable = match (&diagnosis.graph, cannot.len()) {
+        (None, 0) => "yes".to_string(),
+        (None, n) => format!("no: {n} operator(s) marked CANNOT RUN below"),
+        (Some(e), n) => format!("no: {e}{}", if n > 0 { format!("; and {n} operator(s) marked CANNOT RUN below") } else { String::new() }),
+    };
+    println!("run can execute it: {runnable}");
+    print_graph(&m.tensors, &m.operators, &cannot);
+    for g in &m.subgraphs {
+        println!("\nSUBGRAPH {} {:?}  (inputs {:?}  outputs {:?}; quantlens runs subgraph 0 only)", g.index, quantlens::model::escape_name(&g.name), g.inputs, g.outputs);
+        print_graph(&g.tensors, &g.operators, &std::collections::BTreeMap::new());
+    }
+    if !m.signatures.is_empty() {
+        println!("\nSIGNATURES");
+        for sig in &m.signatures {
+            let list = |v: &[(String, usize)]| v.iter().map(|(n, t)| format!("{}=t{t}", quantlens::model::escape_name(n))).collect::<Vec<_>>().join(", ");
+            println!("  {:?} → subgraph {}: inputs [{}] outputs [{}]", sig.key, sig.subgraph, list(&sig.inputs), list(&sig.outputs));
+        }
+    }
+    if !m.metadata.is_empty() {
+        println!("\nMETADATA");
+        for md in &m.metadata {
+            println!("  {:?}: buffer {} ({} bytes)", md.name, md.buffer, md.bytes);
+        }
+    }
+    let Ok(plan) = Plan::new(m, profile) else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let m = &plan.model;
-    println!("model {}  (schema v{}, {} tensors, {} operators)", model_path.display(), m.version, m.tensors.len(), m.operators.len());
-    println!("inputs {:?}  outputs {:?}  profile {} — {}", m.inputs, m.outputs, plan.profile, plan.profile.describe());
-    println!("\nTENSORS");
-    println!("{:>4}  {:<8} {:<14} {:<26} zero point (Z) / name", "k", "dtype", "shape", "scale (S)");
-    for t in &m.tensors {
-        let (s, z) = match &t.quant {
-            None => ("-".to_string(), "-".to_string()),
-            Some(q) if q.scale.len() == 1 => (format!("{:.9e}", q.scale[0]), q.zero_point[0].to_string()),
-            Some(q) => {
-                let (lo, hi) = q.scale.iter().fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
-                let zs: std::collections::BTreeSet<i64> = q.zero_point.iter().copied().collect();
-                (format!("{} per-channel {:.3e}..{:.3e}", q.scale.len(), lo, hi), format!("{zs:?} (axis {})", q.quantized_dimension))
-            }
-        };
-        let kind = if t.is_constant() { "const" } else { "" };
-        println!("{:>4}  {:<8} {:<14} {:<26} {:<6} {} {}", t.index, t.dtype.name(), format!("{:?}", t.shape), s, z, kind, t.name);
-    }
-    println!("\nOPERATORS");
-    for op in &m.operators {
-        let ins: Vec<String> = op.inputs.iter().map(|i| i.map_or("-".into(), |i| i.to_string())).collect();
-        println!("{:>4}  {:<18} inputs [{}] → outputs {:?}", op.index, op.kind.name(), ins.join(", "), op.outputs);
-    }
     for step in &plan.steps {
         if let Kernel::FullyConnected(p) = &step.kernel {
             if let quantlens::ops::fully_connected::Arith::Quantized(q) = &p.arith {
@@ -361,6 +448,8 @@ fn inspect(model_path: &Path, profile: &str) -> Result<ExitCode> {
             }
         }
     }
+    // dynamic range (issue 11): where S1 comes from when it is not in the file
+    print!("{}", quantlens::ops::hybrid::describe_plan(&plan));
     let quantized = |t: usize| {
         let tensor = &m.tensors[t];
         matches!(tensor.dtype, quantlens::DType::I8 | quantlens::DType::U8 | quantlens::DType::I16) && tensor.quant.as_ref().is_some_and(|q| !q.scale.is_empty())
@@ -390,6 +479,52 @@ fn inspect(model_path: &Path, profile: &str) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tensor and operator tables of one subgraph; operators in `cannot`
+/// are marked with the reason `run` cannot execute them.
+fn print_graph(tensors: &[quantlens::model::Tensor], operators: &[quantlens::model::Operator], cannot: &std::collections::BTreeMap<usize, String>) {
+    use quantlens::model::{escape_name, DimMetadata, QuantDetails};
+    println!("\nTENSORS");
+    println!("{:>4}  {:<8} {:<14} {:<26} zero point (Z) / name", "k", "dtype", "shape", "scale (S)");
+    for t in tensors {
+        let (s, z) = match (&t.quant, &t.quant_details) {
+            (_, Some(QuantDetails::Blockwise { scales, zero_points, block_size })) => {
+                (format!("blockwise: scales t{scales}, block {block_size}"), format!("t{zero_points}"))
+            }
+            (_, Some(QuantDetails::Custom)) => ("custom quantization".to_string(), "-".to_string()),
+            (_, Some(QuantDetails::Other { kind })) => (format!("quantization details #{kind}"), "-".to_string()),
+            (None, None) => ("-".to_string(), "-".to_string()),
+            (Some(q), None) if q.scale.len() == 1 => (format!("{:.9e}", q.scale[0]), q.zero_point[0].to_string()),
+            (Some(q), None) => {
+                let (lo, hi) = q.scale.iter().fold((f32::MAX, f32::MIN), |(a, b), &s| (a.min(s), b.max(s)));
+                let zs: std::collections::BTreeSet<i64> = q.zero_point.iter().copied().collect();
+                (format!("{} per-channel {:.3e}..{:.3e}", q.scale.len(), lo, hi), format!("{zs:?} (axis {})", q.quantized_dimension))
+            }
+        };
+        let kind = match (&t.sparsity, t.external_buffer) {
+            (Some(sp), _) => {
+                let levels: Vec<&str> = sp.dim_metadata.iter().map(|d| if matches!(d, DimMetadata::Dense { .. }) { "DENSE" } else { "SPARSE_CSR" }).collect();
+                format!(
+                    "sparse ({} values; traversal {:?}, block map {:?}, {})",
+                    sp.value_count,
+                    sp.traversal_order,
+                    sp.block_map,
+                    levels.join("+")
+                )
+            }
+            (None, Some(b)) => format!("external buffer {b}"),
+            _ if t.is_constant() => "const".to_string(),
+            _ => String::new(),
+        };
+        println!("{:>4}  {:<8} {:<14} {:<26} {:<6} {} {}", t.index, t.dtype.name(), format!("{:?}", t.shape), s, z, kind, escape_name(&t.name));
+    }
+    println!("\nOPERATORS");
+    for op in operators {
+        let ins: Vec<String> = op.inputs.iter().map(|i| i.map_or("-".into(), |i| i.to_string())).collect();
+        let mark = cannot.get(&op.index).map_or(String::new(), |why| format!("   CANNOT RUN: {why}"));
+        println!("{:>4}  {:<18} inputs [{}] → outputs {:?}{mark}", op.index, op.kind.name(), ins.join(", "), op.outputs);
+    }
 }
 
 fn run(model: &Path, input: &Path, profile: &str, dump: Option<&Path>, output: Option<&Path>, labels: Option<&Path>) -> Result<ExitCode> {

@@ -23,7 +23,7 @@ fn ink(c: RGBColor) -> &'static RGBColor {
 }
 
 /// `n` panels in rows of at most `per_row`.
-fn panel_grid(n: usize, per_row: usize) -> (usize, usize) {
+pub(super) fn panel_grid(n: usize, per_row: usize) -> (usize, usize) {
     let cols = n.clamp(1, per_row);
     (n.div_ceil(cols).max(1), cols)
 }
@@ -33,7 +33,7 @@ fn panel_grid(n: usize, per_row: usize) -> (usize, usize) {
 /// The plot covers `x0..x0+cols`, `y0..y0+rows` so cells outside the data
 /// (e.g. padding) can be outlined too.
 #[allow(clippy::too_many_arguments)]
-fn cells(
+pub(super) fn cells(
     area: &Area,
     caption: &str,
     (rows, cols): (usize, usize),
@@ -146,7 +146,7 @@ pub fn receptive_field(title: &str, input: &Value, steps: &ConvSteps, g: &Geomet
             let ix = (ox * g.stride_w + t.kx * g.dil_w) as i64 - g.pad_w as i64;
             outlines.push((iy, ix, t.at.is_some()));
         }
-        let (map, bar) = left.split_horizontally(400);
+        let (map, bar) = left.split_horizontally(376);
         let color = |v: f64| gradient(&VIRIDIS, (v - q_lo) / (q_hi - q_lo));
         let caption = format!("input channel {ic} ({}×{}): taps of output (row {oy}, column {ox}, channel {oc})", g.in_h, g.in_w);
         cells(
@@ -234,7 +234,7 @@ pub fn feature_maps(title: &str, value: &Value, z: i64) -> Chart {
     let (lo, hi) = value.dtype().int_range().map(|(a, b)| (a as f64, b as f64)).unwrap_or_else(|| min_max(q.iter().map(|&v| v as f64)));
     let (prow, pcol) = panel_grid(ch, 4);
     let panel = 220u32;
-    render(title, (pcol as u32 * panel + 100, prow as u32 * (panel + 14) + 60), |_canvas, body| {
+    render(title, (pcol as u32 * panel + 110, prow as u32 * (panel + 14) + 60), |_canvas, body| {
         let (maps, bar) = body.split_horizontally(pcol as u32 * panel);
         let areas = maps.split_evenly((prow, pcol));
         let color = |v: f64| gradient(&VIRIDIS, (v - lo) / (hi - lo));

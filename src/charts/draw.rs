@@ -216,20 +216,19 @@ pub const VIRIDIS: [(u8, u8, u8); 5] = [(68, 1, 84), (59, 82, 139), (33, 145, 14
 /// White → orange → dark red (counts).
 pub const HEAT: [(u8, u8, u8); 3] = [(255, 255, 255), (253, 174, 97), (165, 0, 38)];
 
-/// A vertical colour bar for values lo…hi, labels on its right.
+/// A vertical colour bar for values lo…hi, labels and `desc` on its right,
+/// with a free margin after them so that they keep clear of a neighbouring
+/// panel. `area` should be at least 90 px wide.
 pub fn color_bar(area: &Area, lo: f64, hi: f64, stops: &[(u8, u8, u8)], desc: &str) -> Drawn {
     let (lo, hi) = span(lo, hi, 0.0);
     let mut bar = ChartBuilder::on(area)
         .margin_top(18)
         .margin_bottom(48)
         .margin_left(4)
-        .right_y_label_area_size(48)
+        .margin_right(18)
+        .right_y_label_area_size(50)
         .build_cartesian_2d(0f64..1f64, lo..hi)?;
     bar.configure_mesh()
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
         .disable_mesh()
         .disable_x_axis()
         .y_labels(6)

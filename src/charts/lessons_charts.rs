@@ -304,3 +304,64 @@ fn x_categories_top_down(canvas: &Area, plot: &Plot, labels: &[String], size: f6
     }
     Ok(())
 }
+
+/// A product near a rounding tie, zoomed: the real axis from `⌊x⌋ − ½` to
+/// `⌊x⌋ + 1½` with the integers and the tie `⌊x⌋ + ½` marked; each
+/// `(label, value)` of `products` (e.g. double M·acc, f32 M·acc, the exact
+/// fixed-point product) as a point with its digits, and each `(rule, result)`
+/// of `results` as a row ending on the integer the rule rounds to.
+pub fn tie_zoom(title: &str, products: &[(String, f64)], results: &[(String, i32)]) -> Chart {
+    let base = products.first().map_or(0.0, |p| p.1).floor();
+    let (lo, hi) = (base - 0.5, base + 1.5);
+    let rows = (products.len() + results.len()).max(1) as f64;
+    let height = (160 + 34 * (products.len() + results.len()) as u32).max(320);
+    render(title, (960, height), |_canvas, body| {
+        let mut c = ChartBuilder::on(body)
+            .margin(12)
+            .margin_right(30)
+            .x_label_area_size(40)
+            .y_label_area_size(300)
+            .build_cartesian_2d(lo..hi, -0.5f64..(rows - 0.5))?;
+        let names: Vec<String> = products.iter().map(|p| p.0.clone()).chain(results.iter().map(|r| format!("rounds to: {}", r.0))).collect();
+        c.configure_mesh()
+            .bold_line_style(GRID_BOLD)
+            .light_line_style(GRID_LIGHT)
+            .disable_y_mesh()
+            .x_labels(9)
+            .y_labels(names.len())
+            .x_label_formatter(&|v| minus(num(*v)))
+            .y_label_formatter(&|v| {
+                let k = v.round();
+                if (v - k).abs() > 1e-6 || k < 0.0 {
+                    return String::new();
+                }
+                names.get(names.len().saturating_sub(1 + k as usize)).cloned().unwrap_or_default()
+            })
+            .x_desc("M·acc on the real line (zoomed on the tie)")
+            .label_style((FONT, 12.0))
+            .axis_desc_style((FONT, 13.0))
+            .draw()?;
+        let tie = base + 0.5;
+        for x in [base, base + 1.0] {
+            c.draw_series(std::iter::once(PathElement::new(vec![(x, -0.5), (x, rows - 0.5)], C_GRAY.stroke_width(1))))?;
+        }
+        c.draw_series(std::iter::once(DashedPathElement::new(vec![(tie, -0.5), (tie, rows - 0.5)], 6, 4, C_RED.stroke_width(2))))?;
+        c.draw_series(std::iter::once(Text::new(format!(" tie {}", minus(num(tie))), (tie, -0.5), tsc(13.0, HPos::Left, VPos::Bottom, &C_RED))))?;
+        let y_of = |k: usize| rows - 1.0 - k as f64;
+        for (k, (_, v)) in products.iter().enumerate() {
+            let y = y_of(k);
+            c.draw_series(std::iter::once(Circle::new((*v, y), 6, C_BLUE.filled())))?;
+            let (dx, h) = if *v < tie { (-0.04, HPos::Right) } else { (0.04, HPos::Left) };
+            c.draw_series(std::iter::once(Text::new(format!("{v:.9}"), (*v + dx, y), ts(12.0, h, VPos::Center))))?;
+        }
+        let x0 = products.first().map_or(tie, |p| p.1);
+        for (k, (_, r)) in results.iter().enumerate() {
+            let y = y_of(products.len() + k);
+            let color = if (*r as f64) > tie { C_ORANGE } else { C_GREEN };
+            c.draw_series(std::iter::once(PathElement::new(vec![(x0, y), (*r as f64, y)], color.stroke_width(3))))?;
+            c.draw_series(std::iter::once(Circle::new((*r as f64, y), 7, color.filled())))?;
+            c.draw_series(std::iter::once(Text::new(r.to_string(), (*r as f64 + 0.03, y), ts(13.0, HPos::Left, VPos::Center))))?;
+        }
+        Ok(())
+    })
+}

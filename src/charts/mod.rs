@@ -17,23 +17,30 @@
 //! | [`bars`] | one bar per category, some highlighted, with notes (e.g. divergence per tensor) |
 //! | [`accuracy`] | accuracy of a sequence of variants |
 //! | [`disagreements`] | differing elements per layer for pairs of runtimes |
+//! | [`tie_zoom`] | a product near a rounding tie, zoomed, and what each rule rounds it to |
 //! | [`conv_kernels`] | a CONV_2D's kernels, one heatmap per output channel on the integer grid |
 //! | [`receptive_field`] | one convolution output: its taps on the input, the products, the requantization |
 //! | [`feature_maps`] | an NHWC tensor as one heatmap per channel (a conv layer's feature maps) |
+//! | [`heatmaps`] | same-shaped matrices side by side on one color scale (attention scores, softmax) |
 //!
 //! Text is emitted as SVG `<text>` elements (no font files needed); the
 //! browser picks the sans-serif font.
 
 mod conv_charts;
 mod draw;
+mod hw_charts;
 mod lessons_charts;
 mod quant_charts;
+// --- vit ---
+mod attention_charts;
 
 use std::path::Path;
 
 pub use conv_charts::{conv_kernels, feature_maps, receptive_field};
-pub use lessons_charts::{accuracy, activations, bars, disagreements, grouped_bars, grouped_bars_with_lines, softmax, Bar};
+pub use lessons_charts::{accuracy, activations, bars, disagreements, grouped_bars, grouped_bars_with_lines, softmax, tie_zoom, Bar};
+pub use hw_charts::{datapath, waveform};
 pub use quant_charts::{digit, int_histogram, scale_derivation, step_trace, weights};
+pub use attention_charts::heatmaps;
 
 /// A rendered chart: an SVG document and its title.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,9 +50,17 @@ pub struct Chart {
 }
 
 impl Chart {
-    /// Wrap an SVG document.
+    /// Wrap an SVG document. The root element gets `max-width: 100%;
+    /// height: auto` so the chart scales down to the page (its `viewBox`
+    /// keeps the proportions) in Jupyter, the exported HTML and the report.
     pub fn new(title: impl Into<String>, svg: impl Into<String>) -> Chart {
-        Chart { svg: svg.into(), title: title.into() }
+        let mut svg: String = svg.into();
+        if let Some(at) = svg.find("<svg ") {
+            if !svg[at..].split('>').next().unwrap_or("").contains("style=") {
+                svg.insert_str(at + 5, "style=\"max-width:100%;height:auto\" ");
+            }
+        }
+        Chart { svg, title: title.into() }
     }
 
     /// The SVG document.
@@ -142,6 +157,7 @@ mod tests {
         let f: Vec<f32> = (0..300).map(|i| (i as f32 / 30.0 - 2.0).max(0.0)).collect();
         let d: Vec<f32> = f.iter().map(|x| (x / 0.05).round() * 0.05).collect();
         let l = LayerComparison {
+            kind: "FULLY_CONNECTED",
             layer: 0,
             op: 1,
             tensor: 8,

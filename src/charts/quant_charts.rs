@@ -24,7 +24,7 @@ pub fn digit(title: &str, pixels: &[u8], quantized: &Value) -> Chart {
     render(title, (900, 440), |_canvas, body| {
         let panels = body.split_evenly((1, 2));
         let heat = |area: &Area, caption: String, values: &[f64], lo: f64, hi: f64, stops: &[(u8, u8, u8)], bar_desc: &str| -> Drawn {
-            let (map, bar) = area.split_horizontally(area.dim_in_pixel().0 - 82);
+            let (map, bar) = area.split_horizontally(area.dim_in_pixel().0 - 104);
             let mut c = ChartBuilder::on(&map)
                 .caption(caption, (FONT, 14.0))
                 .margin(8)
@@ -202,7 +202,9 @@ fn grid_counts(values: &[i64], (q_min, q_max): (i64, i64)) -> (Vec<usize>, usize
 /// The mesh of a histogram on an integer grid: horizontal lines only, the
 /// counts up the side, integer labels along the bottom, and `x_desc` there.
 fn grid_mesh(c: &mut Plot, x_desc: Option<&str>) -> Drawn {
-    let (y_label, x_label) = (|v: &f64| int(*v as i64), |v: &f64| minus(format!("{}", *v as i64)));
+    // Counts are integers: no label at a fractional tick (small counts would repeat 0, 0, 1, 1).
+    let y_label = |v: &f64| if (v - v.round()).abs() > 1e-9 { String::new() } else { int(v.round() as i64) };
+    let x_label = |v: &f64| minus(format!("{}", *v as i64));
     let mut mesh = c.configure_mesh();
     mesh.bold_line_style(GRID_BOLD)
         .light_line_style(GRID_LIGHT)
@@ -220,8 +222,9 @@ fn grid_mesh(c: &mut Plot, x_desc: Option<&str>) -> Drawn {
 }
 
 /// Histogram of integer values on the grid `grid = (q_min, q_max)`, with
-/// vertical marks `(label, q)`. A bar much taller than all others (e.g. the
-/// ReLU zeros piled on Z3) is cut at the top and labelled with its count.
+/// vertical marks `(label, q)`. When a bar is much taller than all others (e.g.
+/// the ReLU zeros piled on Z3) the axis is broken: an upper panel shows that
+/// bar's real height, the lower one the rest at its own scale.
 pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64), marks: &[(String, f64)]) -> Chart {
     let (q_min, q_max) = grid;
     let (counts, outside) = grid_counts(values, grid);
@@ -230,39 +233,72 @@ pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64)
     let (first, second) = (sorted.first().copied().unwrap_or(0), sorted.get(1).copied().unwrap_or(0));
     let cut = first > 4 * second.max(1);
     let ymax = if cut { second.max(1) as f64 * 1.5 } else { first.max(1) as f64 * 1.15 };
-    render(title, (760, 420), |canvas, body| {
-        let mut c = ChartBuilder::on(body)
-            .margin(12)
-            .x_label_area_size(38)
-            .y_label_area_size(60)
-            .build_cartesian_2d((q_min as f64 - 1.0)..(q_max as f64 + 1.0), 0f64..ymax)?;
-        grid_mesh(&mut c, Some(x_desc))?;
-        c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
-            let q = (q_min + i as i64) as f64;
-            let top = (n as f64).min(ymax);
-            let color = if n as f64 > ymax { C_ORANGE } else { C_BLUE };
-            Rectangle::new([(q - 0.5, 0.0), (q + 0.5, top)], color.filled())
-        }))?;
-        for (i, &n) in counts.iter().enumerate() {
-            if n as f64 > ymax {
+    // The bars much taller than the rest (the ReLU zeros piled on Z3): drawn wider
+    // than one grid step so that a single column at the edge of the grid stays visible.
+    let tall = |n: usize| cut && n as f64 > ymax;
+    let width = |n: usize| if tall(n) { 1.6 } else { 0.5 };
+    let size = if cut { (760, 500) } else { (760, 420) };
+    render(title, size, |canvas, body| {
+        let x_range = (q_min as f64 - 2.0)..(q_max as f64 + 2.0);
+        // Broken axis: when one bar dwarfs the others, an upper panel shows its
+        // real height and the lower one the rest of the histogram at its own scale.
+        let (upper, lower) = if cut {
+            let (u, l) = body.split_vertically(118);
+            (Some(u), l)
+        } else {
+            (None, body.clone())
+        };
+        if let Some(u) = upper {
+            let top_lo = (second.max(1) as f64 * 1.5).max(first as f64 * 0.5);
+            let mut t = ChartBuilder::on(&u)
+                .margin(12)
+                .margin_bottom(4)
+                .x_label_area_size(0)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x_range.clone(), top_lo..(first as f64 * 1.12))?;
+            t.configure_mesh()
+                .bold_line_style(GRID_BOLD)
+                .light_line_style(GRID_LIGHT)
+                .disable_x_mesh()
+                .y_labels(3)
+                .y_label_formatter(&|v: &f64| int(*v as i64))
+                .label_style((FONT, 12.0))
+                .draw()?;
+            t.draw_series(counts.iter().enumerate().filter(|(_, &n)| tall(n)).map(|(i, &n)| {
+                let q = (q_min + i as i64) as f64;
+                Rectangle::new([(q - width(n), top_lo), (q + width(n), n as f64)], C_ORANGE.filled())
+            }))?;
+            for (i, &n) in counts.iter().enumerate().filter(|(_, &n)| tall(n)) {
                 let q = (q_min + i as i64) as f64;
                 let left = q < (q_min + q_max) as f64 / 2.0;
-                c.draw_series(std::iter::once(Text::new(
-                    format!("q = {}: {} values (bar cut)", minus(format!("{}", q as i64)), int(n as i64)),
-                    (if left { q + 3.0 } else { q - 3.0 }, ymax * 0.96),
-                    tsc(13.0, if left { HPos::Left } else { HPos::Right }, VPos::Top, &C_ORANGE),
+                t.draw_series(std::iter::once(Text::new(
+                    format!("q = {}: {} values (axis broken below)", minus(format!("{}", q as i64)), int(n as i64)),
+                    (if left { q + 4.0 } else { q - 4.0 }, n as f64),
+                    tsc(13.0, if left { HPos::Left } else { HPos::Right }, VPos::Center, &C_ORANGE),
                 )))?;
             }
         }
+        let mut c = ChartBuilder::on(&lower)
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_range, 0f64..ymax)?;
+        grid_mesh(&mut c, Some(x_desc))?;
         for (k, (label, q)) in marks.iter().enumerate() {
             c.draw_series(std::iter::once(DashedPathElement::new(vec![(*q, 0.0), (*q, ymax)], 5, 3, C_RED.stroke_width(2))))?;
             let left = *q < (q_min + q_max) as f64 / 2.0;
             c.draw_series(std::iter::once(Text::new(
                 label.clone(),
-                (if left { q + 2.0 } else { q - 2.0 }, ymax * (0.86 - 0.08 * k as f64)),
+                (if left { q + 3.0 } else { q - 3.0 }, ymax * (0.86 - 0.08 * k as f64)),
                 tsc(13.0, if left { HPos::Left } else { HPos::Right }, VPos::Top, &C_RED),
             )))?;
         }
+        c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
+            let q = (q_min + i as i64) as f64;
+            let top = (n as f64).min(ymax);
+            let color = if tall(n) { C_ORANGE } else { C_BLUE };
+            Rectangle::new([(q - width(n), 0.0), (q + width(n), top)], color.filled())
+        }))?;
         let mut notes = vec![format!("{} values", int(values.len() as i64))];
         if outside > 0 {
             notes.push(format!("{} outside the grid", int(outside as i64)));

@@ -162,6 +162,13 @@ pub enum Mistake {
     PerChannelAsPerTensor(PerTensorChoice),
     /// SOFTMAX computed another way.
     Softmax(SoftmaxVariant),
+    /// The accumulator kept in a narrow integer type, so `Σ (x − Z1)(W − Z2)`
+    /// wraps around: numpy's `np.dot` of two `uint8` arrays returns `uint8`
+    /// (sums modulo 256), of `int8` arrays `int8`, of `int16` arrays `int16`.
+    AccumulatorWrap(DType),
+    /// The weights read with the wrong signedness: int8 weights read as
+    /// uint8 (`w + 256` for negative `w`), or uint8 weights read as int8.
+    WeightSignedness,
 }
 
 impl Mistake {
@@ -171,7 +178,7 @@ impl Mistake {
     /// `bias-missing`, `bias-real-valued`, `bias-after-requant`,
     /// `clamp-missing`, `relu-at-zero`, `activation-missing`,
     /// `activation-spurious`, `rounding:<rule>`, `per-channel-as-per-tensor:<which>`,
-    /// `softmax:<profile|float>`.
+    /// `softmax:<profile|float>`, `acc-wrap:<uint8|int8|int16>`, `weight-signedness`.
     pub fn key(&self) -> String {
         match self {
             Mistake::WeightZeroPointNotSubtracted => "weight-zero-point".into(),
@@ -199,6 +206,8 @@ impl Mistake {
             ),
             Mistake::Softmax(SoftmaxVariant::Profile(p)) => format!("softmax:{}", p.name()),
             Mistake::Softmax(SoftmaxVariant::Float) => "softmax:float".into(),
+            Mistake::AccumulatorWrap(d) => format!("acc-wrap:{}", d.name().to_lowercase()),
+            Mistake::WeightSignedness => "weight-signedness".into(),
         }
     }
 
@@ -207,13 +216,14 @@ impl Mistake {
     pub fn family(&self) -> u8 {
         match self {
             Mistake::InputZeroPointIgnored => 0,
-            Mistake::WeightZeroPointNotSubtracted | Mistake::WeightsTransposed => 1,
+            Mistake::WeightZeroPointNotSubtracted | Mistake::WeightsTransposed | Mistake::WeightSignedness => 1,
             Mistake::BiasMissing | Mistake::BiasRealValued | Mistake::BiasAfterRequantization => 2,
             Mistake::WrongOutputScale(_) | Mistake::MultiplierNotApplied | Mistake::PerChannelAsPerTensor(_) => 3,
             Mistake::Rounding(_) => 4,
             Mistake::OutputZeroPointMissing => 5,
             Mistake::ClampMissing | Mistake::ReluAtZero | Mistake::ActivationMissing | Mistake::ActivationSpurious => 6,
             Mistake::Softmax(_) => 7,
+            Mistake::AccumulatorWrap(_) => 8,
         }
     }
 
@@ -284,6 +294,17 @@ impl Mistake {
             Mistake::Softmax(SoftmaxVariant::Float) => {
                 "softmax computed in floating point (exact exp of the dequantized input), then quantized with round()".into()
             }
+            Mistake::AccumulatorWrap(d) => format!(
+                "accumulator wraps around: Σ (x − Z1)(W − Z2) kept in {} (modulo 2^{}) instead of int32 — numpy's np.dot of two {} arrays returns {}; cast to int32 first (x.astype(np.int32))",
+                d.name().to_lowercase(),
+                8 * d.size(),
+                d.name().to_lowercase(),
+                d.name().to_lowercase()
+            ),
+            Mistake::WeightSignedness => format!(
+                "weights read with the wrong signedness: the file stores them as {}; read as the other type, every negative weight w becomes w + 256 (or every w > 127 becomes w − 256)",
+                f.weight_dtype.map_or("int8".to_string(), |d| d.name().to_lowercase())
+            ),
         }
     }
 }
@@ -312,6 +333,8 @@ pub struct LayerFacts {
     pub activation: String,
     pub rule: Rule,
     pub user_dtype: Option<DType>,
+    /// The dtype the file stores the weights in (FC only).
+    pub weight_dtype: Option<DType>,
 }
 
 /// Which weights the accumulator used.
@@ -320,6 +343,8 @@ pub(crate) enum WMode {
     Centered,
     Raw,
     Transposed,
+    /// Centered, the stored bytes read with the other signedness.
+    Resigned,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -358,6 +383,7 @@ struct Spec {
     rule: Rule,
     no_z3: bool,
     clamp: ClampMode,
+    acc_wrap: Option<DType>,
 }
 
 impl Spec {
@@ -370,6 +396,7 @@ impl Spec {
             rule,
             no_z3: false,
             clamp: ClampMode::Correct,
+            acc_wrap: None,
         }
     }
 
@@ -392,6 +419,8 @@ impl Spec {
             Mistake::Rounding(r) => self.rule = r,
             Mistake::PerChannelAsPerTensor(c) => self.mult = MultMode::PerTensor(c),
             Mistake::Softmax(_) => {}
+            Mistake::AccumulatorWrap(d) => self.acc_wrap = Some(d),
+            Mistake::WeightSignedness => self.w = WMode::Resigned,
         }
         self
     }
@@ -410,6 +439,8 @@ pub(crate) struct ReqCtx {
     pub z1: i32,
     /// FC: stored weights `[out][in]` and their zero points.
     pub w_raw: Vec<i32>,
+    /// The dtype the weights are stored in (INT8 or UINT8).
+    pub w_dtype: DType,
     pub z2: Vec<i32>,
     pub bias: Option<Vec<i32>>,
     pub s1: f32,
@@ -453,6 +484,11 @@ impl ReqCtx {
                 v.push(Mistake::WeightZeroPointNotSubtracted);
             }
             v.push(Mistake::WeightsTransposed);
+            if self.w_raw.iter().any(|&w| !(0..=127).contains(&w)) {
+                v.push(Mistake::WeightSignedness);
+            }
+            // The accumulator in the narrow types numpy keeps for 8- and 16-bit operands.
+            v.extend([Mistake::AccumulatorWrap(DType::U8), Mistake::AccumulatorWrap(DType::I8), Mistake::AccumulatorWrap(DType::I16)]);
             if self.bias.as_ref().is_some_and(|b| b.iter().any(|&x| x != 0)) {
                 v.extend([Mistake::BiasMissing, Mistake::BiasRealValued, Mistake::BiasAfterRequantization]);
             }
@@ -495,6 +531,15 @@ impl ReqCtx {
             WMode::Raw => self.w_raw.clone(),
             WMode::Centered => self.w_raw.iter().enumerate().map(|(k, &w)| w - self.z2[k / inf]).collect(),
             WMode::Transposed => (0..out * inf).map(|k| self.w_raw[(k % inf) * out + k / inf] - self.z2[k / inf]).collect(),
+            WMode::Resigned => self
+                .w_raw
+                .iter()
+                .enumerate()
+                .map(|(k, &w)| {
+                    let read = if self.w_dtype == DType::U8 { w as u8 as i8 as i32 } else { w as i8 as u8 as i32 };
+                    read - self.z2[k / inf]
+                })
+                .collect(),
         }
     }
 
@@ -553,7 +598,12 @@ impl ReqCtx {
         let wrap_dtype = self.user_wrap;
         let per_channel_m = self.is_fc;
         let has_act = self.has_activation;
-        let acc = self.acc(spec.no_z1, spec.w).clone();
+        let mut acc = self.acc(spec.no_z1, spec.w).clone();
+        if let Some(d) = spec.acc_wrap {
+            for a in acc.iter_mut() {
+                *a = wrap(*a as i64, Some(d)) as i32;
+            }
+        }
         let (lo, hi) = match spec.clamp {
             ClampMode::Correct => (act_min as i64, act_max as i64),
             // No saturation to the output type; a ReLU's own bound (real 0 = Z3) kept.

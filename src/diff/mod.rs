@@ -27,11 +27,13 @@
 //! ```
 
 pub mod cause;
+mod simulate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 pub use cause::{Candidate, LayerFacts, Mistake, PerTensorChoice, Rule, ScaleUsed, SoftmaxVariant};
+pub use simulate::simulate;
 use cause::ReqCtx;
 
 use crate::error::Error;
@@ -56,8 +58,6 @@ pub struct Yours {
     pub arrays: BTreeMap<usize, Stacked>,
     /// Tensor index → where the values came from (file name).
     pub sources: BTreeMap<usize, String>,
-    /// Files in the directory that name no tensor of the model.
-    pub ignored: Vec<String>,
 }
 
 /// A tensor name as a file name: every character outside `[A-Za-z0-9._-]` becomes `_`.
@@ -71,9 +71,22 @@ impl Yours {
         Yours::default()
     }
 
-    /// Read every `.npy` in `dir`: `t<k>.npy` is tensor `k`; any other stem
-    /// is matched against the tensor names (exactly, or with characters other
-    /// than `[A-Za-z0-9._-]` replaced by `_`).
+    /// Read every `.npy` under `dir` (sub-folders included).
+    ///
+    /// A file names a tensor in one of three ways:
+    /// * `t<k>.npy`: tensor `k` (what `quantlens run --dump` writes);
+    /// * its path below `dir` without `.npy` is the tensor's name: a name with
+    ///   `/` in it (`mlp_1/fc1_1/MatMul;…`) is found as sub-folders, the way
+    ///   `np.save(f"{dir}/{name}.npy", …)` writes it;
+    /// * the same with every character outside `[A-Za-z0-9._-]` (the `/` too)
+    ///   replaced by `_` ([`sanitize_name`]).
+    ///
+    /// Accepted shapes: `(N, *tensor shape)` as `run --dump` writes, or any
+    /// `(N, …)` with the tensor's element count per sample (e.g. `(N, 512)`
+    /// for a `[1, 512]` tensor); `N` must equal the number of input samples.
+    ///
+    /// Every `.npy` must name a tensor: a stray file is an error that lists it
+    /// (a typo in a name would otherwise leave that tensor silently unchecked).
     pub fn read_dir(model: &Model, dir: impl AsRef<Path>) -> Result<Yours, Error> {
         let dir = dir.as_ref();
         let shown = dir.display().to_string();
@@ -83,26 +96,29 @@ impl Yours {
         let mut by_name: HashMap<String, usize> = HashMap::new();
         for t in &model.tensors {
             by_name.entry(t.name.clone()).or_insert(t.index);
+        }
+        for t in &model.tensors {
             by_name.entry(sanitize_name(&t.name)).or_insert(t.index);
         }
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| bad(shown.clone(), e.to_string()))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().and_then(|x| x.to_str()) == Some("npy"))
-            .collect();
+        let mut entries = Vec::new();
+        collect_npy(dir, &mut entries)?;
         entries.sort();
         let mut yours = Yours::new();
+        let mut stray = Vec::new();
         for path in entries {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-            let file = path.file_name().and_then(|s| s.to_str()).unwrap_or("").to_string();
+            // The path below `dir`, `/`-separated, without `.npy`.
+            let rel = path.strip_prefix(dir).unwrap_or(&path).with_extension("");
+            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let stem = rel.join("/");
+            let file = format!("{stem}.npy");
             let index = stem
                 .strip_prefix('t')
                 .and_then(|k| k.parse::<usize>().ok())
                 .filter(|&k| k < model.tensors.len() && stem == format!("t{k}"))
-                .or_else(|| by_name.get(&stem).copied());
+                .or_else(|| by_name.get(&stem).copied())
+                .or_else(|| by_name.get(&sanitize_name(&stem)).copied());
             let Some(k) = index else {
-                yours.ignored.push(file);
+                stray.push(file);
                 continue;
             };
             if let Some(prev) = yours.sources.get(&k) {
@@ -112,14 +128,18 @@ impl Yours {
             yours.arrays.insert(k, s);
             yours.sources.insert(k, file);
         }
-        if yours.arrays.is_empty() {
+        if !stray.is_empty() {
             return Err(bad(
                 shown,
                 format!(
-                    "no .npy file names a tensor of the model (expected t<k>.npy or a tensor name){}",
-                    if yours.ignored.is_empty() { String::new() } else { format!("; ignored: {}", yours.ignored.join(", ")) }
+                    "{} .npy file(s) name no tensor of the model (expected t<k>.npy or a tensor name, `/` as sub-folders): {}",
+                    stray.len(),
+                    stray.join(", ")
                 ),
             ));
+        }
+        if yours.arrays.is_empty() {
+            return Err(bad(shown, "no .npy file under it (expected t<k>.npy or <tensor name>.npy)"));
         }
         Ok(yours)
     }
@@ -151,6 +171,20 @@ impl Yours {
         }
         Ok(())
     }
+}
+
+/// Every `.npy` file under `dir`, depth first.
+fn collect_npy(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| bad(dir.display().to_string(), e.to_string()))?;
+    for e in entries {
+        let path = e.map_err(|e| bad(dir.display().to_string(), e.to_string()))?.path();
+        if path.is_dir() {
+            collect_npy(&path, out)?;
+        } else if path.is_file() && path.extension().and_then(|x| x.to_str()) == Some("npy") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// How a tensor was compared.
@@ -263,9 +297,23 @@ impl Diagnosis {
         self.input_from_yours && self.baseline_matched == self.total
     }
 
-    /// The likely cause.
+    /// The candidate that reproduces most of your values (it may explain
+    /// only some of them: see [`Diagnosis::explained`]).
     pub fn best(&self) -> Option<&Candidate> {
         self.candidates.first()
+    }
+
+    /// How many of the op's values a likely cause may leave unexplained:
+    /// 0.1 % of them, rounded down (none for fewer than 1 000 values).
+    pub fn handful(&self) -> usize {
+        self.total / 1000
+    }
+
+    /// The best candidate, when it reproduces all of your values or all but
+    /// [`Diagnosis::handful`] of them. A candidate that explains 65 % is a
+    /// clue, not a cause: it is shown as "closest", never as "likely cause".
+    pub fn explained(&self) -> Option<&Candidate> {
+        self.best().filter(|b| b.total - b.matched.min(b.total) <= self.handful())
     }
 
     /// Candidates that fit exactly as well as the best (indistinguishable on these inputs).
@@ -298,6 +346,7 @@ impl Diagnosis {
             activation: String::new(),
             rule: Rule::Runtime(crate::profile::Rounding::DoubleHalfAway),
             user_dtype: None,
+            weight_dtype: None,
         });
         c.mistakes.iter().map(|m| m.describe(&facts)).collect::<Vec<_>>().join("; and ")
     }
@@ -331,14 +380,17 @@ pub struct DiffReport {
     pub tensors: Vec<TensorComparison>,
     /// Op-produced tensors you did not give.
     pub not_provided: Vec<usize>,
-    /// Files that named no tensor.
-    pub ignored: Vec<String>,
 }
 
 impl DiffReport {
-    /// True when every tensor you gave matches.
+    /// True when every tensor you gave matches (see [`DiffReport::is_full_match`]).
     pub fn is_match(&self) -> bool {
         self.tensors.iter().all(|t| t.matches())
+    }
+
+    /// True when you gave every op-produced tensor and each matches.
+    pub fn is_full_match(&self) -> bool {
+        self.is_match() && self.not_provided.is_empty()
     }
 
     /// The first of your tensors (in execution order) that differs.
@@ -346,9 +398,11 @@ impl DiffReport {
         self.tensors.iter().find(|t| !t.matches())
     }
 
-    /// The likely cause at the first divergent tensor.
+    /// The likely cause at the first divergent tensor: a candidate that
+    /// reproduces all of your values there, or all but a handful
+    /// ([`Diagnosis::explained`]).
     pub fn likely_cause(&self) -> Option<&Candidate> {
-        self.first_divergence()?.diagnosis.as_ref()?.best()
+        self.first_divergence()?.diagnosis.as_ref()?.explained()
     }
 
     /// The report as text (what `quantlens diff` prints).
@@ -389,11 +443,20 @@ impl DiffReport {
                 self.not_provided.iter().map(|t| format!("t{t}")).collect::<Vec<_>>().join(", ")
             );
         }
-        if !self.ignored.is_empty() {
-            s += &format!("ignored (name no tensor): {}\n", self.ignored.join(", "));
-        }
         let Some(first) = self.first_divergence() else {
-            s += &format!("FULL MATCH: all {} tensor(s) you gave equal the {} profile's values\n", self.tensors.len(), self.profile);
+            if self.is_full_match() {
+                s += &format!(
+                    "FULL MATCH: all {} op-produced tensor(s) given, every element equal to the {} profile's values\n",
+                    self.tensors.iter().filter(|t| t.op.is_some()).count(),
+                    self.profile
+                );
+            } else {
+                s += &format!(
+                    "MATCH ON THE {} TENSOR(S) YOU GAVE (not a full match); not given: {}\n",
+                    self.tensors.len(),
+                    self.not_provided.iter().map(|t| format!("t{t}")).collect::<Vec<_>>().join(", ")
+                );
+            }
             return s;
         };
         s += &format!(
@@ -486,14 +549,29 @@ fn render_diagnosis(d: &Diagnosis, first: bool) -> String {
             if d.baseline_matched == d.total {
                 s += "  the op is right given this input\n";
             } else {
-                s += "  LIKELY CAUSE: unknown — no known mistake reproduces your values better than the correct computation\n";
+                s += &format!(
+                    "  no known mistake explains these values: none of the {} tried reproduces more of them than the correct computation\n",
+                    d.tried
+                );
             }
+        }
+        Some(b) if d.explained().is_none() => {
+            s += &format!(
+                "  no known mistake explains these values ({} tried; a cause must reproduce all but at most {} of {})\n    closest:",
+                d.tried,
+                d.handful(),
+                d.total
+            );
+            for c in d.candidates.iter().take(3) {
+                s += &format!(" [{}] {} of {} ({:.2} %)", c.key(), c.matched, c.total, 100.0 * c.matched as f64 / c.total.max(1) as f64);
+            }
+            s += &format!("\n    (the correct computation reproduces {} of {}; best: {})\n", d.baseline_matched, d.total, d.describe(b));
         }
         Some(b) => {
             let how = if b.is_exact() {
                 format!("reproduces all {} values", b.total)
             } else {
-                format!("reproduces {} of {} values ({:.2} %)", b.matched, b.total, 100.0 * b.matched as f64 / b.total.max(1) as f64)
+                format!("reproduces all but {} of {} values", b.total - b.matched, b.total)
             };
             s += &format!("  LIKELY CAUSE [{}]: {}\n    {how}", b.key(), d.describe(b));
             if b.later_total > 0 {
@@ -588,7 +666,7 @@ pub fn diff_with(plan: &Plan, inputs: &[Value], yours: &Yours, opts: &DiffOption
         tensors.push(compare_tensor(plan, t, op, yours.sources.get(&t).cloned().unwrap_or_default(), ys, &expected, n));
     }
     let not_provided: Vec<usize> = plan.steps.iter().map(|s| s.kernel.output()).filter(|t| !yours.arrays.contains_key(t)).collect();
-    let mut report = DiffReport { profile: plan.profile, samples: n, tensors, not_provided, ignored: yours.ignored.clone() };
+    let mut report = DiffReport { profile: plan.profile, samples: n, tensors, not_provided };
 
     // Diagnose the first divergent tensor, and (optionally) later ones from your own inputs.
     let Some(first_pos) = report.tensors.iter().position(|t| !t.matches()) else {
@@ -792,6 +870,7 @@ fn fc_ctx(plan: &Plan, p: &fully_connected::Params, x: Vec<i64>, user: Vec<i64>,
         samples: n,
         z1: q.z1,
         w_raw,
+        w_dtype: plan.model.tensors[p.weights].dtype,
         z2: q.z2.clone(),
         bias: p.bias.map(|_| q.bias.clone()),
         s1: q.s1,
@@ -824,6 +903,7 @@ fn quantize_ctx(plan: &Plan, p: &quantize::Params, x: Vec<i64>, user: Vec<i64>, 
         samples: n,
         z1: *z_in,
         w_raw: vec![],
+        w_dtype: DType::I8,
         z2: vec![0],
         bias: None,
         s1: s_in,
@@ -875,6 +955,7 @@ fn facts_for(plan: &Plan, step: &crate::plan::Step, ctx: &ReqCtx) -> LayerFacts 
         activation,
         rule: ctx.rule,
         user_dtype: ctx.user_wrap.or(Some(plan.model.tensors[step.kernel.output()].dtype)),
+        weight_dtype: if ctx.is_fc { Some(ctx.w_dtype) } else { None },
     }
 }
 
@@ -903,6 +984,7 @@ fn search(ctx: &mut ReqCtx, opts: &DiffOptions) -> (usize, Vec<Candidate>, usize
             samples: screen,
             z1: ctx.z1,
             w_raw: ctx.w_raw.clone(),
+            w_dtype: ctx.w_dtype,
             z2: ctx.z2.clone(),
             bias: ctx.bias.clone(),
             s1: ctx.s1,

@@ -20,6 +20,9 @@
 
 pub mod c;
 pub mod json;
+pub mod rtl;
+pub mod vcd;
+pub mod rtl_tb;
 pub mod verilog;
 
 use std::path::Path;
@@ -400,7 +403,7 @@ impl Export {
                     LayerKind::Reshape { size: output.size() }
                 }
                 Kernel::Dequantize(_) => return Err(unsupported(format!("op {} DEQUANTIZE produces floats; integer export stops before it", step.op))),
-                _ => return Err(unsupported(format!("op {} {} is not exported yet", step.op, plan.model.operators[step.op].kind.name()))),
+                _ => return Err(unsupported(format!("op {} {}: export covers FULLY_CONNECTED, QUANTIZE, RESHAPE and SOFTMAX models (MLPs)", step.op, plan.model.operators[step.op].kind.name()))),
             };
             layers.push(Layer { index, op: step.op, op_kind: plan.model.operators[step.op].kind.name(), input, output, kind });
         }
@@ -685,6 +688,8 @@ pub fn hex_digits(dtype: DType) -> usize {
         DType::I16 => 4,
         DType::I32 | DType::F32 => 8,
         DType::I64 => 16,
+        // reader: dtypes a plan never exports (it refuses them); their bytes in hex
+        other => 2 * other.size(),
     }
 }
 
@@ -697,6 +702,12 @@ pub fn c_type(dtype: DType) -> &'static str {
         DType::I32 => "int32_t",
         DType::I64 => "int64_t",
         DType::F32 => "float",
+        // reader: dtypes a plan never exports (it refuses them), as raw storage
+        DType::F64 => "double",
+        DType::U16 | DType::F16 | DType::BF16 => "uint16_t",
+        DType::U32 => "uint32_t",
+        DType::U64 | DType::Complex64 => "uint64_t",
+        _ => "uint8_t",
     }
 }
 

@@ -120,10 +120,8 @@ where
     unsafe { table.get::<ForwardsUOffset<T>>(slot, None) }
 }
 
-/// Whether the vtable has an entry for `slot` (no dereference, always safe).
-fn has_field(table: &Table<'_>, slot: VOffsetT) -> bool {
-    table.vtable().get(slot) != 0
-}
+mod more;
+pub(crate) use more::{BlockwiseQuantization, Metadata, SignatureDef, SparsityParameters, TensorMap};
 
 /// Shorthands for the offset types used in `visit_field`.
 type Off<T> = ForwardsUOffset<T>;
@@ -204,6 +202,21 @@ impl<'a> Model<'a> {
     const SUBGRAPHS: VOffsetT = slot(2);
     const DESCRIPTION: VOffsetT = slot(3);
     const BUFFERS: VOffsetT = slot(4);
+    // slot(5) metadata_buffer is superseded by `metadata`, not read.
+    const METADATA: VOffsetT = slot(6);
+    const SIGNATURE_DEFS: VOffsetT = slot(7);
+
+    /// `metadata:[Metadata]` — named buffers.
+    pub(crate) fn metadata(&self) -> Option<Vector<'a, ForwardsUOffset<Metadata<'a>>>> {
+        // SAFETY: verified as a vector of Metadata tables.
+        unsafe { offset::<Tables<Metadata>>(&self.0, Self::METADATA) }
+    }
+
+    /// `signature_defs:[SignatureDef]` — named entry points.
+    pub(crate) fn signature_defs(&self) -> Option<Vector<'a, ForwardsUOffset<SignatureDef<'a>>>> {
+        // SAFETY: verified as a vector of SignatureDef tables.
+        unsafe { offset::<Tables<SignatureDef>>(&self.0, Self::SIGNATURE_DEFS) }
+    }
 
     /// `version:uint` — the schema version (3 for every current converter).
     pub(crate) fn version(&self) -> u32 {
@@ -250,6 +263,8 @@ impl Verifiable for Model<'_> {
             .visit_field::<Off<Tables<SubGraph>>>("subgraphs", Self::SUBGRAPHS, false)?
             .visit_field::<Off<Bytes>>("description", Self::DESCRIPTION, false)?
             .visit_field::<Off<Tables<Buffer>>>("buffers", Self::BUFFERS, false)?
+            .visit_field::<Off<Tables<Metadata>>>("metadata", Self::METADATA, false)?
+            .visit_field::<Off<Tables<SignatureDef>>>("signature_defs", Self::SIGNATURE_DEFS, false)?
             .finish();
         Ok(())
     }
@@ -351,6 +366,12 @@ impl<'a> SubGraph<'a> {
         unsafe { offset::<Vector<i32>>(&self.0, Self::OUTPUTS) }
     }
 
+    /// `name:string`, as raw bytes.
+    pub(crate) fn name(&self) -> Option<&'a [u8]> {
+        // SAFETY: verified as a byte vector.
+        unsafe { offset::<Bytes>(&self.0, Self::NAME) }.map(|v| v.bytes())
+    }
+
     /// `operators:[Operator]` — "all operators, in execution order".
     pub(crate) fn operators(&self) -> Option<Vector<'a, ForwardsUOffset<Operator<'a>>>> {
         // SAFETY: verified as a vector of Operator tables.
@@ -424,10 +445,10 @@ impl<'a> Tensor<'a> {
         unsafe { offset::<QuantizationParameters>(&self.0, Self::QUANTIZATION) }
     }
 
-    /// Whether `sparsity:SparsityParameters` is present: the buffer then holds
-    /// a compressed (TACO-style) encoding rather than dense data.
-    pub(crate) fn is_sparse(&self) -> bool {
-        has_field(&self.0, Self::SPARSITY)
+    /// `sparsity:SparsityParameters` — optional.
+    pub(crate) fn sparsity(&self) -> Option<SparsityParameters<'a>> {
+        // SAFETY: verified as a SparsityParameters table.
+        unsafe { offset::<SparsityParameters>(&self.0, Self::SPARSITY) }
     }
 
     /// `external_buffer:uint` — non-zero when the data lives in an external
@@ -446,7 +467,7 @@ impl Verifiable for Tensor<'_> {
             .visit_field::<u32>("buffer", Self::BUFFER, false)?
             .visit_field::<Off<Bytes>>("name", Self::NAME, false)?
             .visit_field::<Off<QuantizationParameters>>("quantization", Self::QUANTIZATION, false)?
-            .visit_field::<Off<AnyTable>>("sparsity", Self::SPARSITY, false)?
+            .visit_field::<Off<SparsityParameters>>("sparsity", Self::SPARSITY, false)?
             // "-1 marks an unknown dimension": checked for layout, not read.
             .visit_field::<Off<Vector<i32>>>("shape_signature", Self::SHAPE_SIGNATURE, false)?
             .visit_field::<u32>("external_buffer", Self::EXTERNAL_BUFFER, false)?
@@ -507,6 +528,16 @@ impl<'a> QuantizationParameters<'a> {
         unsafe { union_member(&self.0, Self::DETAILS_TYPE, Self::DETAILS) }.map_or(0, |(k, _)| k)
     }
 
+    /// The `BlockwiseQuantization` member of `details`, if that is what it holds.
+    pub(crate) fn blockwise(&self) -> Option<BlockwiseQuantization<'a>> {
+        // SAFETY: verified by `visit_union` on these slots with
+        // `verify_quantization_details`, which checks member 2 as BlockwiseQuantization.
+        match unsafe { union_member(&self.0, Self::DETAILS_TYPE, Self::DETAILS) } {
+            Some((2, t)) => Some(BlockwiseQuantization::from_table(t)),
+            _ => None,
+        }
+    }
+
     /// `quantized_dimension:int` — the axis that per-channel parameters run
     /// along.
     pub(crate) fn quantized_dimension(&self) -> i32 {
@@ -515,10 +546,13 @@ impl<'a> QuantizationParameters<'a> {
     }
 }
 
-/// Verify a `QuantizationDetails` member: none of them is read, so a plain
-/// table check suffices.
-fn verify_quantization_details(_kind: u8, v: &mut Verifier, pos: usize) -> VResult {
-    Off::<AnyTable>::run_verifier(v, pos)
+/// Verify a `QuantizationDetails` member: `BlockwiseQuantization` (2) is
+/// read; the others get a plain table check.
+fn verify_quantization_details(kind: u8, v: &mut Verifier, pos: usize) -> VResult {
+    match kind {
+        2 => Off::<BlockwiseQuantization>::run_verifier(v, pos),
+        _ => Off::<AnyTable>::run_verifier(v, pos),
+    }
 }
 
 impl Verifiable for QuantizationParameters<'_> {
@@ -694,6 +728,18 @@ pub(crate) mod options_type {
     pub(crate) const SHAPE: u8 = 55;
     pub(crate) const PACK: u8 = 59;
     pub(crate) const LEAKY_RELU: u8 = 75;
+    // --- vit ---
+    pub(crate) const GATHER: u8 = 23;
+    pub(crate) const BATCH_MATMUL: u8 = 101;
+    pub(crate) const GELU: u8 = 116;
+    // vision (issue 14)
+    pub(crate) const RESIZE_BILINEAR: u8 = 15;
+    pub(crate) const SPACE_TO_DEPTH: u8 = 19;
+    pub(crate) const TRANSPOSE_CONV: u8 = 49;
+    pub(crate) const RESIZE_NEAREST_NEIGHBOR: u8 = 74;
+    pub(crate) const MIRROR_PAD: u8 = 77;
+    pub(crate) const DEPTH_TO_SPACE: u8 = 94;
+    pub(crate) const DIV: u8 = 29;
 }
 
 /// The options table of an operator, typed by the union discriminant.
@@ -716,6 +762,18 @@ pub(crate) enum BuiltinOptions<'a> {
     Shape(ShapeOptions<'a>),
     Pack(PackOptions<'a>),
     LeakyRelu(LeakyReluOptions<'a>),
+    // --- vit ---
+    Gather(GatherOptions<'a>),
+    BatchMatMul(BatchMatMulOptions<'a>),
+    Gelu(GeluOptions<'a>),
+    // vision (issue 14)
+    ResizeBilinear(ResizeBilinearOptions<'a>),
+    SpaceToDepth(SpaceToDepthOptions<'a>),
+    TransposeConv(TransposeConvOptions<'a>),
+    ResizeNearestNeighbor(ResizeNearestNeighborOptions<'a>),
+    MirrorPad(MirrorPadOptions<'a>),
+    DepthToSpace(DepthToSpaceOptions<'a>),
+    Div(DivOptions<'a>),
     /// A member quantlens does not read.
     Other,
 }
@@ -740,6 +798,18 @@ impl<'a> BuiltinOptions<'a> {
             k::SHAPE => Self::Shape(ShapeOptions(t)),
             k::PACK => Self::Pack(PackOptions(t)),
             k::LEAKY_RELU => Self::LeakyRelu(LeakyReluOptions(t)),
+            // --- vit ---
+            k::GATHER => Self::Gather(GatherOptions(t)),
+            k::BATCH_MATMUL => Self::BatchMatMul(BatchMatMulOptions(t)),
+            k::GELU => Self::Gelu(GeluOptions(t)),
+            // vision (issue 14)
+            k::RESIZE_BILINEAR => Self::ResizeBilinear(ResizeBilinearOptions(t)),
+            k::SPACE_TO_DEPTH => Self::SpaceToDepth(SpaceToDepthOptions(t)),
+            k::TRANSPOSE_CONV => Self::TransposeConv(TransposeConvOptions(t)),
+            k::RESIZE_NEAREST_NEIGHBOR => Self::ResizeNearestNeighbor(ResizeNearestNeighborOptions(t)),
+            k::MIRROR_PAD => Self::MirrorPad(MirrorPadOptions(t)),
+            k::DEPTH_TO_SPACE => Self::DepthToSpace(DepthToSpaceOptions(t)),
+            k::DIV => Self::Div(DivOptions(t)),
             _ => Self::Other,
         }
     }
@@ -765,6 +835,18 @@ fn verify_builtin_options(kind: u8, v: &mut Verifier, pos: usize) -> VResult {
         k::SHAPE => Off::<ShapeOptions>::run_verifier(v, pos),
         k::PACK => Off::<PackOptions>::run_verifier(v, pos),
         k::LEAKY_RELU => Off::<LeakyReluOptions>::run_verifier(v, pos),
+        // --- vit ---
+        k::GATHER => Off::<GatherOptions>::run_verifier(v, pos),
+        k::BATCH_MATMUL => Off::<BatchMatMulOptions>::run_verifier(v, pos),
+        k::GELU => Off::<GeluOptions>::run_verifier(v, pos),
+        // vision (issue 14)
+        k::RESIZE_BILINEAR => Off::<ResizeBilinearOptions>::run_verifier(v, pos),
+        k::SPACE_TO_DEPTH => Off::<SpaceToDepthOptions>::run_verifier(v, pos),
+        k::TRANSPOSE_CONV => Off::<TransposeConvOptions>::run_verifier(v, pos),
+        k::RESIZE_NEAREST_NEIGHBOR => Off::<ResizeNearestNeighborOptions>::run_verifier(v, pos),
+        k::MIRROR_PAD => Off::<MirrorPadOptions>::run_verifier(v, pos),
+        k::DEPTH_TO_SPACE => Off::<DepthToSpaceOptions>::run_verifier(v, pos),
+        k::DIV => Off::<DivOptions>::run_verifier(v, pos),
         _ => Off::<AnyTable>::run_verifier(v, pos),
     }
 }
@@ -850,6 +932,8 @@ scalar_options!(
         weights_format: i8 = 0, @ 1;
         /// Keep the input's rank instead of flattening to 2-D.
         keep_num_dims: bool = false, @ 2;
+        /// Dynamic range: quantize the float input asymmetrically (issue 11).
+        asymmetric_quantize_inputs: bool = false, @ 3;
     }
 );
 
@@ -932,6 +1016,54 @@ scalar_options!(
     }
 );
 
+// vision (issue 14)
+scalar_options!(
+    /// `table ResizeBilinearOptions` (`new_height`, `new_width` at ids 0, 1 are deprecated).
+    ResizeBilinearOptions {
+        align_corners: bool = false, @ 2;
+        half_pixel_centers: bool = false, @ 3;
+    }
+);
+
+scalar_options!(
+    /// `table ResizeNearestNeighborOptions`.
+    ResizeNearestNeighborOptions {
+        align_corners: bool = false, @ 0;
+        half_pixel_centers: bool = false, @ 1;
+    }
+);
+
+scalar_options!(
+    /// `table SpaceToDepthOptions`.
+    SpaceToDepthOptions {
+        block_size: i32 = 0, @ 0;
+    }
+);
+
+scalar_options!(
+    /// `table DepthToSpaceOptions`.
+    DepthToSpaceOptions {
+        block_size: i32 = 0, @ 0;
+    }
+);
+
+scalar_options!(
+    /// `table TransposeConvOptions` (the activation is read from version 4 on).
+    TransposeConvOptions {
+        padding: i8 = 0, @ 0;
+        stride_w: i32 = 0, @ 1;
+        stride_h: i32 = 0, @ 2;
+        fused_activation_function: i8 = 0, @ 3;
+    }
+);
+
+scalar_options!(
+    /// `table MirrorPadOptions` — `mode: MirrorPadMode` (REFLECT = 0, SYMMETRIC = 1).
+    MirrorPadOptions {
+        mode: i8 = 0, @ 0;
+    }
+);
+
 table!(
     /// `table ReshapeOptions` — `new_shape:[int]`, optional (newer converters
     /// pass the shape as a second input tensor instead).
@@ -956,3 +1088,32 @@ impl Verifiable for ReshapeOptions<'_> {
         Ok(())
     }
 }
+
+// --- vit ---
+scalar_options!(
+    /// `table GatherOptions`.
+    GatherOptions {
+        axis: i32 = 0, @ 0;
+        batch_dims: i32 = 0, @ 1;
+    }
+);
+scalar_options!(
+    /// `table BatchMatMulOptions`.
+    BatchMatMulOptions {
+        adj_x: bool = false, @ 0;
+        adj_y: bool = false, @ 1;
+        asymmetric_quantize_inputs: bool = false, @ 2;
+    }
+);
+scalar_options!(
+    /// `table GeluOptions`.
+    GeluOptions {
+        approximate: bool = false, @ 0;
+    }
+);
+scalar_options!(
+    /// `table DivOptions`.
+    DivOptions {
+        fused_activation_function: i8 = 0, @ 0;
+    }
+);

@@ -17,8 +17,11 @@
 //! answered: every quantized tensor carries its own `scale` and `zero_point`,
 //! so the S3 of a layer is simply the scale of the tensor the layer writes.
 
+mod builtin_names;
 mod fb;
+pub mod mode;
 mod read;
+mod sparse;
 
 use std::fmt;
 use std::path::Path;
@@ -27,9 +30,12 @@ pub use crate::error::ModelError;
 
 /// The element type of a tensor (`TensorType` in the schema).
 ///
-/// Only the types quantlens can hold in memory are listed; a file whose
-/// tensor has another type is rejected by the reader with
-/// [`ModelError::UnsupportedDtype`], naming the tensor.
+/// Every type of the schema is known, so that every valid file can be read
+/// and shown. Only some are held as run-time values ([`crate::tensor::Data`]);
+/// an operator on the others is refused by [`crate::Plan`], by name. Packed
+/// sub-byte types (INT4, UINT4, INT2) store 8 / bits elements per byte, low
+/// bits first; STRING tensors use TFLite's string buffer (an int32 count,
+/// count + 1 int32 offsets, the bytes); RESOURCE and VARIANT are opaque.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F32,
@@ -39,64 +45,98 @@ pub enum DType {
     Bool,
     I16,
     I8,
+    // reader: the rest of the schema's TensorType
+    F16,
+    String,
+    Complex64,
+    F64,
+    Complex128,
+    U64,
+    Resource,
+    Variant,
+    U32,
+    U16,
+    I4,
+    BF16,
+    I2,
+    U4,
+    Float8E4M3Fn,
+    Float8E5M2,
 }
 
 impl DType {
-    /// The schema's `TensorType` code, or `None` for types quantlens does not hold.
+    /// Every `TensorType` code of the schema, in code order (`ALL[c]` has code `c`).
+    pub const ALL: [DType; 23] = [
+        DType::F32,
+        DType::F16,
+        DType::I32,
+        DType::U8,
+        DType::I64,
+        DType::String,
+        DType::Bool,
+        DType::I16,
+        DType::Complex64,
+        DType::I8,
+        DType::F64,
+        DType::Complex128,
+        DType::U64,
+        DType::Resource,
+        DType::Variant,
+        DType::U32,
+        DType::U16,
+        DType::I4,
+        DType::BF16,
+        DType::I2,
+        DType::U4,
+        DType::Float8E4M3Fn,
+        DType::Float8E5M2,
+    ];
+
+    /// The schema's `TensorType` code, or `None` for a code the schema does not define.
     pub fn from_schema(code: i8) -> Option<DType> {
-        Some(match code {
-            0 => DType::F32,
-            2 => DType::I32,
-            3 => DType::U8,
-            4 => DType::I64,
-            6 => DType::Bool,
-            7 => DType::I16,
-            9 => DType::I8,
-            _ => return None,
+        usize::try_from(code).ok().and_then(|c| DType::ALL.get(c)).copied()
+    }
+
+    /// The schema's `TensorType` code of this dtype.
+    pub fn schema_code(self) -> i8 {
+        DType::ALL.iter().position(|&d| d == self).map_or(-1, |c| c as i8)
+    }
+
+    /// Name of a schema `TensorType` code, also for codes the schema does not define.
+    pub fn schema_name(code: i8) -> &'static str {
+        DType::from_schema(code).map_or("UNKNOWN", DType::name)
+    }
+
+    /// Bits per element; `None` for the variable-size STRING and the opaque
+    /// RESOURCE and VARIANT.
+    pub fn bits(self) -> Option<usize> {
+        Some(match self {
+            DType::I2 => 2,
+            DType::I4 | DType::U4 => 4,
+            DType::U8 | DType::I8 | DType::Bool | DType::Float8E4M3Fn | DType::Float8E5M2 => 8,
+            DType::I16 | DType::U16 | DType::F16 | DType::BF16 => 16,
+            DType::F32 | DType::I32 | DType::U32 => 32,
+            DType::I64 | DType::U64 | DType::F64 | DType::Complex64 => 64,
+            DType::Complex128 => 128,
+            DType::String | DType::Resource | DType::Variant => return None,
         })
     }
 
-    /// Name of a schema `TensorType` code, also for codes quantlens does not hold.
-    pub fn schema_name(code: i8) -> &'static str {
-        match code {
-            0 => "FLOAT32",
-            1 => "FLOAT16",
-            2 => "INT32",
-            3 => "UINT8",
-            4 => "INT64",
-            5 => "STRING",
-            6 => "BOOL",
-            7 => "INT16",
-            8 => "COMPLEX64",
-            9 => "INT8",
-            10 => "FLOAT64",
-            11 => "COMPLEX128",
-            12 => "UINT64",
-            13 => "RESOURCE",
-            14 => "VARIANT",
-            15 => "UINT32",
-            16 => "UINT16",
-            17 => "INT4",
-            18 => "BFLOAT16",
-            19 => "INT2",
-            20 => "UINT4",
-            21 => "FLOAT8_E4M3FN",
-            22 => "FLOAT8_E5M2",
-            _ => "UNKNOWN",
-        }
+    /// Bytes that `elements` elements occupy in a buffer (packed types
+    /// rounded up to whole bytes, as TFLite packs them: `(n·bits + 7) / 8`);
+    /// `None` for STRING, RESOURCE and VARIANT, or on overflow.
+    pub fn storage_bytes(self, elements: usize) -> Option<usize> {
+        let bits = self.bits()?;
+        Some(elements.checked_mul(bits)?.checked_add(7)? / 8)
     }
 
-    /// Bytes per element.
+    /// Bytes per element (1 for the packed sub-byte types and for the
+    /// variable-size ones: use [`DType::storage_bytes`] for buffer lengths).
     pub fn size(self) -> usize {
-        match self {
-            DType::U8 | DType::I8 | DType::Bool => 1,
-            DType::I16 => 2,
-            DType::F32 | DType::I32 => 4,
-            DType::I64 => 8,
-        }
+        self.bits().map_or(1, |b| b.div_ceil(8))
     }
 
-    /// The range of an integer dtype as `(min, max)`, `None` for float/bool.
+    /// The range of an integer dtype as `(min, max)`, `None` for float/bool/other.
     pub fn int_range(self) -> Option<(i64, i64)> {
         Some(match self {
             DType::U8 => (0, 255),
@@ -104,8 +144,18 @@ impl DType {
             DType::I16 => (-32768, 32767),
             DType::I32 => (i32::MIN as i64, i32::MAX as i64),
             DType::I64 => (i64::MIN, i64::MAX),
-            DType::F32 | DType::Bool => return None,
+            DType::I4 => (-8, 7),
+            DType::U4 => (0, 15),
+            DType::I2 => (-2, 1),
+            DType::U16 => (0, 65535),
+            DType::U32 => (0, u32::MAX as i64),
+            _ => return None,
         })
+    }
+
+    /// True for the dtypes a run holds as values ([`crate::tensor::Data`]).
+    pub fn is_held(self) -> bool {
+        matches!(self, DType::F32 | DType::I32 | DType::U8 | DType::I64 | DType::Bool | DType::I16 | DType::I8)
     }
 
     /// The name TFLite uses (`INT8`, `UINT8`, `FLOAT32`, …).
@@ -118,6 +168,22 @@ impl DType {
             DType::Bool => "BOOL",
             DType::I16 => "INT16",
             DType::I8 => "INT8",
+            DType::F16 => "FLOAT16",
+            DType::String => "STRING",
+            DType::Complex64 => "COMPLEX64",
+            DType::F64 => "FLOAT64",
+            DType::Complex128 => "COMPLEX128",
+            DType::U64 => "UINT64",
+            DType::Resource => "RESOURCE",
+            DType::Variant => "VARIANT",
+            DType::U32 => "UINT32",
+            DType::U16 => "UINT16",
+            DType::I4 => "INT4",
+            DType::BF16 => "BFLOAT16",
+            DType::I2 => "INT2",
+            DType::U4 => "UINT4",
+            DType::Float8E4M3Fn => "FLOAT8_E4M3FN",
+            DType::Float8E5M2 => "FLOAT8_E5M2",
         }
     }
 }
@@ -168,6 +234,14 @@ pub struct Tensor {
     /// Constant contents (little-endian bytes) for weights, biases and shape
     /// tensors; `None` for activations.
     pub data: Option<Vec<u8>>,
+    // reader: what else the file says about the tensor
+    /// Sparse encoding of a constant (`data` is then `None`): DENSIFY expands it.
+    pub sparsity: Option<Sparsity>,
+    /// Non-zero `external_buffer`: the data lives in another file (`data` is `None`).
+    pub external_buffer: Option<u32>,
+    /// Quantization details (blockwise, custom, …): the file's `scale` and
+    /// `zero_point` are then ignored, and `quant` is `None`.
+    pub quant_details: Option<QuantDetails>,
 }
 
 impl Tensor {
@@ -188,6 +262,20 @@ impl Tensor {
             _ => None,
         }
     }
+}
+
+pub use sparse::{DimMetadata, Sparsity};
+
+/// `QuantizationParameters.details`: a scheme other than affine (S, Z).
+#[derive(Clone, Debug, PartialEq)]
+pub enum QuantDetails {
+    /// `CustomQuantization`: opaque bytes.
+    Custom,
+    /// `BlockwiseQuantization`: the scales and zero points are *tensors*
+    /// (indices in this subgraph; −1 = no zero points), one per block of `block_size`.
+    Blockwise { scales: i32, zero_points: i32, block_size: i32 },
+    /// Another member of the union (e.g. `MultiAxisQuantization`), by discriminant.
+    Other { kind: u8 },
 }
 
 /// The builtin operators quantlens knows by name.
@@ -221,6 +309,57 @@ pub enum OpKind {
     LeakyRelu,
     Quantize,
     HardSwish,
+    // --- vit (issue 14: transformer ops) ---
+    BatchMatmul,
+    Transpose,
+    Gather,
+    Squeeze,
+    ExpandDims,
+    Slice,
+    Split,
+    SplitV,
+    Cast,
+    Gelu,
+    Neg,
+    Rsqrt,
+    Sqrt,
+    SquaredDifference,
+    Div,
+    Exp,
+    Log,
+    Abs,
+    Maximum,
+    Minimum,
+    Sum,
+    ReduceMax,
+    ReduceMin,
+    ReduceProd,
+    ArgMax,
+    ArgMin,
+    L2Normalization,
+    LogSoftmax,
+    Select,
+    SelectV2,
+    Less,
+    LessEqual,
+    Greater,
+    GreaterEqual,
+    Equal,
+    NotEqual,
+    LogicalAnd,
+    LogicalOr,
+    // vision (issue 14)
+    Prelu,
+    TransposeConv,
+    ResizeBilinear,
+    ResizeNearestNeighbor,
+    DepthToSpace,
+    SpaceToDepth,
+    BatchToSpaceNd,
+    SpaceToBatchNd,
+    PadV2,
+    MirrorPad,
+    Tile,
     /// A builtin operator quantlens does not name; holds the schema code.
     Other(i32),
     /// A custom operator, with its `custom_code`.
@@ -256,11 +395,64 @@ impl OpKind {
             98 => OpKind::LeakyRelu,
             114 => OpKind::Quantize,
             117 => OpKind::HardSwish,
+            // --- vit ---
+            126 => OpKind::BatchMatmul,
+            39 => OpKind::Transpose,
+            36 => OpKind::Gather,
+            43 => OpKind::Squeeze,
+            70 => OpKind::ExpandDims,
+            65 => OpKind::Slice,
+            49 => OpKind::Split,
+            102 => OpKind::SplitV,
+            53 => OpKind::Cast,
+            150 => OpKind::Gelu,
+            59 => OpKind::Neg,
+            76 => OpKind::Rsqrt,
+            75 => OpKind::Sqrt,
+            99 => OpKind::SquaredDifference,
+            42 => OpKind::Div,
+            47 => OpKind::Exp,
+            73 => OpKind::Log,
+            101 => OpKind::Abs,
+            55 => OpKind::Maximum,
+            57 => OpKind::Minimum,
+            74 => OpKind::Sum,
+            82 => OpKind::ReduceMax,
+            89 => OpKind::ReduceMin,
+            81 => OpKind::ReduceProd,
+            56 => OpKind::ArgMax,
+            79 => OpKind::ArgMin,
+            11 => OpKind::L2Normalization,
+            50 => OpKind::LogSoftmax,
+            64 => OpKind::Select,
+            123 => OpKind::SelectV2,
+            58 => OpKind::Less,
+            63 => OpKind::LessEqual,
+            61 => OpKind::Greater,
+            62 => OpKind::GreaterEqual,
+            71 => OpKind::Equal,
+            72 => OpKind::NotEqual,
+            86 => OpKind::LogicalAnd,
+            84 => OpKind::LogicalOr,
+            // vision (issue 14)
+            54 => OpKind::Prelu,
+            67 => OpKind::TransposeConv,
+            23 => OpKind::ResizeBilinear,
+            97 => OpKind::ResizeNearestNeighbor,
+            5 => OpKind::DepthToSpace,
+            26 => OpKind::SpaceToDepth,
+            37 => OpKind::BatchToSpaceNd,
+            38 => OpKind::SpaceToBatchNd,
+            60 => OpKind::PadV2,
+            100 => OpKind::MirrorPad,
+            69 => OpKind::Tile,
             other => OpKind::Other(other),
         }
     }
 
-    /// The TFLite name (`FULLY_CONNECTED`, …); `BUILTIN_<code>` for unnamed ones.
+    /// The TFLite name (`FULLY_CONNECTED`, …): every builtin code of the
+    /// schema is named (see `builtin_names.rs`); a code past the schema is
+    /// `UNKNOWN_OPERATOR_<code>`.
     pub fn name(&self) -> String {
         let s = match self {
             OpKind::Add => "ADD",
@@ -288,11 +480,71 @@ impl OpKind {
             OpKind::LeakyRelu => "LEAKY_RELU",
             OpKind::Quantize => "QUANTIZE",
             OpKind::HardSwish => "HARD_SWISH",
-            OpKind::Other(code) => return format!("BUILTIN_{code}"),
+            // --- vit ---
+            OpKind::BatchMatmul => "BATCH_MATMUL",
+            OpKind::Transpose => "TRANSPOSE",
+            OpKind::Gather => "GATHER",
+            OpKind::Squeeze => "SQUEEZE",
+            OpKind::ExpandDims => "EXPAND_DIMS",
+            OpKind::Slice => "SLICE",
+            OpKind::Split => "SPLIT",
+            OpKind::SplitV => "SPLIT_V",
+            OpKind::Cast => "CAST",
+            OpKind::Gelu => "GELU",
+            OpKind::Neg => "NEG",
+            OpKind::Rsqrt => "RSQRT",
+            OpKind::Sqrt => "SQRT",
+            OpKind::SquaredDifference => "SQUARED_DIFFERENCE",
+            OpKind::Div => "DIV",
+            OpKind::Exp => "EXP",
+            OpKind::Log => "LOG",
+            OpKind::Abs => "ABS",
+            OpKind::Maximum => "MAXIMUM",
+            OpKind::Minimum => "MINIMUM",
+            OpKind::Sum => "SUM",
+            OpKind::ReduceMax => "REDUCE_MAX",
+            OpKind::ReduceMin => "REDUCE_MIN",
+            OpKind::ReduceProd => "REDUCE_PROD",
+            OpKind::ArgMax => "ARG_MAX",
+            OpKind::ArgMin => "ARG_MIN",
+            OpKind::L2Normalization => "L2_NORMALIZATION",
+            OpKind::LogSoftmax => "LOG_SOFTMAX",
+            OpKind::Select => "SELECT",
+            OpKind::SelectV2 => "SELECT_V2",
+            OpKind::Less => "LESS",
+            OpKind::LessEqual => "LESS_EQUAL",
+            OpKind::Greater => "GREATER",
+            OpKind::GreaterEqual => "GREATER_EQUAL",
+            OpKind::Equal => "EQUAL",
+            OpKind::NotEqual => "NOT_EQUAL",
+            OpKind::LogicalAnd => "LOGICAL_AND",
+            OpKind::LogicalOr => "LOGICAL_OR",
+            // vision (issue 14)
+            OpKind::Prelu => "PRELU",
+            OpKind::TransposeConv => "TRANSPOSE_CONV",
+            OpKind::ResizeBilinear => "RESIZE_BILINEAR",
+            OpKind::ResizeNearestNeighbor => "RESIZE_NEAREST_NEIGHBOR",
+            OpKind::DepthToSpace => "DEPTH_TO_SPACE",
+            OpKind::SpaceToDepth => "SPACE_TO_DEPTH",
+            OpKind::BatchToSpaceNd => "BATCH_TO_SPACE_ND",
+            OpKind::SpaceToBatchNd => "SPACE_TO_BATCH_ND",
+            OpKind::PadV2 => "PADV2",
+            OpKind::MirrorPad => "MIRROR_PAD",
+            OpKind::Tile => "TILE",
+            OpKind::Other(code) => return builtin_name(*code),
             OpKind::Custom(name) => return format!("CUSTOM({name})"),
         };
         s.to_string()
     }
+}
+
+/// The schema name of builtin operator `code` (`NEG` for 59), or
+/// `UNKNOWN_OPERATOR_<code>` for a code the schema does not define.
+pub fn builtin_name(code: i32) -> String {
+    usize::try_from(code)
+        .ok()
+        .and_then(|c| builtin_names::BUILTIN_NAMES.get(c))
+        .map_or_else(|| format!("UNKNOWN_OPERATOR_{code}"), |n| (*n).to_string())
 }
 
 impl fmt::Display for OpKind {
@@ -355,6 +607,9 @@ pub enum Options {
         /// 0 = DEFAULT; anything else (shuffled weights) is rejected by the engine.
         weights_format: i8,
         keep_num_dims: bool,
+        /// Dynamic range (hybrid) only: quantize the float input at run
+        /// time asymmetrically (S1 and Z1) instead of symmetrically (Z1 = 0).
+        asymmetric_quantize_inputs: bool,
     },
     Softmax {
         beta: f32,
@@ -416,6 +671,39 @@ pub enum Options {
     Shape {
         out_type: i8,
     },
+    // --- vit ---
+    BatchMatmul {
+        adj_x: bool,
+        adj_y: bool,
+        asymmetric_quantize_inputs: bool,
+    },
+    Gelu {
+        approximate: bool,
+    },
+    Gather {
+        axis: i32,
+        batch_dims: i32,
+    },
+    // vision (issue 14)
+    /// RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR.
+    Resize {
+        align_corners: bool,
+        half_pixel_centers: bool,
+    },
+    /// SPACE_TO_DEPTH, DEPTH_TO_SPACE.
+    BlockSize {
+        block_size: i32,
+    },
+    TransposeConv {
+        padding: Padding,
+        stride_w: i32,
+        stride_h: i32,
+        activation: Activation,
+    },
+    /// `mode`: 0 REFLECT, 1 SYMMETRIC.
+    MirrorPad {
+        mode: i8,
+    },
 }
 
 /// One operator of the graph, in execution order.
@@ -452,6 +740,54 @@ pub struct Model {
     pub inputs: Vec<usize>,
     /// Graph output tensor indices.
     pub outputs: Vec<usize>,
+    // reader: the rest of the file
+    /// Subgraphs 1, 2, … (bodies of WHILE, IF, CALL_ONCE, …); subgraph 0 is
+    /// the fields above. quantlens runs subgraph 0 only.
+    pub subgraphs: Vec<Subgraph>,
+    /// `signature_defs`: named entry points.
+    pub signatures: Vec<Signature>,
+    /// `metadata`: named buffers (`min_runtime_version`, `CONVERSION_METADATA`, …).
+    pub metadata: Vec<Metadata>,
+}
+
+/// A subgraph other than the main one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subgraph {
+    /// Its index in the file (≥ 1).
+    pub index: usize,
+    pub name: String,
+    pub tensors: Vec<Tensor>,
+    pub operators: Vec<Operator>,
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+}
+
+/// A `SignatureDef`: a named entry point into a subgraph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signature {
+    pub key: String,
+    pub subgraph: usize,
+    /// (name, tensor index in that subgraph).
+    pub inputs: Vec<(String, usize)>,
+    pub outputs: Vec<(String, usize)>,
+}
+
+/// A `Metadata` entry: a name and the buffer holding its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metadata {
+    pub name: String,
+    pub buffer: usize,
+    /// Length of the buffer's data in bytes.
+    pub bytes: usize,
+}
+
+/// A name from the file for a one-line message: control characters
+/// (newlines, escapes, …) are written as Rust escapes.
+pub fn escape_name(name: &str) -> String {
+    if !name.chars().any(char::is_control) {
+        return name.to_string();
+    }
+    name.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 impl Model {
@@ -511,7 +847,7 @@ impl Model {
         for (k, t) in self.tensors.iter().enumerate() {
             let bad_shape = |reason: String| ModelError::BadShape {
                 tensor: k,
-                name: t.name.clone(),
+                name: escape_name(&t.name),
                 shape: t.shape.iter().map(|&d| d.try_into().unwrap_or(i64::MAX)).collect(),
                 reason,
             };
@@ -522,12 +858,18 @@ impl Model {
             let Some(elements) = elements else {
                 return Err(bad_shape(format!("more than {} elements", i32::MAX)));
             };
-            if let Some(data) = &t.data {
-                let expected = elements as usize * t.dtype.size();
+            // reader: sparse parameters that fit the shape and the stored values
+            if let Some(sp) = &t.sparsity {
+                let count = sp.check(&t.shape).map_err(bad_shape)?;
+                if Some(sp.values.len()) != t.dtype.storage_bytes(count) || sp.value_count != count {
+                    return Err(bad_shape(format!("sparsity: {} bytes of values for {count} {} values", sp.values.len(), t.dtype)));
+                }
+            }
+            if let (Some(data), Some(expected)) = (&t.data, t.dtype.storage_bytes(elements as usize)) {
                 if data.len() != expected {
                     return Err(ModelError::BufferSizeMismatch {
                         tensor: k,
-                        name: t.name.clone(),
+                        name: escape_name(&t.name),
                         buffer: 0,
                         shape: t.shape.clone(),
                         dtype: t.dtype.name().to_string(),
@@ -537,7 +879,7 @@ impl Model {
                 }
             }
             if let Some(q) = &t.quant {
-                let bad = |reason: String| ModelError::BadQuantization { tensor: k, name: t.name.clone(), reason };
+                let bad = |reason: String| ModelError::BadQuantization { tensor: k, name: escape_name(&t.name), reason };
                 if q.scale.is_empty() || q.zero_point.len() != q.scale.len() {
                     return Err(bad(format!(
                         "{} scales but {} zero points (they must pair up, at least one)",

@@ -14,7 +14,8 @@ use flatbuffers::{ForwardsUOffset, Vector};
 
 use super::fb;
 use super::{
-    Activation, DType, Model, ModelError, OpKind, Operator, Options, Padding, Quantization, Tensor,
+    escape_name, Activation, DType, DimMetadata, Metadata, Model, ModelError, OpKind, Operator, Options, Padding,
+    QuantDetails, Quantization, Signature, Sparsity, Subgraph, Tensor,
 };
 
 /// `BuiltinOperator.CUSTOM`: the operator is named by `custom_code`.
@@ -27,23 +28,101 @@ const MAX_ELEMENTS: u64 = i32::MAX as u64;
 pub(crate) fn read_model(bytes: &[u8]) -> Result<Model, ModelError> {
     check_header(bytes)?;
     let root = fb::verified_root(bytes).map_err(|e| ModelError::Malformed(one_line(&e)))?;
-    let subgraph = single_subgraph(&root)?;
+    let list = root.subgraphs().filter(|s| !s.is_empty()).ok_or(ModelError::NoSubgraph)?;
 
     let mut data = DataSource::new(bytes, root.buffers());
-    let tensors = read_tensors(&subgraph, &mut data)?;
     let opcodes = read_opcodes(&root);
-    let operators = read_operators(&subgraph, &opcodes, tensors.len())?;
-    let inputs = read_graph_indices(subgraph.inputs(), "graph input", tensors.len())?;
-    let outputs = read_graph_indices(subgraph.outputs(), "graph output", tensors.len())?;
+    let mut graphs = Vec::with_capacity(list.len());
+    for (index, subgraph) in list.iter().enumerate() {
+        graphs.push(read_subgraph(index, &subgraph, &opcodes, &mut data)?);
+    }
+    let signatures = read_signatures(&root, &graphs)?;
+    let metadata = read_metadata(&root, &data)?;
+    let mut graphs = graphs.into_iter();
+    let main = graphs.next().ok_or(ModelError::NoSubgraph)?;
 
     Ok(Model {
         version: root.version(),
         description: root.description().map(lossy),
-        tensors,
-        operators,
-        inputs,
-        outputs,
+        tensors: main.tensors,
+        operators: main.operators,
+        inputs: main.inputs,
+        outputs: main.outputs,
+        subgraphs: graphs.collect(),
+        signatures,
+        metadata,
     })
+}
+
+/// One subgraph: its tensors, operators and graph inputs/outputs. Errors
+/// about subgraphs other than 0 say which subgraph.
+fn read_subgraph(
+    index: usize,
+    subgraph: &fb::SubGraph<'_>,
+    opcodes: &[Opcode],
+    data: &mut DataSource<'_>,
+) -> Result<Subgraph, ModelError> {
+    let read = |data: &mut DataSource<'_>| -> Result<Subgraph, ModelError> {
+        let tensors = read_tensors(subgraph, data)?;
+        let operators = read_operators(subgraph, opcodes, tensors.len())?;
+        let inputs = read_graph_indices(subgraph.inputs(), "graph input", tensors.len())?;
+        let outputs = read_graph_indices(subgraph.outputs(), "graph output", tensors.len())?;
+        let name = subgraph.name().map(lossy).unwrap_or_default();
+        Ok(Subgraph { index, name, tensors, operators, inputs, outputs })
+    };
+    match index {
+        0 => read(data),
+        _ => read(data).map_err(|e| ModelError::Malformed(format!("subgraph {index}: {e}"))),
+    }
+}
+
+/// `signature_defs`: every index checked against its subgraph.
+fn read_signatures(root: &fb::Model<'_>, graphs: &[Subgraph]) -> Result<Vec<Signature>, ModelError> {
+    let mut out = Vec::new();
+    for (i, sig) in root.signature_defs().iter().flatten().enumerate() {
+        let key = escape_name(&sig.signature_key().map(lossy).unwrap_or_default());
+        let raw = sig.subgraph_index();
+        let graph = graphs.get(raw as usize).ok_or_else(|| ModelError::IndexOutOfRange {
+            what: format!("signature {i} ({key}) subgraph_index"),
+            index: raw.into(),
+            count: graphs.len(),
+        })?;
+        let maps = |list: Option<Vector<'_, ForwardsUOffset<fb::TensorMap<'_>>>>, side: &str| {
+            list.iter()
+                .flatten()
+                .enumerate()
+                .map(|(j, m)| {
+                    let t = m.tensor_index();
+                    let name = m.name().map(lossy).unwrap_or_default();
+                    tensor_index(i32::try_from(t).unwrap_or(-1), graph.tensors.len(), || {
+                        format!("signature {i} ({key}) {side} {j} ({})", escape_name(&name))
+                    })
+                    .map(|t| (name, t))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        out.push(Signature {
+            inputs: maps(sig.inputs(), "input")?,
+            outputs: maps(sig.outputs(), "output")?,
+            key: sig.signature_key().map(lossy).unwrap_or_default(),
+            subgraph: graph.index,
+        });
+    }
+    Ok(out)
+}
+
+/// `metadata`: name and the size of its buffer.
+fn read_metadata(root: &fb::Model<'_>, data: &DataSource<'_>) -> Result<Vec<Metadata>, ModelError> {
+    root.metadata()
+        .iter()
+        .flatten()
+        .map(|m| {
+            let name = m.name().map(lossy).unwrap_or_default();
+            let at = Place { index: 0, name: format!("metadata {}", escape_name(&name)) };
+            let bytes = data.buffer_bytes(&at, m.buffer())?.len();
+            Ok(Metadata { name, buffer: m.buffer() as usize, bytes })
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -74,17 +153,6 @@ fn one_line(err: &flatbuffers::InvalidFlatbuffer) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// quantlens runs the main subgraph only, and only if it is the only one
-/// (control flow like WHILE/IF lives in extra subgraphs).
-fn single_subgraph<'a>(root: &fb::Model<'a>) -> Result<fb::SubGraph<'a>, ModelError> {
-    let subgraphs = root.subgraphs().ok_or(ModelError::NoSubgraph)?;
-    match subgraphs.len() {
-        0 => Err(ModelError::NoSubgraph),
-        1 => Ok(subgraphs.get(0)),
-        count => Err(ModelError::MultipleSubgraphs { count }),
-    }
 }
 
 /// Names in the file are byte strings; decode them without failing.
@@ -139,7 +207,8 @@ fn read_tensors(
         .collect()
 }
 
-/// The tensor's index and name, carried into every error about it.
+/// The tensor's index and name (control characters escaped, so that every
+/// error stays one line), carried into every error about it.
 struct Place {
     index: usize,
     name: String,
@@ -150,26 +219,90 @@ fn read_tensor(
     t: &fb::Tensor<'_>,
     data: &mut DataSource<'_>,
 ) -> Result<Tensor, ModelError> {
+    let name = t.name().map(lossy).unwrap_or_default();
     let at = Place {
         index,
-        name: t.name().map(lossy).unwrap_or_default(),
+        name: escape_name(&name),
     };
     let dtype = read_dtype(&at, t.type_code())?;
     let shape = read_shape(&at, t.shape())?;
-    check_dense_and_internal(&at, t)?;
-    let quant = read_quantization(&at, dtype, &shape, t.quantization())?;
-    let data = data.tensor_data(&at, t.buffer(), dtype, &shape)?;
+    let (quant, quant_details) = match t.quantization() {
+        Some(q) if q.details_type() != 0 => (None, Some(read_details(&q))),
+        q => (read_quantization(&at, dtype, &shape, q)?, None),
+    };
+    let external_buffer = Some(t.external_buffer()).filter(|&b| b != 0);
+    let (data, sparsity) = match (t.sparsity(), external_buffer) {
+        // The data is in another file: there is nothing here to read.
+        (_, Some(_)) => (None, None),
+        (Some(sp), None) => (None, Some(data.sparse_data(&at, t.buffer(), dtype, &shape, &sp)?)),
+        (None, None) => (data.tensor_data(&at, t.buffer(), dtype, &shape)?, None),
+    };
     Ok(Tensor {
         index,
-        name: at.name,
+        name,
         dtype,
         shape,
         quant,
         data,
+        sparsity,
+        external_buffer,
+        quant_details,
     })
 }
 
-/// `type:TensorType`, restricted to the types quantlens holds.
+/// `QuantizationParameters.details`, by member.
+fn read_details(q: &fb::QuantizationParameters<'_>) -> QuantDetails {
+    match (q.details_type(), q.blockwise()) {
+        (_, Some(b)) => QuantDetails::Blockwise {
+            scales: b.scales(),
+            zero_points: b.zero_points(),
+            block_size: b.block_size(),
+        },
+        (1, _) => QuantDetails::Custom,
+        (kind, _) => QuantDetails::Other { kind },
+    }
+}
+
+/// `SparsityParameters`, converted and checked against the dense shape.
+fn read_sparsity(at: &Place, sp: &fb::SparsityParameters<'_>) -> Result<Sparsity, ModelError> {
+    let bad = |reason: String| ModelError::BadShape {
+        tensor: at.index,
+        name: at.name.clone(),
+        shape: Vec::new(),
+        reason,
+    };
+    let indices = |v: Option<Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
+        v.iter()
+            .flatten()
+            .map(|x| usize::try_from(x).map_err(|_| bad(format!("sparsity: {what} holds {x}"))))
+            .collect()
+    };
+    let traversal_order = indices(sp.traversal_order(), "traversal_order")?;
+    let block_map = indices(sp.block_map(), "block_map")?;
+    let mut dim_metadata = Vec::new();
+    for (level, m) in sp.dim_metadata().iter().flatten().enumerate() {
+        let widen = |v: Option<Vec<i64>>, what: &str| -> Result<Vec<usize>, ModelError> {
+            v.ok_or_else(|| bad(format!("sparsity: level {level} is SPARSE_CSR without {what}")))?
+                .into_iter()
+                .map(|x| usize::try_from(x).map_err(|_| bad(format!("sparsity: level {level} {what} holds {x}"))))
+                .collect()
+        };
+        dim_metadata.push(match m.format() {
+            0 => DimMetadata::Dense {
+                size: usize::try_from(m.dense_size())
+                    .map_err(|_| bad(format!("sparsity: level {level} dense_size {}", m.dense_size())))?,
+            },
+            1 => DimMetadata::SparseCsr {
+                segments: widen(m.array_segments(), "array_segments")?,
+                indices: widen(m.array_indices(), "array_indices")?,
+            },
+            f => return Err(bad(format!("sparsity: level {level} format {f} is neither DENSE (0) nor SPARSE_CSR (1)"))),
+        });
+    }
+    Ok(Sparsity { traversal_order, block_map, dim_metadata, values: Vec::new(), value_count: 0 })
+}
+
+/// `type:TensorType`: every code of the schema.
 fn read_dtype(at: &Place, code: i8) -> Result<DType, ModelError> {
     DType::from_schema(code).ok_or_else(|| ModelError::UnsupportedDtype {
         tensor: at.index,
@@ -205,24 +338,6 @@ fn read_shape(at: &Place, raw: Option<Vector<'_, i32>>) -> Result<Vec<usize>, Mo
     Ok(shape)
 }
 
-/// Features whose data quantlens would silently misread: sparse encodings
-/// and data stored in another file.
-fn check_dense_and_internal(at: &Place, t: &fb::Tensor<'_>) -> Result<(), ModelError> {
-    let unsupported = |feature: String| ModelError::UnsupportedFeature {
-        what: format!("tensor {} ({})", at.index, at.name),
-        feature,
-    };
-    if t.is_sparse() {
-        return Err(unsupported("sparsity parameters (a sparse tensor)".into()));
-    }
-    match t.external_buffer() {
-        0 => Ok(()),
-        id => Err(unsupported(format!(
-            "external_buffer {id} (data in another file)"
-        ))),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Quantization
 // ---------------------------------------------------------------------------
@@ -243,7 +358,6 @@ fn read_quantization(
     q: Option<fb::QuantizationParameters<'_>>,
 ) -> Result<Option<Quantization>, ModelError> {
     let Some(q) = q else { return Ok(None) };
-    check_no_details(at, &q)?;
     let scale: Vec<f32> = q.scale().iter().flatten().collect();
     if scale.is_empty() {
         return Ok(None);
@@ -271,22 +385,6 @@ fn read_quantization(
         min: q.min().iter().flatten().collect(),
         max: q.max().iter().flatten().collect(),
     }))
-}
-
-/// "If [details] is not none, the other quantization parameters … are
-/// ignored": blockwise and other schemes are not something we can run.
-fn check_no_details(at: &Place, q: &fb::QuantizationParameters<'_>) -> Result<(), ModelError> {
-    let scheme = match q.details_type() {
-        0 => return Ok(()),
-        1 => "CustomQuantization",
-        2 => "BlockwiseQuantization",
-        3 => "MultiAxisQuantization",
-        _ => "an unknown QuantizationDetails member",
-    };
-    Err(ModelError::UnsupportedFeature {
-        what: format!("tensor {} ({})", at.index, at.name),
-        feature: format!("quantization details ({scheme})"),
-    })
 }
 
 /// Check `quantized_dimension` against the shape and the number of scales.
@@ -385,10 +483,21 @@ impl<'a> DataSource<'a> {
         if bytes.is_empty() {
             return Ok(None);
         }
-        let expected = shape
-            .iter()
-            .try_fold(dtype.size(), |n, &d| n.checked_mul(d))
-            .unwrap_or(usize::MAX);
+        let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).unwrap_or(usize::MAX);
+        let expected = match dtype {
+            DType::String => {
+                check_string_buffer(bytes, elements).map_err(|reason| ModelError::BadShape {
+                    tensor: at.index,
+                    name: at.name.clone(),
+                    shape: shape.iter().map(|&d| d as i64).collect(),
+                    reason,
+                })?;
+                bytes.len()
+            }
+            // Opaque: whatever the file holds.
+            DType::Resource | DType::Variant => bytes.len(),
+            _ => dtype.storage_bytes(elements).unwrap_or(usize::MAX),
+        };
         if bytes.len() != expected {
             return Err(ModelError::BufferSizeMismatch {
                 tensor: at.index,
@@ -402,6 +511,44 @@ impl<'a> DataSource<'a> {
         }
         self.spend(at, bytes.len())?;
         Ok(Some(bytes.to_vec()))
+    }
+
+    /// The stored values of a sparse tensor, with its checked parameters.
+    fn sparse_data(
+        &mut self,
+        at: &Place,
+        buffer: u32,
+        dtype: DType,
+        shape: &[usize],
+        sp: &fb::SparsityParameters<'_>,
+    ) -> Result<Sparsity, ModelError> {
+        let mut sparsity = read_sparsity(at, sp)?;
+        let bad = |reason: String| ModelError::BadShape {
+            tensor: at.index,
+            name: at.name.clone(),
+            shape: shape.iter().map(|&d| d as i64).collect(),
+            reason,
+        };
+        let count = sparsity.check(shape).map_err(bad)?;
+        let bytes = if buffer == 0 { &[][..] } else { self.buffer_bytes(at, buffer)? };
+        let expected = dtype
+            .storage_bytes(count)
+            .ok_or_else(|| bad(format!("sparsity: a sparse {dtype} tensor")))?;
+        if bytes.len() != expected {
+            return Err(ModelError::BufferSizeMismatch {
+                tensor: at.index,
+                name: at.name.clone(),
+                buffer: buffer as usize,
+                shape: vec![count],
+                dtype: format!("{dtype} (the values of a sparse tensor)"),
+                expected,
+                actual: bytes.len(),
+            });
+        }
+        self.spend(at, bytes.len())?;
+        sparsity.values = bytes.to_vec();
+        sparsity.value_count = count;
+        Ok(sparsity)
     }
 
     /// The bytes of buffer `index`: `bytes[offset .. offset+size]` when
@@ -446,6 +593,33 @@ impl<'a> DataSource<'a> {
         })?;
         Ok(())
     }
+}
+
+/// TFLite's string buffer: int32 count N, N + 1 int32 offsets (the first
+/// right after them, non-decreasing, the last the buffer's length), then the
+/// bytes. N must be the tensor's element count.
+fn check_string_buffer(bytes: &[u8], elements: usize) -> Result<(), String> {
+    let int = |i: usize| -> Option<usize> {
+        let b = bytes.get(4 * i..4 * i + 4)?;
+        usize::try_from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
+    };
+    let count = int(0).ok_or("STRING buffer shorter than its 4-byte count")?;
+    if count != elements {
+        return Err(format!("STRING buffer holds {count} strings but the shape has {elements} elements"));
+    }
+    let head = count.checked_add(2).and_then(|n| n.checked_mul(4)).ok_or("STRING count too large")?;
+    let mut previous = head;
+    for i in 0..=count {
+        let offset = int(1 + i).ok_or_else(|| format!("STRING buffer of {} bytes is too short for {count} offsets", bytes.len()))?;
+        if (i == 0 && offset != head) || offset < previous || offset > bytes.len() {
+            return Err(format!("STRING offset {i} is {offset}; offsets must rise from {head} to the buffer length {}", bytes.len()));
+        }
+        previous = offset;
+    }
+    if previous != bytes.len() {
+        return Err(format!("STRING offsets end at {previous} but the buffer holds {} bytes", bytes.len()));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -585,6 +759,7 @@ fn read_options(opts: fb::BuiltinOptions<'_>) -> Result<Options, String> {
             activation: activation(o.fused_activation_function())?,
             weights_format: o.weights_format(),
             keep_num_dims: o.keep_num_dims(),
+            asymmetric_quantize_inputs: o.asymmetric_quantize_inputs(),
         },
         B::Softmax(o) => Options::Softmax { beta: o.beta() },
         B::Reshape(o) => Options::Reshape {
@@ -646,6 +821,29 @@ fn read_options(opts: fb::BuiltinOptions<'_>) -> Result<Options, String> {
         B::LeakyRelu(o) => Options::LeakyRelu { alpha: o.alpha() },
         B::Shape(o) => Options::Shape {
             out_type: o.out_type(),
+        },
+        // --- vit ---
+        B::Gather(o) => Options::Gather { axis: o.axis(), batch_dims: o.batch_dims() },
+        B::BatchMatMul(o) => Options::BatchMatmul {
+            adj_x: o.adj_x(),
+            adj_y: o.adj_y(),
+            asymmetric_quantize_inputs: o.asymmetric_quantize_inputs(),
+        },
+        B::Gelu(o) => Options::Gelu { approximate: o.approximate() },
+        // vision (issue 14)
+        B::ResizeBilinear(o) => Options::Resize { align_corners: o.align_corners(), half_pixel_centers: o.half_pixel_centers() },
+        B::ResizeNearestNeighbor(o) => Options::Resize { align_corners: o.align_corners(), half_pixel_centers: o.half_pixel_centers() },
+        B::SpaceToDepth(o) => Options::BlockSize { block_size: o.block_size() },
+        B::DepthToSpace(o) => Options::BlockSize { block_size: o.block_size() },
+        B::TransposeConv(o) => Options::TransposeConv {
+            padding: padding(o.padding())?,
+            stride_w: o.stride_w(),
+            stride_h: o.stride_h(),
+            activation: activation(o.fused_activation_function())?,
+        },
+        B::MirrorPad(o) => Options::MirrorPad { mode: o.mode() },
+        B::Div(o) => Options::Elementwise {
+            activation: activation(o.fused_activation_function())?,
         },
     })
 }

@@ -67,7 +67,7 @@ impl Broadcast {
     }
 
     /// Apply `f` to every pair of broadcast elements, in output order.
-    pub fn map(&self, a: &[i32], b: &[i32], mut f: impl FnMut(i32, i32) -> i32) -> Vec<i32> {
+    pub fn map<T: Copy, U>(&self, a: &[T], b: &[T], mut f: impl FnMut(T, T) -> U) -> Vec<U> {
         if self.same_shape {
             return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
         }
@@ -113,14 +113,7 @@ impl Binary {
     /// Read the op; `require(tensor, role)` checks the dtype of each of
     /// "input 0", "input 1" and "output".
     pub(crate) fn read(ctx: &OpContext, require: impl Fn(usize, &str) -> Result<(), EngineError>) -> Result<Binary, EngineError> {
-        let activation = match &ctx.op.options {
-            Options::Elementwise { activation } => *activation,
-            Options::None => Activation::None,
-            other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
-        };
-        if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
-            return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
-        }
+        let activation = Binary::fused_activation(ctx)?;
         let (a, b, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
         for (t, role) in [(a, "input 0"), (b, "input 1"), (output, "output")] {
             require(t, role)?;
@@ -132,6 +125,20 @@ impl Binary {
         let output_dtype = ctx.dtype(output);
         let (act_min, act_max) = fused_range(activation, output_dtype, s_out, z_out);
         Ok(Binary { activation, a, b, output, s_a, z_a, s_b, z_b, s_out, z_out, broadcast, act_min, act_max, output_dtype })
+    }
+}
+
+impl Binary {
+    /// The fused activation of ADD, SUB or MUL: NONE, RELU, RELU6 or RELU_N1_TO_1
+    /// (shared with the float32 kernel, [`super::float::binary`]).
+    pub(crate) fn fused_activation(ctx: &OpContext) -> Result<Activation, EngineError> {
+        let activation = match &ctx.op.options {
+            Options::Elementwise { activation } => *activation,
+            Options::None => Activation::None,
+            other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
+        };
+        super::conv::check_activation(ctx, activation)?;
+        Ok(activation)
     }
 }
 

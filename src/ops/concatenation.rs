@@ -102,18 +102,18 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
                 }
             }
         }
-        DType::I8 => {
+        DType::I8 | DType::I16 => {
             for &t in &inputs {
                 ctx.require_same(t, output, true)?;
             }
             let (s, z) = ctx.per_tensor_quant(output, "output")?;
-            if fused_range(activation, output_dtype, s, z) != (-128, 127) {
+            if fused_range(activation, output_dtype, s, z) != super::int_range(output_dtype) {
                 return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
             }
         }
-        DType::I32 => {
+        DType::I32 | DType::F32 => {
             if activation != Activation::None {
-                return Err(ctx.unsupported(format!("fused activation {} on int32", activation.name())));
+                return Err(ctx.unsupported(format!("fused activation {} on {output_dtype}", activation.name())));
             }
             for &t in &inputs {
                 ctx.require_same(t, output, false)?;
@@ -148,6 +148,9 @@ impl Params {
 
     /// Evaluate on the run-time inputs (in [`Self::runtime_inputs`] order).
     pub fn eval(&self, runtime: &[&Value]) -> Result<Value, EngineError> {
+        if self.output_dtype == DType::F32 {
+            return interleave_f32(&self.inputs, &self.constants, runtime, self.outer, &self.chunk, &self.output_shape);
+        }
         let mut vals = gather(&self.inputs, &self.constants, runtime)?;
         for (v, r) in vals.iter_mut().zip(&self.rescale) {
             if let Some(r) = r {
@@ -168,6 +171,16 @@ pub(crate) fn runtime_inputs(inputs: &[usize], constants: &[Option<Value>]) -> V
 /// Every input as integers: the constants, with the `runtime` values (in
 /// [`runtime_inputs`] order) in the other places. Shared with PACK.
 pub(crate) fn gather(inputs: &[usize], constants: &[Option<Value>], runtime: &[&Value]) -> Result<Vec<Vec<i64>>, EngineError> {
+    gather_with(inputs, constants, runtime, Value::to_i64_vec)
+}
+
+/// [`gather`] with the elements read by `read` (`None`: not of the expected dtype).
+pub(crate) fn gather_with<T>(
+    inputs: &[usize],
+    constants: &[Option<Value>],
+    runtime: &[&Value],
+    read: impl Fn(&Value) -> Option<Vec<T>>,
+) -> Result<Vec<Vec<T>>, EngineError> {
     let mut it = runtime.iter();
     let values: Vec<&Value> = constants
         .iter()
@@ -177,13 +190,27 @@ pub(crate) fn gather(inputs: &[usize], constants: &[Option<Value>], runtime: &[&
     values
         .iter()
         .zip(inputs)
-        .map(|(v, &t)| v.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {t} is not integer"))))
+        .map(|(v, &t)| read(v).ok_or_else(|| EngineError::BadInput(format!("tensor {t} is {}, not the op's dtype", v.dtype()))))
         .collect()
+}
+
+/// [`gather`] and [`interleave`] for float32 inputs (values only move, so
+/// every runtime agrees bit for bit). Shared with PACK.
+pub(crate) fn interleave_f32(
+    inputs: &[usize],
+    constants: &[Option<Value>],
+    runtime: &[&Value],
+    outer: usize,
+    chunk: &[usize],
+    shape: &[usize],
+) -> Result<Value, EngineError> {
+    let vals = gather_with(inputs, constants, runtime, |v| v.as_f32().map(<[f32]>::to_vec))?;
+    Ok(Value { shape: shape.to_vec(), data: crate::tensor::Data::F32(interleave(&vals, outer, chunk)) })
 }
 
 /// The output: for each of the `outer` slices, `chunk[k]` elements of each
 /// input `k` in turn. Shared with PACK.
-pub(crate) fn interleave(vals: &[Vec<i64>], outer: usize, chunk: &[usize]) -> Vec<i64> {
+pub(crate) fn interleave<T: Copy>(vals: &[Vec<T>], outer: usize, chunk: &[usize]) -> Vec<T> {
     let mut out = Vec::with_capacity(outer * chunk.iter().sum::<usize>());
     for o in 0..outer {
         for (v, &c) in vals.iter().zip(chunk) {

@@ -196,6 +196,11 @@ impl Geometry {
         (b, y, x, c)
     }
 
+    /// Number of input elements.
+    pub fn in_len(&self) -> usize {
+        self.batches * self.in_h * self.in_w * self.in_c
+    }
+
     /// Number of output elements.
     pub fn out_len(&self) -> usize {
         self.batches * self.out_h * self.out_w * self.out_c
@@ -376,28 +381,63 @@ impl ConvSteps {
     }
 }
 
-pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
-    let (padding, stride_w, stride_h, dilation_w, dilation_h, activation) = match &ctx.op.options {
-        Options::Conv2d { padding, stride_w, stride_h, dilation_w, dilation_h, activation } => {
-            (*padding, *stride_w, *stride_h, *dilation_w, *dilation_h, *activation)
-        }
-        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
-    };
+/// Refuse a fused activation other than the clamps every runtime fuses
+/// (NONE, RELU, RELU6, RELU_N1_TO_1). Shared by the convolutions, the pools
+/// and ADD/SUB/MUL.
+pub(crate) fn check_activation(ctx: &OpContext, activation: Activation) -> Result<(), EngineError> {
     if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
         return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
     }
-    let input = ctx.input(0)?;
-    let filter = ctx.input(1)?;
-    let bias = ctx.op.input(2);
-    let output = ctx.output(0)?;
-    let fs = ctx.shape(filter);
-    if fs.len() != 4 {
-        return Err(ctx.bad(format!("filter shape {fs:?}; expected [out_c, k_h, k_w, in_c]")));
+    Ok(())
+}
+
+/// A convolution's tensors: input, filter, optional bias, output, and the filter's shape.
+pub(crate) type ConvTensors = (usize, usize, Option<usize>, usize, Vec<usize>);
+
+/// The [`ConvTensors`] of a convolution, after [`check_activation`]. Shared
+/// with DEPTHWISE_CONV_2D.
+pub(crate) fn conv_tensors(ctx: &OpContext, activation: Activation) -> Result<ConvTensors, EngineError> {
+    check_activation(ctx, activation)?;
+    let (input, filter, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
+    Ok((input, filter, ctx.op.input(2), output, ctx.shape(filter)))
+}
+
+/// What CONV_2D reads alike for every dtype: its tensors, options and
+/// geometry (shared with the float32 kernel, [`super::float::conv`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ConvOp {
+    pub input: usize,
+    pub filter: usize,
+    pub bias: Option<usize>,
+    pub output: usize,
+    pub geometry: Geometry,
+    pub activation: Activation,
+    pub padding: Padding,
+}
+
+impl ConvOp {
+    /// Read the options, the tensors and the geometry; refuse grouped convolutions.
+    pub(crate) fn read(ctx: &OpContext) -> Result<ConvOp, EngineError> {
+        let (padding, stride_w, stride_h, dilation_w, dilation_h, activation) = match &ctx.op.options {
+            Options::Conv2d { padding, stride_w, stride_h, dilation_w, dilation_h, activation } => {
+                (*padding, *stride_w, *stride_h, *dilation_w, *dilation_h, *activation)
+            }
+            other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
+        };
+        let (input, filter, bias, output, fs) = conv_tensors(ctx, activation)?;
+        if fs.len() != 4 {
+            return Err(ctx.bad(format!("filter shape {fs:?}; expected [out_c, k_h, k_w, in_c]")));
+        }
+        let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
+        if fs[0] != g.out_c || fs[3] != g.in_c {
+            return Err(ctx.unsupported(format!("filter shape {fs:?} for {} input and {} output channels (grouped convolution)", g.in_c, g.out_c)));
+        }
+        Ok(ConvOp { input, filter, bias, output, geometry: g, activation, padding })
     }
-    let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
-    if fs[0] != g.out_c || fs[3] != g.in_c {
-        return Err(ctx.unsupported(format!("filter shape {fs:?} for {} input and {} output channels (grouped convolution)", g.in_c, g.out_c)));
-    }
+}
+
+pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
+    let ConvOp { input, filter, bias, output, geometry: g, activation, padding } = ConvOp::read(ctx)?;
     let (requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 0)?;
     let packed = super::conv_gemm::ConvPacked::new(&g, ctx.dtype(input), requant.z1, requant.z2, &weights, &requant.bias);
     Ok(Params { input, filter, bias, output, geometry: g, activation, padding, output_shape: ctx.shape(output), weights, requant, packed })

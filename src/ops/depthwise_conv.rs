@@ -34,32 +34,48 @@ pub struct Params {
     pub packed: Option<Vec<i16>>,
 }
 
-pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
-    let (padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation) = match &ctx.op.options {
-        Options::DepthwiseConv2d { padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation } => {
-            (*padding, *stride_w, *stride_h, *depth_multiplier, *dilation_w, *dilation_h, *activation)
+/// What DEPTHWISE_CONV_2D reads alike for every dtype: its tensors, options,
+/// geometry and depth multiplier (shared with the float32 kernel,
+/// [`super::float::depthwise_conv`]).
+#[derive(Clone, Debug)]
+pub(crate) struct DepthwiseOp {
+    pub input: usize,
+    pub filter: usize,
+    pub bias: Option<usize>,
+    pub output: usize,
+    pub geometry: Geometry,
+    pub depth_multiplier: usize,
+    pub activation: Activation,
+    pub padding: Padding,
+}
+
+impl DepthwiseOp {
+    /// Read the options, the tensors and the geometry.
+    pub(crate) fn read(ctx: &OpContext) -> Result<DepthwiseOp, EngineError> {
+        let (padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation) = match &ctx.op.options {
+            Options::DepthwiseConv2d { padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation } => {
+                (*padding, *stride_w, *stride_h, *depth_multiplier, *dilation_w, *dilation_h, *activation)
+            }
+            other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
+        };
+        let (input, filter, bias, output, fs) = super::conv::conv_tensors(ctx, activation)?;
+        if fs.len() != 4 || fs[0] != 1 {
+            return Err(ctx.bad(format!("filter shape {fs:?}; expected [1, k_h, k_w, out_c]")));
         }
-        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
-    };
-    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
-        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
+        let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
+        if fs[3] != g.out_c || g.in_c == 0 || g.out_c % g.in_c != 0 {
+            return Err(ctx.bad(format!("filter shape {fs:?} for {} input and {} output channels", g.in_c, g.out_c)));
+        }
+        let mult = g.out_c / g.in_c;
+        if depth_multiplier > 0 && depth_multiplier as usize != mult {
+            return Err(ctx.bad(format!("depth_multiplier {depth_multiplier} but {} → {} channels", g.in_c, g.out_c)));
+        }
+        Ok(DepthwiseOp { input, filter, bias, output, geometry: g, depth_multiplier: mult, activation, padding })
     }
-    let input = ctx.input(0)?;
-    let filter = ctx.input(1)?;
-    let bias = ctx.op.input(2);
-    let output = ctx.output(0)?;
-    let fs = ctx.shape(filter);
-    if fs.len() != 4 || fs[0] != 1 {
-        return Err(ctx.bad(format!("filter shape {fs:?}; expected [1, k_h, k_w, out_c]")));
-    }
-    let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
-    if fs[3] != g.out_c || g.in_c == 0 || g.out_c % g.in_c != 0 {
-        return Err(ctx.bad(format!("filter shape {fs:?} for {} input and {} output channels", g.in_c, g.out_c)));
-    }
-    let mult = g.out_c / g.in_c;
-    if depth_multiplier > 0 && depth_multiplier as usize != mult {
-        return Err(ctx.bad(format!("depth_multiplier {depth_multiplier} but {} → {} channels", g.in_c, g.out_c)));
-    }
+}
+
+pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
+    let DepthwiseOp { input, filter, bias, output, geometry: g, depth_multiplier: mult, activation, padding } = DepthwiseOp::read(ctx)?;
     let (mut requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 3)?;
     requant.rounding = profile.depthwise_rounding();
     let packed = super::depthwise_fast::pack(ctx.dtype(input), requant.z1, &weights);

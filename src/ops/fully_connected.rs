@@ -197,7 +197,7 @@ impl Steps {
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     let (activation, weights_format, _keep_num_dims) = match &ctx.op.options {
-        Options::FullyConnected { activation, weights_format, keep_num_dims } => (*activation, *weights_format, *keep_num_dims),
+        Options::FullyConnected { activation, weights_format, keep_num_dims, .. } => (*activation, *weights_format, *keep_num_dims),
         Options::None => (Activation::None, 0, false),
         other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
     };
@@ -236,12 +236,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     let output_dtype = ctx.dtype(output);
     let arith = match (input_dtype, w.dtype, output_dtype) {
         (DType::F32, DType::F32, DType::F32) => {
-            let bias = match bias {
-                Some(b) => Value::from_constant(&m.tensors[b])
-                    .and_then(|v| v.as_f32().map(<[f32]>::to_vec))
-                    .ok_or_else(|| ctx.unsupported("non-constant or non-float bias"))?,
-                None => vec![0.0; out_features],
-            };
+            let bias = super::float::bias_or_zeros(ctx, bias, out_features)?;
             let (act_min, act_max) = quant::activation_range_f32(activation);
             Arith::Float(FloatParams { weights: wv.as_f32().unwrap_or_default().to_vec(), bias, act_min, act_max })
         }

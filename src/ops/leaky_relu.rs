@@ -2,7 +2,7 @@
 //! own scale ([`LeakyReluMethod`]):
 //!
 //! * **two multipliers** (LiteRT, TFLite Micro): `M_id = S_in/S_out` and
-//!   `M_α = S_in·α/S_out` (both computed in f32, then M0·2^shift);
+//!   `M_α = S_in·α/S_out` (both computed in f32, then M0·2^(shift−31));
 //!   `y = clamp(Z_out + round(M·(x − Z_in)))` with the one for the sign of `x − Z_in`.
 //! * **8-bit multipliers** (XNNPACK): `m_+ = lrint(256·S_in/S_out)`,
 //!   `m_− = lrint(256·α·S_in/S_out)` (f32), and

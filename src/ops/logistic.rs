@@ -2,7 +2,7 @@
 //! point −128. Two methods ([`ActivationLutMethod`]):
 //!
 //! * **gemmlowp fixed point** (LiteRT reference kernels, TFLite Micro):
-//!   `x − Z_in` is rescaled into Q4.27 with `S_in·2^27` as `M0·2^shift`
+//!   `x − Z_in` is rescaled into Q4.27 with `S_in·2^27` as `M0·2^(shift−31)`
 //!   (double rounding); inputs beyond the radius where Q4.27 saturates give
 //!   −128/127; otherwise `gemmlowp::logistic` and a rounding shift by 23.
 //! * **f32 lookup table** (LiteRT optimized kernels, XNNPACK): for each of

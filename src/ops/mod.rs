@@ -34,8 +34,58 @@ pub mod softmax;
 pub mod strided_slice;
 pub mod sub;
 pub mod tanh;
+// reader: DEQUANTIZE float16 and DENSIFY, folded at prepare time
+pub mod fold;
+// topic int16: the 16x8 kernels.
+pub mod int16;
 #[cfg(test)]
 mod testkit;
+// float: float32 kernels (issue 11)
+pub mod float;
+// dynamic range (issue 11): hybrid FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D
+pub mod hybrid;
+pub mod hybrid_conv;
+pub mod hybrid_depthwise;
+pub mod hybrid_fc;
+// --- vit (issue 14: transformer ops) ---
+pub mod abs;
+pub mod arg_min_max;
+pub mod batch_matmul;
+pub mod cast;
+pub mod comparisons;
+pub mod div;
+pub mod exp;
+pub mod gather;
+pub mod gelu;
+pub mod l2_normalization;
+pub(crate) mod layout;
+pub mod log;
+pub mod log_softmax;
+pub mod lut;
+pub mod maximum_minimum;
+pub mod neg;
+pub mod reduce;
+pub mod rsqrt;
+pub mod select;
+pub mod slice;
+pub mod sqrt;
+pub mod squared_difference;
+pub mod transformer;
+pub mod transpose;
+// vision (issue 14)
+pub mod batch_to_space_nd;
+pub mod depth_to_space;
+pub mod index_map;
+pub mod mirror_pad;
+pub mod padv2;
+pub mod prelu;
+pub mod resize_bilinear;
+pub mod resize_nearest_neighbor;
+pub mod space_to_batch_nd;
+pub mod space_to_depth;
+pub mod tile;
+pub mod transpose_conv;
+pub mod vision;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};
@@ -231,6 +281,9 @@ pub(crate) fn from_i64(dtype: DType, shape: &[usize], v: Vec<i64>) -> crate::ten
         DType::I16 => Data::I16(v.into_iter().map(|x| x as i16).collect()),
         DType::Bool => Data::Bool(v.into_iter().map(|x| x != 0).collect()),
         DType::F32 => Data::F32(v.into_iter().map(|x| x as f32).collect()),
+        // reader: the plan refuses every op on a dtype a run does not hold
+        // (DType::is_held), so no kernel asks for one; keep the integers.
+        _ => Data::I64(v),
     };
     Value { shape: shape.to_vec(), data }
 }

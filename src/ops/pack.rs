@@ -2,7 +2,7 @@
 //! Flatten packs the dynamic batch size and the flattened size into the
 //! int32 shape vector of a RESHAPE).
 
-use super::concatenation::{gather, interleave, runtime_inputs};
+use super::concatenation::{gather, interleave, interleave_f32, runtime_inputs};
 use super::OpContext;
 use crate::error::EngineError;
 use crate::model::{DType, Options};
@@ -35,8 +35,8 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
     }
     let output = ctx.output(0)?;
     let output_dtype = ctx.dtype(output);
-    if output_dtype != DType::I32 {
-        return Err(ctx.unsupported(format!("dtype {output_dtype} (int32 shape vectors are supported)")));
+    if !matches!(output_dtype, DType::I32 | DType::F32) {
+        return Err(ctx.unsupported(format!("dtype {output_dtype} (int32 and float32 are supported)")));
     }
     let s0 = ctx.shape(inputs[0]);
     for &t in &inputs {
@@ -77,8 +77,12 @@ impl Params {
     /// Evaluate on the run-time inputs (in [`Self::runtime_inputs`] order):
     /// CONCATENATION's interleave with `inner` elements of every input.
     pub fn eval(&self, runtime: &[&Value]) -> Result<Value, EngineError> {
+        let chunk = vec![self.inner; self.inputs.len()];
+        if self.output_dtype == DType::F32 {
+            return interleave_f32(&self.inputs, &self.constants, runtime, self.outer, &chunk, &self.output_shape);
+        }
         let vals = gather(&self.inputs, &self.constants, runtime)?;
-        let out = interleave(&vals, self.outer, &vec![self.inner; vals.len()]);
+        let out = interleave(&vals, self.outer, &chunk);
         Ok(super::from_i64(self.output_dtype, &self.output_shape, out))
     }
 }

@@ -31,27 +31,35 @@ pub struct Params {
     pub output_shape: Vec<usize>,
 }
 
-pub(crate) fn prepare(ctx: &OpContext, pooling: Pooling) -> Result<Params, EngineError> {
+/// What a pool reads alike for every dtype: input, output, geometry (the
+/// window as a kernel with dilation 1), padding and fused activation
+/// (shared with the float32 kernel, [`super::float::pool`]).
+pub(crate) fn read(ctx: &OpContext) -> Result<(usize, usize, Geometry, Padding, Activation), EngineError> {
     let (padding, stride_w, stride_h, filter_w, filter_h, activation) = match &ctx.op.options {
         Options::Pool2d { padding, stride_w, stride_h, filter_w, filter_h, activation } => {
             (*padding, *stride_w, *stride_h, *filter_w, *filter_h, *activation)
         }
         other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
     };
-    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
-        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
-    }
+    super::conv::check_activation(ctx, activation)?;
     if filter_h < 1 || filter_w < 1 {
         return Err(ctx.bad(format!("filter {filter_h}×{filter_w}")));
     }
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
-    ctx.require_int8_or_uint8(input, "input")?;
     ctx.require_same(input, output, true)?;
     let geometry = Geometry::new(ctx, input, output, filter_h as usize, filter_w as usize, (stride_h, stride_w), (1, 1), padding)?;
     if geometry.in_c != geometry.out_c {
         return Err(ctx.bad("input and output channels differ"));
     }
+    Ok((input, output, geometry, padding, activation))
+}
+
+pub(crate) fn prepare(ctx: &OpContext, pooling: Pooling) -> Result<Params, EngineError> {
+    if ctx.dtype(ctx.input(0)?) != DType::I16 {
+        ctx.require_int8_or_uint8(ctx.input(0)?, "input")?; // int16: 16x8 models (topic int16)
+    }
+    let (input, output, geometry, padding, activation) = read(ctx)?;
     let (s, z) = ctx.per_tensor_quant(output, "output")?;
     let output_dtype = ctx.dtype(output);
     let (act_min, act_max) = fused_range(activation, output_dtype, s, z);

@@ -55,7 +55,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     Ok(Params { input, output, output_shape: ctx.model.tensors[output].shape.clone(), output_dtype, s_out, z_out, arith })
 }
 
-/// `M = 1` in every form a rounding rule uses (double, f32, and `M0·2^shift = 2^30·2^1`).
+/// `M = 1` in every form a rounding rule uses (double, f32, and `M0·2^(shift−31) = 2^30·2^(1−31)`).
 fn is_identity(m: &Multiplier) -> bool {
     m.real == 1.0 && m.real_f32 == 1.0 && m.m0 == 1 << 30 && m.shift == 1
 }

@@ -3,7 +3,7 @@
 //!
 //! * **requantize** (LiteRT; TFLite Micro for RELU):
 //!   `y = clamp(Z_out + round(M·(x − Z_in)), q(lo), q(hi))` with
-//!   `M = S_in/S_out` in M0·2^shift form (gemmlowp double rounding) and the
+//!   `M = S_in/S_out` in M0·2^(shift−31) form (gemmlowp double rounding) and the
 //!   bounds `q(v) = Z_out + round(v/S_out)` of the output;
 //! * **clamp in the input's scale** (TFLite Micro's RELU6 and RELU_N1_TO_1):
 //!   `y = clamp(x, Z_in + round(lo/S_in), Z_in + round(hi/S_in))` — the
@@ -46,7 +46,8 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         if v.is_infinite() {
             127
         } else {
-            (z as i64 + (v / s).round() as i64).clamp(-128, 127) as i32
+            // Saturating: v / s may be huge (a tiny output scale), and `as i64` saturates.
+            (z as i64).saturating_add((v / s).round() as i64).clamp(-128, 127) as i32
         }
     };
     let arith = match profile.relu_method(&ctx.op.kind) {

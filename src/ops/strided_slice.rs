@@ -1,7 +1,7 @@
 //! STRIDED_SLICE with constant begin/end/strides, begin/end masks and
 //! shrink-axis mask (TFLite's `StartForAxis`/`StopForAxis` clamping). The
 //! converter's Flatten uses it to take the batch size out of a SHAPE vector.
-//! Values are copied, so any integer dtype works; ellipsis and new-axis
+//! Values are copied, so any integer dtype or float32 works; ellipsis and new-axis
 //! masks are not supported.
 
 use super::{strides, OpContext};
@@ -35,9 +35,6 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
     let input = ctx.input(0)?;
     let output = ctx.output(0)?;
     let output_dtype = ctx.dtype(output);
-    if output_dtype == DType::F32 {
-        return Err(ctx.unsupported("float32"));
-    }
     ctx.require_same(input, output, true)?;
     let shape = ctx.shape(input);
     let begin = ctx.const_i32(ctx.input(1)?, "begin")?;
@@ -108,13 +105,17 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
 
 impl Params {
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
-        let x = input.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {} is not integer", self.input)))?;
         let st = strides(&self.input_shape);
         let mut flat = vec![0usize];
         for (d, idx) in self.indices.iter().enumerate() {
             let step = st[d];
             flat = flat.iter().flat_map(|&base| idx.iter().map(move |&i| base + i * step)).collect();
         }
+        if let Some(x) = input.as_f32() {
+            let data = crate::tensor::Data::F32(flat.into_iter().map(|i| x[i]).collect());
+            return Ok(Value { shape: self.output_shape.clone(), data });
+        }
+        let x = input.to_i64_vec().ok_or_else(|| EngineError::BadInput(format!("tensor {} is not integer", self.input)))?;
         let out = flat.into_iter().map(|i| x[i]).collect();
         Ok(super::from_i64(self.output_dtype, &self.output_shape, out))
     }

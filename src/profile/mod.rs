@@ -9,9 +9,9 @@
 //! | profile          | runtime                                   | `M · acc` ([`Rounding`])                                  | softmax ([`SoftmaxMethod`]) |
 //! |------------------|-------------------------------------------|-----------------------------------------------------------|-----------------------------|
 //! | `tflite-ref`     | LiteRT, reference kernels (`BUILTIN_REF`) | `round(double(acc)·M)`, ties away from zero               | gemmlowp fixed point        |
-//! | `tflite-builtin` | LiteRT, optimized builtin kernels         | `M0·2^shift`: high-mul, then a shift rounding ties to +∞  | f32 `exp` lookup table      |
+//! | `tflite-builtin` | LiteRT, optimized builtin kernels         | `M0·2^(shift−31)`: high-mul, then a shift rounding ties to +∞  | f32 `exp` lookup table      |
 //! | `tflite-xnnpack` | LiteRT default (XNNPACK delegate)         | `round_half_even(float(acc)·float(M))`                    | f32 `exp` lookup table (SOFTMAX is not delegated) |
-//! | `tflm`           | TensorFlow Lite Micro                     | `M0·2^shift`: high-mul, then a shift rounding ties away   | gemmlowp fixed point        |
+//! | `tflm`           | TensorFlow Lite Micro                     | `M0·2^(shift−31)`: high-mul, then a shift rounding ties away   | gemmlowp fixed point        |
 //!
 //! The convolutional and graph ops add one named choice each where the
 //! runtimes differ (all confirmed by the goldens of `cnn_*`, `resnet_*`,
@@ -195,13 +195,104 @@ impl Profile {
         }
     }
 
+    // --- vit ---
+    /// How DEQUANTIZE computes `S·(q − Z)` in f32 (see [`crate::ops::dequantize`]).
+    /// Seen in `vit_ptq_int8`'s float islands: 773 of 1 920 DEQUANTIZE outputs
+    /// of the optimized kernel differ from the reference formula in the last bit.
+    pub fn dequantize_method(self) -> DequantizeMethod {
+        match self {
+            Profile::TfliteBuiltin => DequantizeMethod::VectorMla8,
+            Profile::TfliteRef | Profile::TfliteXnnpack | Profile::Tflm => DequantizeMethod::Reference,
+        }
+    }
+
+    /// How int8 SUM reads its input. LiteRT 2.3's reference kernel
+    /// (`reduce.cc`, `QuantizedMeanOrSum<int8_t, kReference>`) hands the int8
+    /// buffers to the uint8 instantiation: each q is read as `q mod 256`, the
+    /// result is clamped to 0..=255 and stored back as the int8 of those bits.
+    /// The optimized kernel and XNNPACK sum the int8 values. (In
+    /// `tops_ptq_int8` the reference thus writes −1 for every element.)
+    pub fn sum_method(self) -> SumMethod {
+        match self {
+            Profile::TfliteRef => SumMethod::ReadAsUint8,
+            Profile::TfliteBuiltin | Profile::TfliteXnnpack | Profile::Tflm => SumMethod::Int8,
+        }
+    }
+
+    /// How float32 NEG treats zero: LiteRT's kernels flip the sign bit
+    /// (`−0.0` from `0.0`); XNNPACK, which takes float NEG inside the ViT's
+    /// float islands, computes `0 − x` (`+0.0` from `0.0` and from `−0.0`).
+    /// Seen in `vit_ptq_int8`'s goldens: every other element agrees.
+    pub fn neg_method(self) -> NegMethod {
+        match self {
+            Profile::TfliteXnnpack => NegMethod::ZeroMinus,
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::Tflm => NegMethod::SignFlip,
+        }
+    }
+
+    // vision (issue 14)
+    /// How TRANSPOSE_CONV rounds `M[c] · acc`.
+    pub fn transpose_conv_rounding(self) -> Rounding {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::Tflm => Rounding::FixedPointDoubleRounding,
+            Profile::TfliteXnnpack => Rounding::Float32HalfEven,
+        }
+    }
+
+    /// Whether int8 MEAN of a 4-D tensor over axes 1 and 2 with `keep_dims`
+    /// (a squeeze-and-excitation block's pooling) takes LiteRT's optimized
+    /// `optimized_integer_ops::Mean`: the raw sum scaled by an f32 multiplier
+    /// plus an f32-truncated bias, instead of the reference's centered sum.
+    pub fn mean_keep_dims_hw_optimized(self) -> bool {
+        self == Profile::TfliteBuiltin
+    }
+
+    /// How RESIZE_BILINEAR interpolates: LiteRT's reference formula (int8
+    /// in Q10, which LiteRT runs for int8 in every kernel set, and TFLite
+    /// Micro), or XNNPACK's Q11 two-step interpolation.
+    pub fn bilinear_method(self) -> BilinearMethod {
+        match self {
+            Profile::TfliteXnnpack => BilinearMethod::Xnnpack,
+            _ => BilinearMethod::Reference,
+        }
+    }
+
+    /// How TRANSPOSE_CONV requantizes each output channel: one rounding for
+    /// all, or (LiteRT's optimized `TransposeConvV2` → `optimized_ops::Quantize`)
+    /// blocks of 8 channels through NEON code (NEON_2_SSE on x86; `vrshlq`
+    /// rounds the final shift ties up) and the last `C mod 8` channels through
+    /// the scalar `MultiplyByQuantizedMultiplier` (double rounding).
+    pub fn transpose_conv_requant(self) -> ChannelRequant {
+        match self {
+            Profile::TfliteBuiltin => ChannelRequant::VectorBlocks { block: 8 },
+            other => ChannelRequant::Uniform(other.transpose_conv_rounding()),
+        }
+    }
+
+    /// How int8 PRELU rounds its two products `M₁·x` and `M₂·x·α`.
+    pub fn prelu_rounding(self) -> Rounding {
+        Rounding::FixedPointDoubleRounding
+    }
+
+    /// In which precision PRELU computes `M₁ = S1/S3` and `M₂ = S1·Sα/S3`
+    /// from the f32 scales: LiteRT's `prelu.cc` in f32 (`input->params.scale /
+    /// output->params.scale`), TFLite Micro's `prelu_common.cc` in double.
+    /// Read from the source; the committed models do not separate the two
+    /// (swapping them leaves every PRELU golden equal).
+    pub fn prelu_multipliers(self) -> ScalePrecision {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::TfliteXnnpack => ScalePrecision::Float32,
+            Profile::Tflm => ScalePrecision::Double,
+        }
+    }
+
     /// A sentence on what this profile does differently (for `inspect` and the notebooks).
     pub fn describe(self) -> &'static str {
         match self {
             Profile::TfliteRef => "LiteRT reference kernels: M·acc in double, rounded half away from zero; softmax in gemmlowp fixed point",
-            Profile::TfliteBuiltin => "LiteRT optimized builtins: M0·2^shift with a high-mul and a right shift rounding ties toward +inf; softmax from an f32 exp table",
+            Profile::TfliteBuiltin => "LiteRT optimized builtins: M0·2^(shift−31) with a high-mul and a right shift rounding ties toward +inf; softmax from an f32 exp table",
             Profile::TfliteXnnpack => "LiteRT default (XNNPACK): M·acc in f32, rounded half to even; softmax from an f32 exp table (not delegated)",
-            Profile::Tflm => "TFLite Micro: M0·2^shift, gemmlowp double rounding (high-mul then rounding shift, ties away); softmax in gemmlowp fixed point",
+            Profile::Tflm => "TFLite Micro: M0·2^(shift−31), gemmlowp double rounding (high-mul then rounding shift, ties away); softmax in gemmlowp fixed point",
         }
     }
 }
@@ -292,7 +383,7 @@ impl Rounding {
         }
     }
 
-    /// True when the rule uses the fixed-point form `M0 · 2^shift`.
+    /// True when the rule uses the fixed-point form `M0 · 2^(shift − 31)`.
     pub fn uses_fixed_point(self) -> bool {
         matches!(self, Rounding::FixedPointDoubleRounding | Rounding::FixedPointSingleRounding | Rounding::FixedPointTiesUp)
     }
@@ -418,7 +509,7 @@ impl NaiveRounding {
 }
 
 /// The multiplier `M = S1·S2/S3` of one output channel, in every form a
-/// runtime uses: double, f32, and fixed point `M0 · 2^shift`.
+/// runtime uses: double, f32, and fixed point `M0 · 2^(shift − 31)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Multiplier {
     /// `M` in double precision: `(double(S1)·double(S2)) / double(S3)`.
@@ -487,7 +578,7 @@ pub enum AddMethod {
 /// How MEAN turns the int32 sum into the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MeanMethod {
-    /// `S_in/S_out` as M0·2^shift with `1/n` folded into M0, rounded by the rule.
+    /// `S_in/S_out` as M0·2^(shift−31) with `1/n` folded into M0, rounded by the rule.
     FoldedMultiplier(Rounding),
     /// `round_half_even(f32(sum − n·Z_in) · S_in/(S_out·n))`.
     Float32,
@@ -496,7 +587,7 @@ pub enum MeanMethod {
 /// How a standalone RELU-family op maps int8 input to output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReluMethod {
-    /// Rescale to the output's scale (M0·2^shift, by the rule), clamp to the output's range.
+    /// Rescale to the output's scale (M0·2^(shift−31), by the rule), clamp to the output's range.
     Requantize(Rounding),
     /// Clamp in the input's scale and copy: the output's scale is ignored.
     ClampInInputScale,
@@ -505,7 +596,7 @@ pub enum ReluMethod {
 /// How LEAKY_RELU scales its two halves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LeakyReluMethod {
-    /// Identity and alpha multipliers in M0·2^shift form, rounded by the rule.
+    /// Identity and alpha multipliers in M0·2^(shift−31) form, rounded by the rule.
     TwoMultipliers(Rounding),
     /// 8-bit multipliers `lrint(256·scale)`, `(d·m + 128) >> 8`.
     EightBitMultipliers,
@@ -518,4 +609,81 @@ pub enum ActivationLutMethod {
     GemmlowpFixedPoint,
     /// A 256-entry table of `round(f(x)/S_out) + Z_out` computed in f32.
     FloatTable,
+}
+
+// dynamic range (issue 11): the choices of hybrid operators
+mod hybrid;
+
+// topic int16: the 16x8 choices (int16 activations, int8 weights, int64 bias).
+mod int16;
+pub use int16::{Activation16Pot, LutFloat, MulMultiplier16, Scaling16};
+
+// --- vit ---
+/// How float32 NEG computes `−x` ([`Profile::neg_method`]); they differ only on zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NegMethod {
+    /// `−x`: flip the sign bit.
+    SignFlip,
+    /// `0 − x`: zeros come out `+0.0`.
+    ZeroMinus,
+}
+
+/// How DEQUANTIZE computes `S·(q − Z)` ([`Profile::dequantize_method`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DequantizeMethod {
+    /// `S · f32(q − Z)` in f32 (reference kernels, TFLite Micro, XNNPACK).
+    Reference,
+    /// `f32(q)·S + f32(−Z·S)` by blocks of 8, the tail as `f32(double(S)·(q − Z))`
+    /// (LiteRT's optimized kernel).
+    VectorMla8,
+}
+
+// vision (issue 14)
+/// The arithmetic a runtime derives a real multiplier in from the f32 scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScalePrecision {
+    /// f32 arithmetic, then widened to double for `QuantizeMultiplier`.
+    Float32,
+    /// Each scale widened to double first.
+    Double,
+}
+
+/// How RESIZE_BILINEAR interpolates (see [`Profile::bilinear_method`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BilinearMethod {
+    /// LiteRT `reference_ops::ResizeBilinear` (int8: Q10 positions, Q20 sums).
+    Reference,
+    /// XNNPACK `ibilinear`: Q11 weights, two-step interpolation.
+    Xnnpack,
+}
+
+/// How a per-channel requantization rounds each channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelRequant {
+    /// Every channel the same way.
+    Uniform(Rounding),
+    /// Channels `[0, block·⌊C/block⌋)` with the vector code's ties-up final
+    /// shift, the remaining channels with the scalar double rounding.
+    VectorBlocks { block: usize },
+}
+
+impl ChannelRequant {
+    /// The rounding of each of `channels` channels.
+    pub fn per_channel(self, channels: usize) -> Vec<Rounding> {
+        match self {
+            ChannelRequant::Uniform(r) => vec![r; channels],
+            ChannelRequant::VectorBlocks { block } => (0..channels)
+                .map(|c| if c < channels / block * block { Rounding::FixedPointTiesUp } else { Rounding::FixedPointDoubleRounding })
+                .collect(),
+        }
+    }
+}
+pub use hybrid::{HybridMethod, HybridScaling};
+/// How int8 SUM reads its input ([`Profile::sum_method`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SumMethod {
+    /// Sum the int8 values.
+    Int8,
+    /// Sum the bytes as uint8 and clamp to 0..=255 (LiteRT 2.3's reference kernel).
+    ReadAsUint8,
 }

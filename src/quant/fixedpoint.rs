@@ -61,11 +61,29 @@ pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
     ((sum + sign) / 2) as i32
 }
 
+/// `exp(−1/8)` in Q0.31 (derived in [`super::softmax_derivation`]).
+pub const EXP_MINUS_ONE_EIGHTH: i32 = 1895147668;
+/// `1/3` in Q0.31.
+pub const ONE_THIRD: i32 = 715827883;
+/// `(k, exp(−2^k) in Q0.31)` for `k = −2 … 4`: one factor per bit of the
+/// multiple of 1/4 in [`exp_on_negative_values`].
+pub const EXP_BARREL: [(i32, i32); 7] = [
+    (-2, 1672461947),
+    (-1, 1302514674),
+    (0, 790015084),
+    (1, 290630308),
+    (2, 39332535),
+    (3, 720401),
+    (4, 242),
+];
+/// `48/17` in Q2.29: the constant term of the reciprocal's initial guess.
+pub const C48_OVER_17: i32 = 1515870810;
+/// `−32/17` in Q2.29: its slope.
+pub const CNEG32_OVER_17: i32 = -1010580540;
+
 /// `exp(a)` for `a ∈ [−1/4, 0)`, 0 integer bits in and out: a Taylor
 /// expansion around −1/8 to the fourth order.
 pub fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
-    const EXP_MINUS_ONE_EIGHTH: i32 = 1895147668; // exp(−1/8) in Q0.31
-    const ONE_THIRD: i32 = 715827883; // 1/3 in Q0.31
     let x = a.wrapping_add(1 << 28); // a + 1/8
     let x2 = mul(x, x);
     let x3 = mul(x2, x);
@@ -94,17 +112,7 @@ pub fn exp_on_negative_values(a: i32, int_bits: i32) -> i32 {
         0,
     ));
     let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
-    // (exponent k, exp(−2^k) in Q0.31)
-    const BARREL: [(i32, i32); 7] = [
-        (-2, 1672461947),
-        (-1, 1302514674),
-        (0, 790015084),
-        (1, 290630308),
-        (2, 39332535),
-        (3, 720401),
-        (4, 242),
-    ];
-    for &(k, multiplier) in BARREL.iter() {
+    for &(k, multiplier) in EXP_BARREL.iter() {
         if int_bits > k {
             let shift = frac_bits + k;
             if remainder & (1i32 << shift) != 0 {
@@ -129,8 +137,6 @@ pub fn exp_on_negative_values(a: i32, int_bits: i32) -> i32 {
 /// Newton–Raphson steps from the initial guess `48/17 − 32/17 · d`, where `d`
 /// is the half-denominator `(1 + a)/2`.
 pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
-    const C48_OVER_17: i32 = 1515870810; // Q2.29
-    const CNEG32_OVER_17: i32 = -1010580540; // Q2.29
     let half_denominator = rounding_half_sum(a, one(0)); // Q0.31
     let mut x = C48_OVER_17.wrapping_add(mul(half_denominator, CNEG32_OVER_17)); // Q2.29
     for _ in 0..3 {
@@ -146,8 +152,6 @@ pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
 /// `(1 − a) / (1 + a)` for `a ∈ [0, 1)` (0 integer bits in and out), by the
 /// same Newton–Raphson division as [`one_over_one_plus_x_for_x_in_0_1`].
 pub fn one_minus_x_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
-    const C48_OVER_17: i32 = 1515870810; // Q2.29
-    const CNEG32_OVER_17: i32 = -1010580540; // Q2.29
     let half_denominator = rounding_half_sum(a, one(0)); // Q0.31
     let mut x = C48_OVER_17.wrapping_add(mul(half_denominator, CNEG32_OVER_17));
     for _ in 0..3 {

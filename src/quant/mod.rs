@@ -30,14 +30,30 @@
 //! point 0 so it adds straight into the accumulator.
 //!
 //! `M` is a real number, usually in (0, 1). Integer-only runtimes write it as
-//! `M = M0 · 2^shift` with `M0` a Q31 fixed-point number in [0.5, 1)
-//! ([`quantize_multiplier`]) and multiply with
+//!
+//! ```text
+//!     M = M0 · 2^(shift − 31)      M0: an int32 in [2^30, 2^31), shift: an int
+//! ```
+//!
+//! **This is the one shift convention of quantlens** (README, `inspect`,
+//! `export`, notebooks, docs). `M0` and `shift` are exactly the two outputs
+//! of TFLite's `QuantizeMultiplier(M, &M0, &shift)` ([`quantize_multiplier`]):
+//! `shift > 0` is a left shift, `shift < 0` a right shift by `−shift`. Reading
+//! `M0` as the Q31 fraction `M0 / 2^31 ∈ [0.5, 1)` gives the same `M` as
+//! `(M0 / 2^31) · 2^shift`. Example: `M = 0.0123` → `M0 = 1690499128`,
+//! `shift = −6`, `M = 1690499128 · 2^(−37)`.
+//!
+//! The runtime multiplies with
 //! [`saturating_rounding_doubling_high_mul`] followed by a rounding shift
 //! ([`rounding_divide_by_pot`]). Other runtimes multiply in `double` or in
 //! `float`. These choices round differently in rare cases; which runtime uses
 //! which is recorded in [`crate::profile`].
 
 pub mod fixedpoint;
+pub mod softmax_derivation;
+// dynamic range (issue 11): the run-time input quantizers
+pub mod hybrid;
+pub mod int16; // topic int16: 16x8 arithmetic
 
 /// Equation (1): `r = S · (q − Z)`, computed as TFLite's DEQUANTIZE does
 /// (the product of the float scale and the exact integer difference, rounded
@@ -68,8 +84,8 @@ pub fn real_multiplier(s1: f32, s2: f32, s3: f32) -> f64 {
     (s1 as f64 * s2 as f64) / s3 as f64
 }
 
-/// `M = M0 · 2^shift` with `M0` in Q31 (an i32 in [2^30, 2^31)), as TFLite's
-/// `QuantizeMultiplier` derives it from `frexp`:
+/// `M = M0 · 2^(shift − 31)` with `M0` an i32 in [2^30, 2^31) (a Q31 fraction
+/// in [0.5, 1)), as TFLite's `QuantizeMultiplier` derives it from `frexp`:
 ///
 /// ```text
 ///     M = q · 2^shift,  q ∈ [0.5, 1)        (frexp)
@@ -190,7 +206,7 @@ pub fn multiply_by_quantized_multiplier_single_rounding(x: i32, m0: i32, shift: 
 
 /// The high-mul of [`saturating_rounding_doubling_high_mul`] followed by a
 /// right shift that rounds ties toward +∞ (`(x + 2^(right−1)) >> right`)
-/// instead of away from zero: `M0 · 2^shift` applied as in LiteRT's
+/// instead of away from zero: `M0 · 2^(shift − 31)` applied as in LiteRT's
 /// optimized (ruy-based) kernels on x86.
 #[inline]
 pub fn multiply_by_quantized_multiplier_ties_up_shift(x: i32, m0: i32, shift: i32) -> i32 {
@@ -242,14 +258,16 @@ pub fn activation_range(
     }
 }
 
-/// The float clamp range a fused activation imposes on a float output.
+/// The float clamp range a fused activation imposes on a float output:
+/// TFLite's `CalculateActivationRange<float>`. NONE is `[−FLT_MAX, FLT_MAX]`
+/// and RELU `[0, FLT_MAX]` (finite, so a clamped ±∞ becomes ±FLT_MAX).
 pub fn activation_range_f32(activation: crate::model::Activation) -> (f32, f32) {
     use crate::model::Activation;
     match activation {
-        Activation::Relu => (0.0, f32::INFINITY),
+        Activation::Relu => (0.0, f32::MAX),
         Activation::Relu6 => (0.0, 6.0),
         Activation::ReluN1To1 => (-1.0, 1.0),
-        _ => (f32::NEG_INFINITY, f32::INFINITY),
+        _ => (f32::MIN, f32::MAX),
     }
 }
 

@@ -493,3 +493,28 @@ impl<'a> Locator<'a> {
             .collect()
     }
 }
+
+// ---------------------------------------------------------------------------
+// float: golden archives and ULP distances (tests/goldens_float.rs)
+// ---------------------------------------------------------------------------
+
+/// `data/goldens/{stem}`: a model's held-out inputs (`input.npy`) and one
+/// archive per runtime that ran it (`{runtime}.npz`).
+pub fn golden_dir(stem: &str) -> PathBuf {
+    root().join("data/goldens").join(stem)
+}
+
+/// Distance between two f32 in units in the last place: how many
+/// representable floats lie between them (0 for equal bits, and for +0 vs −0).
+pub fn ulp_distance(a: f32, b: f32) -> u64 {
+    // Map the sign-magnitude bit patterns onto one ordered integer line.
+    let ordered = |x: f32| {
+        let bits = x.to_bits() as i64;
+        if bits & 0x8000_0000 != 0 {
+            -(bits & 0x7fff_ffff)
+        } else {
+            bits
+        }
+    };
+    ordered(a).abs_diff(ordered(b))
+}

@@ -1,0 +1,72 @@
+//! L2_NORMALIZATION over the last axis.
+//!
+//! float32 (LiteRT's reference loop): `n = max(sqrtf(Σ x²), 1e−6)` with the
+//! squares summed in f32 in order, then `x / n`.
+//!
+//! int8 (`reference_integer_ops::L2Normalization`, used by the reference and
+//! optimized kernels alike; the output scale is fixed at 1/128, zero point 0):
+//! `acc = Σ (q − Z)²` in int32, `1/√acc ≈ m·2^e` by the same fixed-point
+//! Newton–Raphson as RSQRT ([`super::rsqrt::inv_sqrt_multiplier_exp`]), then
+//! `clamp(MBQM(q − Z, m, e + 7))`.
+
+use super::layout::f32s;
+use super::OpContext;
+use crate::error::EngineError;
+use crate::model::DType;
+use crate::tensor::{Data, Value};
+
+/// Everything L2_NORMALIZATION (and LOG_SOFTMAX: the same rows of the last axis) needs.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub input: usize,
+    pub output: usize,
+    pub depth: usize,
+    /// int8: the input zero point (`None`: float32).
+    pub z_in: Option<i32>,
+    pub output_shape: Vec<usize>,
+}
+
+/// Float32 in and out, the same element count; rows along the last axis.
+pub(crate) fn prepare(ctx: &OpContext) -> Result<Params, EngineError> {
+    let (input, output) = (ctx.input(0)?, ctx.output(0)?);
+    let z_in = match (ctx.dtype(input), ctx.dtype(output)) {
+        (DType::F32, DType::F32) => None,
+        (DType::I8, DType::I8) if ctx.op.kind == crate::model::OpKind::L2Normalization => {
+            let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
+            if (s_out, z_out) != (1.0 / 128.0, 0) {
+                return Err(ctx.unsupported(format!("int8 output scale {s_out} / zero point {z_out} (1/128 and 0 are required)")));
+            }
+            Some(ctx.per_tensor_quant(input, "input")?.1)
+        }
+        (d, _) => return Err(ctx.unsupported(format!("dtype {d} (float32{} is supported)", if ctx.op.kind == crate::model::OpKind::L2Normalization { " and int8" } else { "" }))),
+    };
+    super::same_element_count(ctx, input, output)?;
+    let depth = ctx.shape(input).last().copied().unwrap_or(1).max(1);
+    Ok(Params { input, output, depth, z_in, output_shape: ctx.shape(output) })
+}
+
+impl Params {
+    pub fn eval(&self, x: &Value) -> Result<Value, EngineError> {
+        if let Some(z) = self.z_in {
+            let q = super::ints(x, self.input)?;
+            let mut out = Vec::with_capacity(q.len());
+            for row in q.chunks(self.depth) {
+                let acc = row.iter().fold(0i32, |a, &v| a.wrapping_add((v - z) * (v - z)));
+                let (m, e) = super::rsqrt::inv_sqrt_multiplier_exp(acc);
+                out.extend(row.iter().map(|&v| crate::quant::multiply_by_quantized_multiplier_double_rounding(v - z, m, e + 7).clamp(-128, 127)));
+            }
+            return Ok(super::narrow(DType::I8, &self.output_shape, out));
+        }
+        let v = f32s(x, self.input)?;
+        let mut out = Vec::with_capacity(v.len());
+        for row in v.chunks(self.depth) {
+            let mut sq = 0.0f32;
+            for &a in row {
+                sq += a * a;
+            }
+            let n = sq.sqrt().max(1e-6);
+            out.extend(row.iter().map(|&a| a / n));
+        }
+        Ok(Value { shape: self.output_shape.clone(), data: Data::F32(out) })
+    }
+}

@@ -1,0 +1,90 @@
+//! The runtimes' differing choices for 16x8 models (int16 activations, int8
+//! weights, int64 bias): four named choices, each read from the runtime's
+//! source and confirmed by the goldens of `data/manifests/int16.json`
+//! (four of them are visible in those goldens; the fourth, [`Profile::activation16_pot`],
+//! only for an input scale that is a power of two, which the committed models do not have).
+//!
+//! XNNPACK takes no int16 operator, so `tflite-xnnpack` runs LiteRT's
+//! optimized builtin kernels here and answers as `tflite-builtin` does.
+//!
+//! | choice | `tflite-ref` | `tflite-builtin`, `tflite-xnnpack` | `tflm` |
+//! |---|---|---|---|
+//! | [`Profile::fc16_scaling`] | `round(double(acc)·M)` | same | M0 reduced to 16 bits, one rounding |
+//! | [`Profile::softmax16_lut_float`] | tables in double | same | tables in float |
+//! | [`Profile::mul16_multiplier`] | `M = S_a·S_b/S_out` in f32 | same | in double |
+//! | [`Profile::activation16_pot`] (LOGISTIC, TANH) | sigmoid table | gemmlowp fixed point when the input scale is a power of two | sigmoid table |
+//!
+//! CONV_2D and DEPTHWISE_CONV_2D compute the same in every runtime (the
+//! int64 `MultiplyByQuantizedMultiplier`, [`crate::quant::int16`]), as do
+//! ADD and SUB (left shift 15), MEAN, the pools, PAD, CONCATENATION and RESHAPE.
+
+use super::Profile;
+pub use crate::quant::int16::LutFloat;
+
+/// How FULLY_CONNECTED scales its int64 accumulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scaling16 {
+    /// `round(double(acc) · (double(S1)·double(S2)/double(S3)))`, ties away
+    /// from zero (LiteRT's int16 `reference_integer_ops::FullyConnected`,
+    /// used by both its reference and its optimized kernels).
+    DoubleHalfAway,
+    /// `MultiplyByQuantizedMultiplier(int64 acc, M0, shift)`: M0 reduced to
+    /// Q15, one rounding ties toward +∞ (TFLite Micro).
+    ReducedMultiplier,
+}
+
+/// How MUL computes its real multiplier `M = S_a·S_b / S_out` before
+/// `QuantizeMultiplier`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MulMultiplier16 {
+    /// In f32 (`input1->params.scale * input2->params.scale / output->params.scale`
+    /// with float operands), then widened to double (LiteRT's `mul.cc`).
+    F32Product,
+    /// In double (`static_cast<double>` of each scale, TFLite Micro's `mul_common.cc`).
+    DoubleProduct,
+}
+
+/// How int16 LOGISTIC and TANH treat an input whose scale is a power of two
+/// (`input_multiplier == 0` in LiteRT's `activations.cc`). Other scales take
+/// the sigmoid table in every runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation16Pot {
+    /// `reference_integer_ops::Logistic`/`Tanh` on the 256-entry sigmoid table.
+    SigmoidTable,
+    /// `optimized_ops::Logistic`/`Tanh` (gemmlowp fixed point on a Q3.12 input).
+    GemmlowpFixedPoint,
+}
+
+impl Profile {
+    /// How int16 FULLY_CONNECTED scales its int64 accumulator.
+    pub fn fc16_scaling(self) -> Scaling16 {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::TfliteXnnpack => Scaling16::DoubleHalfAway,
+            Profile::Tflm => Scaling16::ReducedMultiplier,
+        }
+    }
+
+    /// The float type of int16 SOFTMAX's `exp` and `1/(1+x)` tables.
+    pub fn softmax16_lut_float(self) -> LutFloat {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::TfliteXnnpack => LutFloat::F64,
+            Profile::Tflm => LutFloat::F32,
+        }
+    }
+
+    /// The precision of int16 MUL's real multiplier.
+    pub fn mul16_multiplier(self) -> MulMultiplier16 {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::TfliteXnnpack => MulMultiplier16::F32Product,
+            Profile::Tflm => MulMultiplier16::DoubleProduct,
+        }
+    }
+
+    /// How int16 LOGISTIC and TANH treat a power-of-two input scale.
+    pub fn activation16_pot(self) -> Activation16Pot {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => Activation16Pot::SigmoidTable,
+            Profile::TfliteBuiltin | Profile::TfliteXnnpack => Activation16Pot::GemmlowpFixedPoint,
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! `quantlens report`: the notebooks' lesson for any supported model, as one
+//! self-contained HTML page (for people without Jupyter).
+//!
+//! The page holds the file's quantization mode, the tensor table, where S1,
+//! S2 and S3 of every quantized layer come from with M, M0, shift and the
+//! clamp, the sample stepped through every op with pictures, the step trace
+//! of one output element per layer, each layer's error against a float
+//! path, how many elements each runtime profile computes differently, the
+//! prediction, and the golden comparison when one is given.
+//!
+//! The charts are the notebooks' ([`crate::charts`]), inline SVG. The page
+//! loads nothing and runs no script (a Content-Security-Policy forbids both);
+//! the math is MathML, which browsers render themselves. Every string from
+//! the model file is escaped ([`html::esc`]): a model is untrusted input.
+//! A chart budget keeps the page small for large models: once the SVG bytes
+//! reach it, further pictures are replaced by a one-line note.
+
+pub mod html;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::charts::{self, Chart};
+use crate::error::Error;
+use crate::io::{Npz, Stacked};
+use crate::lessons;
+use crate::model::{DType, Model};
+use crate::plan::Plan;
+use crate::profile::Profile;
+use crate::tensor::{Data, Value};
+use crate::trace::Trace;
+use crate::verify;
+
+use html::{esc, table};
+use crate::notebook::layers;
+pub use crate::notebook::layers::{quant_layers, quant_mode, QuantLayer};
+
+/// What to put in the report besides the model and its inputs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The sample stepped through.
+    pub sample: usize,
+    /// The profile of the step-through (every profile is compared anyway).
+    pub profile: Profile,
+    /// The float model, for the per-layer error.
+    pub float_model: Option<PathBuf>,
+    /// A golden `.npz` (keys `t<k>`) of the runtime `profile` emulates, on the same inputs.
+    pub golden: Option<PathBuf>,
+    /// One label per sample.
+    pub labels: Option<Vec<i64>>,
+    /// Bytes of SVG after which pictures are replaced by a note.
+    pub chart_budget: usize,
+    /// Samples the profile comparison runs at most (fewer for large models).
+    pub max_samples: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { sample: 0, profile: Profile::TfliteRef, float_model: None, golden: None, labels: None, chart_budget: 6_000_000, max_samples: 200 }
+    }
+}
+
+/// Inline charts within a byte budget.
+struct Charts {
+    used: usize,
+    budget: usize,
+    skipped: usize,
+}
+
+impl Charts {
+    fn add(&mut self, chart: impl FnOnce() -> Chart) -> String {
+        if self.used >= self.budget {
+            self.skipped += 1;
+            return "<p class=\"note\">(picture left out: the page's chart budget is spent)</p>\n".into();
+        }
+        let c = chart();
+        self.used += c.svg().len();
+        format!("<figure>{}</figure>\n", c.svg())
+    }
+}
+
+/// Samples `0..n` of `inputs`.
+fn first(inputs: &Stacked, n: usize) -> Vec<Value> {
+    (0..n.min(inputs.len())).map(|i| inputs.sample(i)).collect()
+}
+
+fn f(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if (1e-3..1e5).contains(&x.abs()) {
+        format!("{x:.6}").trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{x:.4e}")
+    }
+}
+
+/// The first `k` channels of an NHWC (or `[1, N]` square) integer value, as NHWC.
+fn as_image(v: &Value, k: usize) -> Option<Value> {
+    let q = v.to_i64_vec()?;
+    let (h, w, c) = match v.shape.as_slice() {
+        [1, h, w, c] | [h, w, c] => (*h, *w, *c),
+        [1, n] | [n] => {
+            let s = (*n as f64).sqrt().round() as usize;
+            if s * s != *n || s < 2 {
+                return None;
+            }
+            (s, s, 1)
+        }
+        _ => return None,
+    };
+    let kk = c.min(k);
+    let data: Vec<i64> = (0..h * w).flat_map(|p| (0..kk).map(move |ch| (p, ch))).map(|(p, ch)| q[p * c + ch]).collect();
+    let data = match v.dtype() {
+        DType::U8 => Data::U8(data.iter().map(|&x| x as u8).collect()),
+        DType::I8 => Data::I8(data.iter().map(|&x| x as i8).collect()),
+        DType::I16 => Data::I16(data.iter().map(|&x| x as i16).collect()),
+        _ => Data::I32(data.iter().map(|&x| x as i32).collect()),
+    };
+    Some(Value { shape: vec![1, h, w, kk], data })
+}
+
+fn tensor_ref(model: &Model, t: usize) -> String {
+    format!("t{t} <code>{}</code>", esc(&model.tensors[t].name))
+}
+
+/// Build the page. `model_path` and `input_source` are only printed.
+pub fn build(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &str, opts: &Options) -> Result<String, Error> {
+    if opts.sample >= inputs.len() {
+        return Err(crate::error::EngineError::BadInput(format!("sample {} asked for, but {input_source} holds {} samples", opts.sample, inputs.len())).into());
+    }
+    let plan = Plan::new(model.clone(), opts.profile)?;
+    let want = model.tensors[plan.input()].dtype;
+    if inputs.dtype() != want {
+        return Err(crate::error::EngineError::BadInput(format!("{input_source} holds {} but the model's input tensor {} is {}", inputs.dtype().name(), plan.input(), want.name())).into());
+    }
+    let sample = inputs.sample(opts.sample);
+    let trace = plan.run(&sample)?;
+    let layers = quant_layers(&plan);
+    let mut charts = Charts { used: 0, budget: opts.chart_budget, skipped: 0 };
+    let file = model_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut b = String::new();
+
+    // Title and summary.
+    let _ = writeln!(b, "<h1>{}: the integer lesson</h1>", esc(&file));
+    let _ = writeln!(
+        b,
+        "<p>Model <code>{}</code>{}; sample {} of <code>{}</code>{}; step-through with profile <b>{}</b>.</p>",
+        esc(&model_path.display().to_string()),
+        model.description.as_deref().map(|d| format!(" (description: “{}”)", esc(d))).unwrap_or_default(),
+        opts.sample,
+        esc(input_source),
+        opts.labels.as_ref().and_then(|l| l.get(opts.sample)).map(|l| format!(", label {l}")).unwrap_or_default(),
+        opts.profile.name()
+    );
+    let _ = writeln!(b, "<p><b>Quantization mode:</b> {}.</p>", esc(&quant_mode(model)));
+    b.push_str("<nav><ol><li><a href=\"#equations\">The equations</a></li><li><a href=\"#tensors\">Tensors</a></li><li><a href=\"#layers\">S1, S2, S3, M of every layer</a></li><li><a href=\"#steps\">The sample through every op</a></li><li><a href=\"#traces\">One output element per layer</a></li><li><a href=\"#error\">Error against the float path</a></li><li><a href=\"#profiles\">The runtimes' differences</a></li><li><a href=\"#prediction\">Prediction</a></li><li><a href=\"#golden\">Golden comparison</a></li></ol></nav>\n");
+
+    // Equations.
+    b.push_str("<h2 id=\"equations\">The equations</h2>\n<p>Every tensor carries its own scale S and zero point Z. A quantized layer with weights computes, in integers, from its input (S1, Z1), its weights (S2, Z2) and its <b>output</b> tensor (S3, Z3):</p>\n");
+    b.push_str(html::equations());
+
+    // Tensors.
+    b.push_str("<h2 id=\"tensors\">Tensors</h2>\n");
+    let rows: Vec<Vec<String>> = model
+        .tensors
+        .iter()
+        .map(|t| {
+            let (s, z) = match &t.quant {
+                Some(q) if q.scale.len() == 1 => (f(q.scale[0] as f64), q.zero_point[0].to_string()),
+                Some(q) => {
+                    let lo = q.scale.iter().cloned().fold(f32::INFINITY, f32::min);
+                    let hi = q.scale.iter().cloned().fold(0.0f32, f32::max);
+                    let zs: std::collections::BTreeSet<i64> = q.zero_point.iter().copied().collect();
+                    (format!("{} per-channel: {} … {}", q.scale.len(), f(lo as f64), f(hi as f64)), esc(&format!("{zs:?}")))
+                }
+                None => ("–".into(), "–".into()),
+            };
+            let role = if model.inputs.contains(&t.index) {
+                "input"
+            } else if model.outputs.contains(&t.index) {
+                "output"
+            } else if t.is_constant() {
+                "constant"
+            } else {
+                ""
+            };
+            vec![t.index.to_string(), t.dtype.name().to_string(), esc(&format!("{:?}", t.shape)), s, z, role.into(), format!("<span class=\"name\">{}</span>", esc(&t.name))]
+        })
+        .collect();
+    b.push_str(&table(&["t", "dtype", "shape", "scale S", "Z", "role", "name"], &rows, &[0, 3, 4]));
+    let op_rows: Vec<Vec<String>> = model
+        .operators
+        .iter()
+        .map(|o| {
+            let ins: Vec<String> = o.inputs.iter().flatten().map(|t| format!("t{t}")).collect();
+            let outs: Vec<String> = o.outputs.iter().map(|t| format!("t{t}")).collect();
+            let choice = plan.steps.iter().find(|s| s.op == o.index).map(|s| s.profile_choice()).unwrap_or_default();
+            vec![o.index.to_string(), esc(&o.kind.name()), ins.join(", "), outs.join(", "), esc(&choice)]
+        })
+        .collect();
+    b.push_str("<h3>Operators</h3>\n");
+    b.push_str(&table(&["op", "kind", "inputs", "outputs", "what the runtimes choose"], &op_rows, &[0]));
+
+    // Layers.
+    b.push_str("<h2 id=\"layers\">S1, S2, S3, M of every quantized layer</h2>\n");
+    if layers.is_empty() {
+        b.push_str("<p>This model has no quantized FULLY_CONNECTED, CONV_2D or DEPTHWISE_CONV_2D.</p>\n");
+    }
+    for l in &layers {
+        let _ = writeln!(b, "<h3>op {} {}</h3>", l.op, l.kind);
+        let (m_lo, m_hi) = l.multipliers.iter().fold((f64::INFINITY, 0f64), |(a, c), m| (a.min(m.real), c.max(m.real)));
+        let s2 = if l.per_channel {
+            let lo = l.s2.iter().cloned().fold(f32::INFINITY, f32::min);
+            let hi = l.s2.iter().cloned().fold(0.0f32, f32::max);
+            format!("{} … {} ({} channels, per-channel)", f(lo as f64), f(hi as f64), l.s2.len())
+        } else {
+            format!("{} (per-tensor)", f(l.s2[0] as f64))
+        };
+        let z2: std::collections::BTreeSet<i32> = l.z2.iter().copied().collect();
+        let mut rows = vec![
+            vec!["S1, Z1".into(), format!("{}, {}", f(l.s1 as f64), l.z1), format!("the input tensor {}", tensor_ref(model, l.input))],
+            vec!["S2, Z2".into(), format!("{s2}, {}", esc(&format!("{z2:?}"))), format!("the weight tensor {}", tensor_ref(model, l.weights))],
+            vec!["S3, Z3".into(), format!("{}, {}", f(l.s3 as f64), l.z3), format!("the <b>output</b> tensor {}", tensor_ref(model, l.output))],
+        ];
+        if let Some(bias) = l.bias {
+            rows.push(vec!["bias".into(), "int32, scale S1·S2".into(), format!("{}", tensor_ref(model, bias))]);
+        }
+        rows.push(vec!["M = S1·S2/S3".into(), if l.per_channel { format!("{} … {}", f(m_lo), f(m_hi)) } else { f(m_lo) }, "double precision".into()]);
+        for (c, m) in l.multipliers.iter().enumerate().take(3) {
+            rows.push(vec![format!("M[{c}] = M0·2^(shift−31)"), format!("{}·2^({}−31)", m.m0, m.shift), format!("M = {}", f(m.real))]);
+        }
+        rows.push(vec!["clamp".into(), format!("[{}, {}]", l.act_min, l.act_max), "fused activation and the output dtype".into()]);
+        rows.push(vec!["rounding".into(), esc(l.rounding.name()), format!("profile {}", opts.profile.name())]);
+        b.push_str(&table(&["symbol", "value", "from"], &rows, &[]));
+        let title = format!("op {} weights (t{}) on the integer grid", l.op, l.weights);
+        b.push_str(&charts.add(|| charts::weights(&title, model, l.weights)));
+    }
+
+    // Steps.
+    b.push_str("<h2 id=\"steps\">The sample through every op</h2>\n");
+    let in_t = plan.input();
+    let (in_s, in_z) = model.tensors[in_t].per_tensor_quant().unwrap_or((1.0, 0));
+    let _ = writeln!(b, "<p>The input {} ({}, shape {}, S = {}, Z = {}).</p>", tensor_ref(model, in_t), sample.dtype().name(), esc(&format!("{:?}", sample.shape)), f(in_s as f64), in_z);
+    match as_image(&sample, 3) {
+        Some(img) => {
+            let title = format!("Sample {}: the input t{in_t} as an image", opts.sample);
+            b.push_str(&charts.add(|| charts::feature_maps(&title, &img, in_z)));
+        }
+        None => b.push_str("<p class=\"note\">The input is not an integer image, so it is not drawn.</p>\n"),
+    }
+    for step in &plan.steps {
+        let t = step.kernel.output();
+        let tensor = &model.tensors[t];
+        let Some(v) = trace.value(t) else { continue };
+        let _ = writeln!(b, "<h3>op {} {} → {}</h3>", step.op, esc(&model.operators[step.op].kind.name()), tensor_ref(model, t));
+        let ints = v.to_i64_vec();
+        let q = tensor.per_tensor_quant();
+        let first: Vec<String> = v.to_f64_vec().iter().take(12).map(|&x| f(x)).collect();
+        let _ = writeln!(
+            b,
+            "<p>{} {}{}: first values [{}{}].</p>",
+            v.dtype().name(),
+            esc(&format!("{:?}", v.shape)),
+            q.map(|(s, z)| format!(", S = {}, Z = {z}", f(s as f64))).unwrap_or_default(),
+            first.join(", "),
+            if v.len() > 12 { ", …" } else { "" }
+        );
+        if let (Some(ints), Some((_, z)), Some(grid)) = (&ints, q, v.dtype().int_range()) {
+            if matches!(v.dtype(), DType::U8 | DType::I8 | DType::I16) {
+                let at_z = ints.iter().filter(|&&x| x == z).count();
+                let _ = writeln!(b, "<p>{at_z} of {} values equal Z = {z} (real 0).</p>", ints.len());
+                let grid = if v.dtype() == DType::I16 { (ints.iter().copied().min().unwrap_or(0), ints.iter().copied().max().unwrap_or(0)) } else { grid };
+                let title = format!("op {}: the {} output integers of t{t}", step.op, ints.len());
+                b.push_str(&charts.add(|| charts::int_histogram(&title, &format!("q ({})", v.dtype().name()), ints, grid, &[(format!("Z = {z} (real 0)"), z as f64)])));
+                let is_conv = layers.iter().any(|l| l.op == step.op && l.kind != "FULLY_CONNECTED");
+                if is_conv {
+                    if let Some(img) = as_image(v, 8) {
+                        let title = format!("op {}: feature maps of t{t} (first {} channels)", step.op, img.shape[3]);
+                        b.push_str(&charts.add(|| charts::feature_maps(&title, &img, z)));
+                    }
+                }
+            }
+        }
+    }
+
+    // Step traces.
+    b.push_str("<h2 id=\"traces\">One output element per layer, step by step</h2>\n<p>For each quantized layer, the output element with the largest integer: the int32 accumulator, + bias, × M, rounded by the profile's rule, + Z3, clamped.</p>\n");
+    for l in &layers {
+        let Some(out) = trace.value(l.output).and_then(Value::to_i64_vec) else { continue };
+        let e = (0..out.len()).max_by_key(|&k| (out[k], std::cmp::Reverse(k))).unwrap_or(0);
+        let Some(s) = l.steps(&plan, &trace, e) else { continue };
+        let _ = writeln!(
+            b,
+            "<p>op {} element {e} (channel {}): accumulator {} + bias {} = {}; × M = {} → {}; rounded {}; + Z3 = {}; clamp [{}, {}] → <b>{}</b>.</p>",
+            l.op,
+            s.channel,
+            s.accumulator,
+            s.bias,
+            s.acc_with_bias,
+            f(s.multiplier.real),
+            f(s.scaled_real),
+            s.scaled,
+            s.with_zero_point,
+            l.act_min,
+            l.act_max,
+            s.output
+        );
+        let title = format!("op {} {}, element {e}: from accumulator to q3", l.op, l.kind);
+        b.push_str(&charts.add(|| charts::step_trace(&title, &s, l.act_min, l.act_max)));
+    }
+
+    // Float error.
+    b.push_str("<h2 id=\"error\">Each layer's error against the float path</h2>\n");
+    let float = float_path(opts, &sample, model, in_t);
+    let errors = match &float {
+        Ok((fplan, ftrace)) => {
+            let _ = writeln!(b, "<p>The float model <code>{}</code> on the same sample (its input is the quantized input dequantized, S·(q − Z)); the k-th quantized layer against the float model's k-th layer of the same kind, whole tensors. Errors add up through the layers.</p>", esc(&opts.float_model.as_ref().map(|p| p.display().to_string()).unwrap_or_default()));
+            layers::float_errors(&plan, &layers, &trace, fplan, ftrace)
+        }
+        Err(why) => {
+            let _ = writeln!(b, "<p>{}, so the float path is each layer recomputed in real numbers from its own dequantized input, weights and bias, S1·S2·(acc + bias), with the activation's clamp: the error this layer adds by itself (up to 4 096 elements per layer).</p>", esc(why));
+            layers::local_errors(&plan, &layers, &trace, 4096)
+        }
+    };
+    let rows: Vec<Vec<String>> = errors
+        .iter()
+        .map(|e| {
+            let l = &layers[e.layer];
+            vec![format!("op {} {}", l.op, l.kind), e.elements.to_string(), f(e.max_abs), format!("{:.2}", e.max_abs / e.step), f(e.mean_abs), f(e.step)]
+        })
+        .collect();
+    b.push_str(&table(&["layer", "elements", "max |int − float|", "in steps S3", "mean", "S3"], &rows, &[1, 2, 3, 4, 5]));
+
+    // Profiles.
+    b.push_str("<h2 id=\"profiles\">What each runtime would compute differently</h2>\n");
+    let per_sample: usize = trace.values.iter().flatten().map(Value::len).sum::<usize>().max(1);
+    let golden_n = match &opts.golden {
+        Some(g) => Some(Npz::open(g)?.get(&format!("t{}", plan.output()))?.len()),
+        None => None,
+    };
+    let k = opts.max_samples.min(inputs.len()).min((20_000_000 / per_sample).max(1)).min(golden_n.unwrap_or(usize::MAX)).max(1);
+    let samples = first(inputs, k);
+    let mut runs = Vec::new();
+    let mut refused = Vec::new();
+    for p in Profile::ALL {
+        match Plan::new(model.clone(), p).map_err(Error::from).and_then(|pl| Ok((pl.run_batch(&samples)?, pl))) {
+            Ok((traces, pl)) => runs.push(lessons::ProfileRun { profile: p, plan: pl, traces }),
+            Err(e) => refused.push(format!("{}: {}", p.name(), e)),
+        }
+    }
+    let _ = writeln!(b, "<p>Every profile on the first {k} of the {} samples, every op-produced tensor compared element by element.</p>", inputs.len());
+    for r in &refused {
+        let _ = writeln!(b, "<p class=\"note\">Not run: {}</p>", esc(r));
+    }
+    let pairs = lessons::disagreements(&runs);
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            let elements: usize = p.tensors.iter().map(|t| t.elements).sum();
+            let which: Vec<String> = p.tensors.iter().filter(|t| t.differing > 0).map(|t| format!("t{} ({}, max {})", t.tensor, t.differing, f(t.max_abs_diff))).collect();
+            vec![format!("{} vs {}", p.a.name(), p.b.name()), p.total().to_string(), elements.to_string(), if which.is_empty() { "none".into() } else { which.join(", ") }]
+        })
+        .collect();
+    b.push_str(&table(&["profiles", "differing elements", "elements", "where"], &rows, &[1, 2]));
+    if pairs.iter().any(|p| p.total() > 0) {
+        let labels: Vec<String> = lessons::step_labels(&plan).into_iter().map(|(_, s)| s).collect();
+        let rows: Vec<(String, Vec<usize>)> = pairs.iter().map(|p| (p.key(), p.tensors.iter().map(|t| t.differing).collect())).collect();
+        let title = format!("Differing elements per tensor, {k} samples");
+        b.push_str(&charts.add(|| charts::disagreements(&title, &labels, &rows)));
+    } else {
+        b.push_str("<p>0 elements differ between any two profiles on these samples.</p>\n");
+    }
+
+    // Prediction.
+    b.push_str("<h2 id=\"prediction\">Prediction</h2>\n");
+    let out_t = plan.output();
+    let probs: Vec<f64> = lessons::dequantize_trace(&plan, &trace, out_t).map(|v| v.iter().map(|&x| x as f64).collect()).unwrap_or_else(|| trace.value(out_t).map(Value::to_f64_vec).unwrap_or_default());
+    let best = lessons::argmax(&probs);
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &c| probs[c].total_cmp(&probs[a]).then(a.cmp(&c)));
+    let top: Vec<String> = order.iter().take(5).map(|&c| format!("class {c}: {}", f(probs[c]))).collect();
+    let label = opts.labels.as_ref().and_then(|l| l.get(opts.sample));
+    let _ = writeln!(
+        b,
+        "<p>Output {} dequantized; predicted class <b>{best}</b>{}. Top: {}.</p>",
+        tensor_ref(model, out_t),
+        label.map(|&l| format!(" (label {l}: {})", if l == best as i64 { "<span class=\"ok\">right</span>" } else { "<span class=\"bad\">wrong</span>" })).unwrap_or_default(),
+        top.join("; ")
+    );
+    let shown: Vec<usize> = if probs.len() <= 20 { (0..probs.len()).collect() } else { order.iter().take(10).copied().collect() };
+    let title = format!("Sample {}: the output per class", opts.sample);
+    b.push_str(&charts.add(|| {
+        charts::grouped_bars(&title, "S(q − Z)", &shown.iter().map(|c| c.to_string()).collect::<Vec<_>>(), &[("integer path".into(), shown.iter().map(|&c| probs[c]).collect())])
+    }));
+    if let (Some(labels), Some(run)) = (&opts.labels, runs.iter().find(|r| r.profile == opts.profile)) {
+        if let Some(out) = verify::stack_tensor(&run.traces, out_t) {
+            let pred = verify::argmax_per_sample(&out);
+            let n = pred.len().min(labels.len());
+            let _ = writeln!(b, "<p>Accuracy on the first {n} samples: {:.1} %.</p>", 100.0 * verify::accuracy(&pred[..n], &labels[..n]));
+        }
+    }
+
+    // Golden.
+    b.push_str("<h2 id=\"golden\">Golden comparison</h2>\n");
+    match (&opts.golden, runs.iter().find(|r| r.profile == opts.profile)) {
+        (Some(g), Some(run)) => {
+            let mut npz = Npz::open(g)?;
+            let rep = verify::verify(&run.plan, &run.traces, &mut npz)?;
+            let _ = writeln!(
+                b,
+                "<p><code>{}</code> against profile {} on the first {} samples: {}</p>",
+                esc(&g.display().to_string()),
+                opts.profile.name(),
+                rep.samples,
+                if rep.is_exact() { "<span class=\"ok\">every element of every tensor equal</span>".to_string() } else { format!("<span class=\"bad\">{} elements differ</span>", rep.total_differing()) }
+            );
+            let rows: Vec<Vec<String>> = rep.tensors.iter().map(|t| vec![format!("t{}", t.tensor), esc(&t.op_kind), t.differing.to_string(), t.elements.to_string(), f(t.max_abs_diff)]).collect();
+            b.push_str(&table(&["tensor", "op", "differing", "elements", "max |diff|"], &rows, &[2, 3, 4]));
+        }
+        (Some(_), None) => b.push_str("<p>The profile did not run, so there is nothing to compare with the golden file.</p>\n"),
+        (None, _) => b.push_str("<p>No golden file given (<code>--golden</code>), so the runtimes are compared with each other above instead.</p>\n"),
+    }
+    if charts.skipped > 0 {
+        let _ = writeln!(b, "<p class=\"note\">{} pictures left out to keep the page under its chart budget of {} bytes.</p>", charts.skipped, opts.chart_budget);
+    }
+    Ok(html::page(&format!("quantlens report: {file}"), &b))
+}
+
+/// The float model's plan and trace on the sample, or why there is none.
+fn float_path(opts: &Options, sample: &Value, model: &Model, in_t: usize) -> Result<(Plan, Trace), String> {
+    let Some(p) = &opts.float_model else { return Err("No float model given (--float)".into()) };
+    let fmodel = Model::from_path(p).map_err(|e| format!("The float model could not be read ({e})"))?;
+    let fplan = Plan::new(fmodel, Profile::TfliteRef).map_err(|e| format!("The float model does not run here ({e})"))?;
+    let real = lessons::dequantize_value(model, in_t, sample).ok_or("The input cannot be dequantized")?;
+    let fin = fplan.model.tensors[fplan.input()].shape.clone();
+    let shape: Vec<usize> = fin.iter().skip(1).copied().collect();
+    let shape = if shape.iter().product::<usize>() == real.len() { shape } else { sample.shape.clone() };
+    let ftrace = fplan.run(&lessons::f32_value(&shape, real)).map_err(|e| format!("The float model did not run on the sample ({e})"))?;
+    Ok((fplan, ftrace))
+}

@@ -1,0 +1,158 @@
+//! `quantlens report`: a page for every committed quantized model, within
+//! its size and time budgets, and a hostile model whose names try to inject
+//! markup into the page.
+
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use quantlens::io::Stacked;
+use quantlens::report::{build, Options};
+use quantlens::tensor::Data;
+use quantlens::Model;
+
+const QUANTIZED: [&str; 9] = [
+    "mlp_ptq_uint8io",
+    "mlp_ptq_int8_per_tensor",
+    "mlp_legacy_uint8",
+    "cnn_ptq_int8",
+    "cnn_ptq_uint8io",
+    "cnn_legacy_uint8",
+    "resnet_ptq_int8",
+    "resnet_ptq_uint8io",
+    "ops_ptq_int8",
+];
+
+/// Where the browser check (scripts/browser_check.py) finds the pages.
+fn reports_dir() -> std::path::PathBuf {
+    let d = root().join("target").join("reports");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_page_for_every_committed_quantized_model() {
+    for stem in QUANTIZED {
+        let out = reports_dir().join(format!("{stem}.html"));
+        let golden = root().join("data/goldens").join(stem).join("ref.npz");
+        let o = bin()
+            .args(["report", model(stem).to_str().unwrap(), "--golden", golden.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{stem}: {}", String::from_utf8_lossy(&o.stderr));
+        let page = std::fs::read_to_string(&out).unwrap();
+        assert!(page.len() < 10_000_000, "{stem}: {} bytes", page.len());
+        for needle in ["Quantization mode", "id=\"tensors\"", "M = S1·S2/S3", "<svg", "predicted class", "every element of every tensor equal", "Content-Security-Policy"] {
+            assert!(page.contains(needle), "{stem}: no {needle:?}");
+        }
+        assert!(!page.to_ascii_lowercase().contains("<script"), "{stem}: a script");
+        for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
+            assert!(!page.contains(external), "{stem}: an external resource ({external})");
+        }
+        assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count(), "{stem}");
+    }
+}
+
+#[test]
+fn the_mlp_page_takes_well_under_a_second() {
+    let m = Model::from_path(model("mlp_ptq_uint8io")).unwrap();
+    let inputs = quantlens::io::read_samples(root().join("data/goldens/mlp_ptq_uint8io/input.npy")).unwrap();
+    let start = Instant::now();
+    let page = build(&model("mlp_ptq_uint8io"), &m, &inputs, "input.npy", &Options::default()).unwrap();
+    let took = start.elapsed().as_secs_f64();
+    assert!(took < 0.9, "{took} s");
+    assert!(page.contains("0 elements differ") || page.contains("differing elements"));
+}
+
+#[test]
+fn a_wrong_sample_or_dtype_is_an_error() {
+    let m = Model::from_path(model("mlp_ptq_uint8io")).unwrap();
+    let inputs = quantlens::io::read_samples(root().join("data/goldens/mlp_ptq_uint8io/input.npy")).unwrap();
+    let e = build(&model("mlp_ptq_uint8io"), &m, &inputs, "x.npy", &Options { sample: 5000, ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("5000"), "{e}");
+    let wrong = Stacked { shape: vec![1, 784], data: Data::F32(vec![0.0; 784]) };
+    let e = build(&model("mlp_ptq_uint8io"), &m, &wrong, "x.npy", &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("FLOAT32"), "{e}");
+}
+
+const HOSTILE: [&str; 4] = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(2)>", "</svg><script>alert(3)</script>", "'><svg onload=alert(4)>"];
+
+#[test]
+fn names_from_the_model_are_escaped() {
+    let mut spec = chain_uint8io();
+    for (i, t) in spec.tensors.iter_mut().enumerate() {
+        t.name = format!("{}{}", HOSTILE[i % HOSTILE.len()], i);
+    }
+    let dir = tempdir("report", "hostile");
+    let path = dir.join("hostile.tflite");
+    std::fs::write(&path, build_bytes(&spec)).unwrap();
+    let x = Stacked { shape: vec![2, 4], data: Data::U8(vec![0, 100, 200, 255, 3, 7, 250, 128]) };
+    let input = dir.join("x.npy");
+    x.write_npy(&input).unwrap();
+    let out = reports_dir().join("hostile.html");
+    let o = bin().args(["report", path.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(&out).unwrap();
+    let lower = page.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "a <script> tag got through");
+    assert!(!lower.contains("<img"), "an <img> tag got through");
+    assert!(!lower.contains("<svg onload"), "an svg onload got through");
+    // Every name is there, escaped.
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;0"));
+    assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;1"));
+    // The layout holds: every element the page opens is closed.
+    assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
+    assert_eq!(page.matches("<table").count(), page.matches("</table>").count());
+    assert_eq!(page.matches("<tr>").count(), page.matches("</tr>").count());
+    assert!(page.trim_end().ends_with("</html>"));
+}
+
+fn build_bytes(spec: &Spec) -> Vec<u8> {
+    common::build(spec)
+}
+
+/// A PNG becomes one sample of the model's input shape and dtype: a 56×56 white square on black,
+/// averaged 2×2 down to 28×28 and quantized with the input's (S, Z) — for the primary model's
+/// uint8 input with S = 1/255, Z = 0 the pixel values themselves.
+#[cfg(feature = "images")]
+#[test]
+fn an_image_is_an_input() {
+    let dir = tempdir("report", "image");
+    let path = dir.join("square.png");
+    let (w, h) = (56u32, 56u32);
+    let pixels: Vec<u8> = (0..h).flat_map(|y| (0..w).map(move |x| if (20..36).contains(&x) && (20..36).contains(&y) { 255 } else { 0 })).collect();
+    {
+        let file = std::fs::File::create(&path).unwrap();
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header().unwrap().write_image_data(&pixels).unwrap();
+    }
+    let m = Model::from_path(model("mlp_ptq_uint8io")).unwrap();
+    let x = quantlens::notebook::read_input(&m, &path).unwrap();
+    assert_eq!(x.shape, vec![1, 784]);
+    let v = x.to_i64_vec().unwrap();
+    assert_eq!(v[10 * 28 + 10], 255);
+    assert_eq!(v[0], 0);
+    assert_eq!(v.iter().filter(|&&p| p == 255).count(), 64);
+    let out = dir.join("square.html");
+    let o = bin().args(["report", model("cnn_ptq_int8").to_str().unwrap(), "--input", path.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.contains("square.png") && page.contains("No golden file given"));
+}
+
+/// The chart budget: once the pictures' bytes reach it, the rest are replaced by a note, so a
+/// model with many large layers still gives a page of bounded size.
+#[test]
+fn the_chart_budget_bounds_the_page() {
+    let m = Model::from_path(model("cnn_ptq_int8")).unwrap();
+    let inputs = quantlens::io::read_samples(root().join("data/goldens/cnn_ptq_int8/input.npy")).unwrap();
+    let full = build(&model("cnn_ptq_int8"), &m, &inputs, "input.npy", &Options { max_samples: 2, ..Default::default() }).unwrap();
+    let small = build(&model("cnn_ptq_int8"), &m, &inputs, "input.npy", &Options { max_samples: 2, chart_budget: 200_000, ..Default::default() }).unwrap();
+    assert!(!full.contains("chart budget is spent"));
+    assert!(small.contains("chart budget is spent"));
+    assert!(small.len() < full.len() / 2, "{} vs {}", small.len(), full.len());
+    assert!(small.len() < 200_000 + 400_000, "{}", small.len());
+}
