@@ -290,7 +290,7 @@ impl Step {
             Kernel::Mul(p) => format!("mul_rounding = {}", p.rounding.name()),
             Kernel::Mean(p) => match &p.arith {
                 ops::mean::MeanArith::Integer { rounding, .. } => format!("mean_method = folded multiplier, {}", rounding.name()),
-                ops::mean::MeanArith::Float { .. } => "mean_method = f32, half to even".into(),
+                ops::mean::MeanArith::Float { .. } => "mean_method = f32 sum·scale + folded zero point, half to even".into(),
                 // vision (issue 14)
                 ops::mean::MeanArith::BiasedSum { .. } => "mean_keep_dims_hw_optimized = raw sum · f32 multiplier + truncated f32 bias".into(),
             },

@@ -16,8 +16,13 @@
 //!   a time through the NEON code (on x86 through NEON_2_SSE), whose
 //!   `vrshlq` rounds the final shift ties up; the last `C mod 16` channels
 //!   take the scalar `MultiplyByQuantizedMultiplier` (ties away).
-//! * **f32** (XNNPACK): `y = clamp(Z_out + round_half_even(f32(Σx − n·Z_in) · s))`
-//!   with `s = S_in / (S_out · n)` in f32.
+//! * **f32** (XNNPACK's reduce operator: an int32 sum, then its reference
+//!   int32→qs8 convert): the raw sum Σq (no zero point subtracted) goes to f32
+//!   and is scaled by `s = f32(S_in/S_out) · (1/f32(n))`; the input zero point
+//!   is folded into a *float* output zero point `z = Z_out − f32(n)·Z_in·s`
+//!   (every step in f32), and `y = clamp(round_half_even(f32(Σq)·s + z))`.
+//!   Subtracting `n·Z_in` in f32 after the product, rather than in int32 before
+//!   it, rounds a few exact halves differently (ViT LayerNorm variance).
 
 use super::{ints, narrow, strides, Int8Unary, OpContext};
 use crate::error::EngineError;
@@ -29,7 +34,8 @@ use crate::tensor::Value;
 #[derive(Clone, Debug)]
 pub enum MeanArith {
     Integer { multiplier: Multiplier, rounding: Rounding },
-    Float { scale: f32 },
+    /// `y = round_half_even(f32(Σq)·scale + zero_point)` (XNNPACK).
+    Float { scale: f32, zero_point: f32 },
     /// `y = bias + round(M·Σq)` (LiteRT's optimized 4-D keep-dims mean over H, W).
     BiasedSum { multiplier: Multiplier, bias: i32, depth: usize, vector_channels: usize },
 }
@@ -160,7 +166,14 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         MeanMethod::FoldedMultiplier(rounding) => {
             MeanArith::Integer { multiplier: folded_multiplier(s_in, s_out, count), rounding }
         }
-        MeanMethod::Float32 => MeanArith::Float { scale: s_in / (s_out * count as f32) },
+        MeanMethod::Float32 => {
+            // XNNPACK: `scale = (S_in/S_out) · (1/n)`, then
+            // `y_zero_point −= (n·Z_in)·scale`, with `n·Z_in` an int32 times a
+            // float zero point: all f32 (`reduce-nd.c`, `xnn_update_qs8_reduce_scalar_params`).
+            let scale = (s_in / s_out) * (1.0f32 / count as f32);
+            let zero_point = z_out as f32 - (count as i32 as f32 * z_in as f32) * scale;
+            MeanArith::Float { scale, zero_point }
+        }
     };
     Ok(Params { input, output, input_shape: is, reduced, count, z_in, z_out, arith, output_shape: os, output_dtype: ctx.dtype(output) })
 }
@@ -181,7 +194,11 @@ impl Params {
                         return (rounding.apply(s, multiplier) + bias).clamp(-128, 127);
                     }
                     MeanArith::Integer { multiplier, rounding } => rounding.apply(centered, multiplier) as i64,
-                    MeanArith::Float { scale } => (centered as f32 * scale).round_ties_even() as i64,
+                    MeanArith::Float { scale, zero_point } => {
+                        // `x·inv_scale + zero_point` as two f32 operations (no FMA).
+                        let y = (s as f32 * scale + zero_point).round_ties_even();
+                        return y.clamp(-128.0, 127.0) as i32;
+                    }
                 };
                 (scaled + self.z_out as i64).clamp(-128, 127) as i32
             })

@@ -580,7 +580,8 @@ pub enum AddMethod {
 pub enum MeanMethod {
     /// `S_in/S_out` as M0·2^(shift−31) with `1/n` folded into M0, rounded by the rule.
     FoldedMultiplier(Rounding),
-    /// `round_half_even(f32(sum − n·Z_in) · S_in/(S_out·n))`.
+    /// XNNPACK: `round_half_even(f32(sum)·s + z)` with `s = f32(S_in/S_out)·(1/n)`
+    /// and the zero points folded in f32, `z = Z_out − f32(n·Z_in)·s`.
     Float32,
 }
 
