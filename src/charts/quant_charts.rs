@@ -80,7 +80,9 @@ pub fn weights(title: &str, model: &Model, tensor: usize) -> Chart {
     let scales: Vec<f32> = quant.as_ref().map(|q| q.scale.clone()).unwrap_or_default();
     let zps: Vec<i64> = quant.as_ref().map(|q| q.zero_point.clone()).unwrap_or_default();
     let per_channel = scales.len() > 1;
-    let channels = t.shape.first().copied().unwrap_or(1);
+    // The channels are along the quantized dimension (the last one for DEPTHWISE_CONV_2D's
+    // [1, H, W, C] weights): per-channel, one scale each.
+    let channels = if per_channel { scales.len() } else { t.shape.first().copied().unwrap_or(1) };
     let name = t.name.clone();
     let dtype = t.dtype;
     render(title, (960, 460), |canvas, body| {

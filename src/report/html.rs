@@ -64,6 +64,7 @@ th,td{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top;w
 td .name,td code{white-space:normal;overflow-wrap:anywhere}
 td:last-child{white-space:normal}
 th{background:#f4f4f4} td.n,th.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+summary{cursor:pointer;color:#0645ad;margin:.4em 0}
 svg{max-width:100%;height:auto;display:block;margin:.5em 0}
 pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:.85em;white-space:pre-wrap}
 .note{color:#555;font-size:.9em} .eq{margin:.6em 0;font-size:1.15em} .eq math{margin:.5em 0}

@@ -69,7 +69,14 @@ struct Charts {
 
 impl Charts {
     fn add(&mut self, chart: impl FnOnce() -> Chart) -> String {
-        if self.used >= self.budget {
+        self.add_within(self.budget, chart)
+    }
+
+    /// Add a chart only while the bytes used stay under `limit` (≤ the budget): the weight charts
+    /// of a model with many layers take at most a third of the budget, so the sample's pictures
+    /// (input, activations, feature maps) that follow still get drawn.
+    fn add_within(&mut self, limit: usize, chart: impl FnOnce() -> Chart) -> String {
+        if self.used >= limit.min(self.budget) {
             self.skipped += 1;
             return "<p class=\"note\">(picture left out: the page's chart budget is spent)</p>\n".into();
         }
@@ -92,6 +99,24 @@ fn f(x: f64) -> String {
     } else {
         format!("{x:.4e}")
     }
+}
+
+/// Tables longer than this are folded into a `<details>` element.
+const FOLD_ROWS: usize = 40;
+
+/// A tensor name for the table, escaped. The converter joins fused ops' names with `;` into names
+/// of hundreds of characters, which would fill a screen per row: a long name shows its start and
+/// end, and the whole name is its tooltip (an escaped attribute, no script).
+/// `tag` is `span` (in the tensor table) or `code` (in the text).
+fn short_name(tag: &str, name: &str) -> String {
+    let class = if tag == "span" { " class=\"name\"" } else { "" };
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() <= 72 {
+        return format!("<{tag}{class}>{}</{tag}>", esc(name));
+    }
+    let head: String = chars[..34].iter().collect();
+    let tail: String = chars[chars.len() - 34..].iter().collect();
+    format!("<{tag}{class} title=\"{}\">{}…{}</{tag}>", esc(name), esc(&head), esc(&tail))
 }
 
 /// The first `k` channels of an NHWC (or `[1, N]` square) integer value, as NHWC.
@@ -120,7 +145,7 @@ fn as_image(v: &Value, k: usize) -> Option<Value> {
 }
 
 fn tensor_ref(model: &Model, t: usize) -> String {
-    format!("t{t} <code>{}</code>", esc(&model.tensors[t].name))
+    format!("t{t} {}", short_name("code", &model.tensors[t].name))
 }
 
 /// Build the page. `model_path` and `input_source` are only printed.
@@ -128,14 +153,18 @@ pub fn build(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &
     if opts.sample >= inputs.len() {
         return Err(crate::error::EngineError::BadInput(format!("sample {} asked for, but {input_source} holds {} samples", opts.sample, inputs.len())).into());
     }
-    let plan = Plan::new(model.clone(), opts.profile)?;
-    let want = model.tensors[plan.input()].dtype;
+    let in_t = *model.inputs.first().ok_or_else(|| crate::error::EngineError::BadInput("the model has no input tensor".into()))?;
+    let want = model.tensors[in_t].dtype;
     if inputs.dtype() != want {
-        return Err(crate::error::EngineError::BadInput(format!("{input_source} holds {} but the model's input tensor {} is {}", inputs.dtype().name(), plan.input(), want.name())).into());
+        return Err(crate::error::EngineError::BadInput(format!("{input_source} holds {} but the model's input tensor {in_t} is {}", inputs.dtype().name(), want.name())).into());
     }
     let sample = inputs.sample(opts.sample);
-    let trace = plan.run(&sample)?;
-    let layers = quant_layers(&plan);
+    // A model the profile refuses (an op or dtype it does not run) still gets its page: the mode,
+    // the tensors and the operators, and which op was refused and why.
+    let ran = Plan::new(model.clone(), opts.profile).map_err(Error::from).and_then(|plan| {
+        let trace = plan.run(&sample)?;
+        Ok((plan, trace))
+    });
     let mut charts = Charts { used: 0, budget: opts.chart_budget, skipped: 0 };
     let file = model_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut b = String::new();
@@ -184,22 +213,51 @@ pub fn build(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &
             } else {
                 ""
             };
-            vec![t.index.to_string(), t.dtype.name().to_string(), esc(&format!("{:?}", t.shape)), s, z, role.into(), format!("<span class=\"name\">{}</span>", esc(&t.name))]
+            vec![t.index.to_string(), t.dtype.name().to_string(), esc(&format!("{:?}", t.shape)), s, z, role.into(), short_name("span", &t.name)]
         })
         .collect();
-    b.push_str(&table(&["t", "dtype", "shape", "scale S", "Z", "role", "name"], &rows, &[0, 3, 4]));
+    let tensors = table(&["t", "dtype", "shape", "scale S", "Z", "role", "name"], &rows, &[0, 3, 4]);
+    if rows.len() > FOLD_ROWS {
+        // A large model's table (hundreds of rows) would push the lesson screens down: it is folded,
+        // and opens with a click (a <details> element, no script).
+        let _ = writeln!(b, "<details><summary>{} tensors: show the table</summary>\n{tensors}</details>", rows.len());
+    } else {
+        b.push_str(&tensors);
+    }
     let op_rows: Vec<Vec<String>> = model
         .operators
         .iter()
         .map(|o| {
             let ins: Vec<String> = o.inputs.iter().flatten().map(|t| format!("t{t}")).collect();
             let outs: Vec<String> = o.outputs.iter().map(|t| format!("t{t}")).collect();
-            let choice = plan.steps.iter().find(|s| s.op == o.index).map(|s| s.profile_choice()).unwrap_or_default();
+            let choice = ran.as_ref().ok().and_then(|(plan, _)| plan.steps.iter().find(|s| s.op == o.index)).map(|s| s.profile_choice()).unwrap_or_default();
             vec![o.index.to_string(), esc(&o.kind.name()), ins.join(", "), outs.join(", "), esc(&choice)]
         })
         .collect();
     b.push_str("<h3>Operators</h3>\n");
-    b.push_str(&table(&["op", "kind", "inputs", "outputs", "what the runtimes choose"], &op_rows, &[0]));
+    let ops = table(&["op", "kind", "inputs", "outputs", "what the runtimes choose"], &op_rows, &[0]);
+    if op_rows.len() > FOLD_ROWS {
+        let _ = writeln!(b, "<details><summary>{} operators: show the table</summary>\n{ops}</details>", op_rows.len());
+    } else {
+        b.push_str(&ops);
+    }
+    let (plan, trace) = match ran {
+        Ok(r) => r,
+        Err(e) => {
+            b.push_str("<h2 id=\"layers\">The sample does not run</h2>\n");
+            let _ = writeln!(b, "<p class=\"bad\">Profile {} refuses this model: {}.</p>", opts.profile.name(), esc(&e.to_string()));
+            b.push_str("<p>quantlens runs an op only where it computes exactly what the runtime does, and refuses the rest by name. So this page stops at the tables above: the step-through, the per-layer error, the runtimes' differences, the prediction and the golden comparison need every op to run.</p>\n");
+            for p in Profile::ALL.into_iter().filter(|&p| p != opts.profile) {
+                let verdict = match Plan::new(model.clone(), p) {
+                    Ok(_) => "would run (ask for it with <code>--profile</code>)".to_string(),
+                    Err(e) => format!("refuses it too: {}", esc(&e.to_string())),
+                };
+                let _ = writeln!(b, "<p>Profile {}: {verdict}.</p>", p.name());
+            }
+            return Ok(html::page(&format!("quantlens report: {file}"), &b));
+        }
+    };
+    let layers = quant_layers(&plan);
 
     // Layers.
     b.push_str("<h2 id=\"layers\">S1, S2, S3, M of every quantized layer</h2>\n");
@@ -233,12 +291,11 @@ pub fn build(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &
         rows.push(vec!["rounding".into(), esc(l.rounding.name()), format!("profile {}", opts.profile.name())]);
         b.push_str(&table(&["symbol", "value", "from"], &rows, &[]));
         let title = format!("op {} weights (t{}) on the integer grid", l.op, l.weights);
-        b.push_str(&charts.add(|| charts::weights(&title, model, l.weights)));
+        b.push_str(&charts.add_within(opts.chart_budget / 3, || charts::weights(&title, model, l.weights)));
     }
 
     // Steps.
     b.push_str("<h2 id=\"steps\">The sample through every op</h2>\n");
-    let in_t = plan.input();
     let (in_s, in_z) = model.tensors[in_t].per_tensor_quant().unwrap_or((1.0, 0));
     let _ = writeln!(b, "<p>The input {} ({}, shape {}, S = {}, Z = {}).</p>", tensor_ref(model, in_t), sample.dtype().name(), esc(&format!("{:?}", sample.shape)), f(in_s as f64), in_z);
     match as_image(&sample, 3) {
