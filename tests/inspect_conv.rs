@@ -131,7 +131,7 @@ fn every_other_quantized_op_gets_one_line_with_scales_and_its_profile_choice() {
         assert!(text.contains(want), "{want} missing in\n{text}");
     }
     let text = inspect("ops_ptq_int8", Profile::TfliteXnnpack);
-    for want in ["logistic_method = 256-entry table computed in f32", "leaky_relu_method = 8-bit multipliers", "mean_method = f32, half to even"] {
+    for want in ["logistic_method = 256-entry table computed in f32", "leaky_relu_method = 8-bit multipliers", "mean_method = f32 sum·scale + folded zero point, half to even"] {
         assert!(text.contains(want), "{want} missing in\n{text}");
     }
     // A uint8-I/O model: its QUANTIZE ops (uint8 ↔ int8) name requantize_rounding.
