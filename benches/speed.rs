@@ -145,6 +145,41 @@ fn serve(data: &Path) {
                         v.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
                     }
                 }
+                "profile" => {
+                    // Per op kind: the sum of its steps' median µs per image (Workspace::run,
+                    // steps timed) and MACs per image; us_total is the mean whole run.
+                    let mut tws = plan.workspace();
+                    for x in smp.iter().take(5) {
+                        std::hint::black_box(tws.run(plan, x).unwrap());
+                    }
+                    tws.time_steps(plan);
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        for x in smp.iter() {
+                            std::hint::black_box(tws.run(plan, x).unwrap());
+                        }
+                    }
+                    let total = t.elapsed().as_secs_f64() * 1e6 / (reps * n) as f64;
+                    let mut kinds: Vec<(String, f64, u64, usize)> = Vec::new();
+                    for (step, ns) in plan.steps.iter().zip(tws.step_median_ns()) {
+                        let kind = plan.model.operators[step.op].kind.name();
+                        let us = ns as f64 / 1e3;
+                        let macs = macs(plan, step.op);
+                        match kinds.iter_mut().find(|k| k.0 == kind) {
+                            Some(k) => {
+                                k.1 += us;
+                                k.2 += macs;
+                                k.3 += 1;
+                            }
+                            None => kinds.push((kind, us, macs, 1)),
+                        }
+                    }
+                    let list: Vec<String> =
+                        kinds.iter().map(|(k, us, m, c)| format!("{{\"kind\":\"{k}\",\"us\":{us:.4},\"macs\":{m},\"ops\":{c}}}")).collect();
+                    println!("{{\"model\":\"{stem}\",\"profile\":\"{profile}\",\"mode\":\"profile\",\"us_total\":{total:.4},\"kinds\":[{}]}}", list.join(","));
+                    use std::io::Write;
+                    std::io::stdout().flush().unwrap();
+                }
                 "traced" => {
                     let m = 200.min(n);
                     for _ in 0..reps {
@@ -160,6 +195,9 @@ fn serve(data: &Path) {
             v
         })
         .expect("kernel path");
+        if mode == "profile" {
+            continue; // answered above, with its own fields
+        }
         let list: Vec<String> = times.iter().map(|x| format!("{x:.4}")).collect();
         println!(
             "{{\"model\":\"{stem}\",\"profile\":\"{profile}\",\"path\":\"{path}\",\"mode\":\"{mode}\",\"threads\":{threads},\"us_per_image\":[{}]}}",
@@ -167,6 +205,23 @@ fn serve(data: &Path) {
         );
         use std::io::Write;
         std::io::stdout().flush().unwrap();
+    }
+}
+
+/// Multiply-accumulates per image of operator `op`: CONV_2D and
+/// FULLY_CONNECTED `outputs × (weights / output channels)`, DEPTHWISE_CONV_2D
+/// `outputs × kh·kw`; 0 for the other ops.
+fn macs(plan: &Plan, op: usize) -> u64 {
+    use quantlens::model::OpKind;
+    let o = &plan.model.operators[op];
+    let tensors = &plan.model.tensors;
+    let (Some(w), Some(&y)) = (o.inputs.get(1).copied().flatten(), o.outputs.first()) else { return 0 };
+    let (ws, outs) = (&tensors[w].shape, tensors[y].num_elements() as u64);
+    let wn: u64 = ws.iter().map(|&d| d as u64).product();
+    match o.kind {
+        OpKind::Conv2d | OpKind::FullyConnected if !ws.is_empty() && ws[0] > 0 => outs * (wn / ws[0] as u64),
+        OpKind::DepthwiseConv2d if ws.len() == 4 && ws[3] > 0 => outs * (wn / ws[3] as u64),
+        _ => 0,
     }
 }
 

@@ -14,7 +14,9 @@ Chromium (Debian's `chromium`) is driven over the DevTools protocol through a pi
   * a blank screenshot (every pixel the same colour),
   * for notebook pages: TeX left unrendered ($…$, \\frac, \\begin) in the visible text.
 Screenshots go to target/screenshots/<page>.png (height capped at 16 000 px: Chromium
-refuses larger captures). Only the standard library is used.
+refuses larger captures); with --charts also one per chart, target/screenshots/<page>/chart_NN.png
+(every SVG, inline or as an image, of at least 120 × 60 px outside MathJax, at the size the reader sees it), to look at
+them one by one. Only the standard library is used.
 """
 
 from __future__ import annotations
@@ -153,7 +155,23 @@ def png_is_blank(png: bytes) -> bool:
 TEX = re.compile(r"\$\$|(?<![\w$])\$[^$\s][^$\n]{0,200}?\$(?![\w$])|\\frac|\\begin\{|\\sum_|\\mathrm|\\text\{")
 
 
-def check(browser: Browser, page: Path, notebook: bool, shots: Path) -> list[str]:
+CHART_BOXES = """JSON.stringify(Array.from(document.querySelectorAll('svg, img[src^="data:image/svg"]')).filter(e => !e.closest('.MathJax_SVG, .MathJax_SVG_Display, mjx-container, svg svg')).map(e => { const r = e.getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; }).filter(b => b[2] >= 120 && b[3] >= 60))"""
+
+
+def chart_shots(browser: Browser, session: str, out_dir: Path) -> int:
+    """One screenshot per chart (see CHART_BOXES) into out_dir; returns how many."""
+    boxes = json.loads(browser.send("Runtime.evaluate", {"expression": CHART_BOXES, "returnByValue": True}, session)["result"]["value"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("chart_*.png"):
+        old.unlink()
+    for i, (x, y, w, h) in enumerate(boxes):
+        clip = {"x": max(x - 4, 0), "y": max(y - 4, 0), "width": min(w + 8, WIDTH), "height": min(h + 8, MAX_SHOT), "scale": 1}
+        shot = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}, session)["data"])
+        (out_dir / f"chart_{i + 1:02}.png").write_bytes(shot)
+    return len(boxes)
+
+
+def check(browser: Browser, page: Path, notebook: bool, shots: Path, charts: bool = False) -> list[str]:
     problems: list[str] = []
     url = page.resolve().as_uri()
     allowed_dir = page.resolve().parent.as_uri() + "/"
@@ -218,6 +236,8 @@ def check(browser: Browser, page: Path, notebook: bool, shots: Path) -> list[str
     out.write_bytes(shot)
     if png_is_blank(shot):
         problems.append(f"blank screenshot ({out})")
+    if charts:
+        chart_shots(browser, session, shots / page.stem)
     browser.send("Target.closeTarget", {"targetId": target})
     return problems
 
@@ -228,6 +248,7 @@ def main() -> int:
     ap.add_argument("--reports", action="store_true", help="every target/reports/*.html")
     ap.add_argument("--notebooks", action="store_true", help="every target/notebooks/*.html (also: check math and allow the local MathJax)")
     ap.add_argument("--shots", type=Path, default=ROOT / "target" / "screenshots")
+    ap.add_argument("--charts", action="store_true", help="also one screenshot per chart: SHOTS/<page>/chart_NN.png")
     args = ap.parse_args()
     jobs: list[tuple[Path, bool]] = [(p, args.notebooks) for p in args.pages]
     if args.reports:
@@ -244,7 +265,7 @@ def main() -> int:
         for page, nb in jobs:
             start = time.monotonic()
             try:
-                problems = check(browser, page, nb, args.shots)
+                problems = check(browser, page, nb, args.shots, args.charts)
             except Exception as e:  # a dead browser, a protocol error
                 problems = [f"check failed: {type(e).__name__}: {e}"]
             ok = not problems

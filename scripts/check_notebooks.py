@@ -120,8 +120,8 @@ def prepare_evcxr_config(config_dir: Path) -> None:
 # the model's committed held-out images. Add a notebook here once it reads the
 # QUANTLENS_* variables (notebook::Setup::from_env).
 MATRIX: list[tuple[str, list[str]]] = [
-    ("mlp_legacy_uint8", ["01_where_is_s3", "02_one_mnist_image", "04_scales_and_zero_points", "05_rounding_and_runtimes"]),
-    ("cnn_ptq_int8", ["01_where_is_s3", "02_one_mnist_image", "04_scales_and_zero_points", "05_rounding_and_runtimes"]),
+    ("mlp_legacy_uint8", ["01_where_is_s3", "02_one_mnist_image", "04_scales_and_zero_points", "05_rounding_and_runtimes", "07_to_hardware"]),
+    ("cnn_ptq_int8", ["01_where_is_s3", "02_one_mnist_image", "04_scales_and_zero_points", "05_rounding_and_runtimes", "07_to_hardware"]),
     ("resnet_ptq_int8", ["08_convolution_step_through"]),
 ]
 
@@ -243,9 +243,10 @@ def local_mathjax(out_dir: Path) -> str:
 
 
 OFFLINE_CSS = """<style>
-/* quantlens: long output lines scroll instead of wrapping mid-word; charts scale. */
+/* quantlens: long output lines scroll instead of wrapping mid-word; charts scale (nbconvert
+   puts an SVG output in an <img>, which JupyterLab's own rule for .jp-RenderedSVG svg misses). */
 .jp-RenderedText pre, .jp-OutputArea-output pre { white-space: pre; word-break: normal; overflow-wrap: normal; overflow-x: auto; }
-.jp-RenderedSVG svg, .jp-OutputArea-output svg { max-width: 100%; height: auto; }
+.jp-RenderedSVG svg, .jp-OutputArea-output svg, .jp-RenderedSVG img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
 </style>
 """
 

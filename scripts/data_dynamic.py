@@ -32,7 +32,6 @@ import keras
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
-import goldenlib as gl
 
 MLP_IMAGES = 100
 CNN_IMAGES = 16
@@ -73,16 +72,7 @@ def make(out, split, md):
     # The MLP of the base set, weights read back from the committed float model,
     # so that mlp_dynamic is the same Keras model as mlp_float32 / mlp_ptq_* in
     # another mode (retraining gives other weights on another machine).
-    mlp = md.build_model()
-    it = gl.plain_interpreter(out / "models" / "mlp_float32.tflite")
-    fcs = [op for op in it._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
-    for layer, op in zip(("fc1", "fc2", "fc3"), fcs):
-        w, b = (it.get_tensor(int(i)) for i in op["inputs"][1:3])
-        mlp.get_layer(layer).set_weights([w.T.copy(), b.copy()])
-    float_bytes = md.convert_float(mlp)
-    same_as_float = (out / "models" / "mlp_float32.tflite").read_bytes() == float_bytes
-    md.log("dynamic: the MLP rebuilt from mlp_float32.tflite converts back to it byte for byte: %s" % same_as_float)
-    assert same_as_float, "the rebuilt MLP does not convert back to mlp_float32.tflite"
+    mlp = md.base_mlp(out)
     (out / "models" / "mlp_dynamic.tflite").write_bytes(convert_dynamic(mlp, [1, 784], "pixels"))
     models["mlp_dynamic"] = md.golden_entry(
         out, "mlp_dynamic",

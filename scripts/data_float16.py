@@ -1,5 +1,8 @@
 """Topic `float16`: the project's Keras MLP converted with supported_types=[tf.float16] (issue 11, part 3).
 
+The MLP is the base model itself (md.base_mlp: the weights of mlp_float32.tflite), so mlp_float16
+is mlp_float32 with every weight and bias rounded to float16.
+
 The converter stores every weight and bias as FLOAT16 and puts a DEQUANTIZE (float16 -> float32)
 in front of each FULLY_CONNECTED, which then runs in float32. TFLite Micro refuses the model
 (recorded as `tflm_refusal` by md.golden_entry).
@@ -29,23 +32,28 @@ def _without_constant_dequantize(describe):
     return wrapped
 
 
+def golden_entry_float16(md, out, stem, description, x_te, y_te, extra, n_images):
+    """md.golden_entry without the outputs of DEQUANTIZE of constant weights (probe and goldens)."""
+    describe = md.gl.describe_model
+    md.gl.describe_model = _without_constant_dequantize(describe)
+    extra = dict(extra or {}, goldens_leave_out="outputs of DEQUANTIZE of constant weights (identical for every image)")
+    try:
+        return md.golden_entry(out, stem, description, x_te, y_te, extra=extra, n_images=n_images)
+    finally:
+        md.gl.describe_model = describe
+
+
 def make(out, split, md):
-    xf_tr = split.x_tr.astype(np.float32) / 255.0
-    model = md.train(xf_tr, split.y_tr)
+    model = md.base_mlp(out)  # the base MLP's weights (mlp_float32.tflite), not a second training
     conv = tf.lite.TFLiteConverter.from_concrete_functions([md.concrete_fn(model)])
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.target_spec.supported_types = [tf.float16]
     flat = conv.convert()
     (out / "models" / (STEM + ".tflite")).write_bytes(flat)
     md.log("wrote %s %d bytes" % (STEM, len(flat)))
-    describe = md.gl.describe_model
-    md.gl.describe_model = _without_constant_dequantize(describe)
-    try:
-        entry = md.golden_entry(out, STEM, "float16 weights (supported_types=[tf.float16]): DEQUANTIZE "
-                                "float16 -> float32, then float32 FULLY_CONNECTED", split.x_te, split.y_te,
-                                extra={"goldens_leave_out": "outputs of DEQUANTIZE of constant weights "
-                                       "(identical for every image)"}, n_images=N_GOLDEN)
-    finally:
-        md.gl.describe_model = describe
+    entry = golden_entry_float16(md, out, STEM, "float16 weights (supported_types=[tf.float16]): DEQUANTIZE "
+                                 "float16 -> float32, then float32 FULLY_CONNECTED", split.x_te, split.y_te,
+                                 {"weights_of": "models/mlp_float32.tflite (the same Keras model as mlp_ptq_*)"},
+                                 N_GOLDEN)
     return {"about": "float16 post-training quantization of the MLP (scripts/data_float16.py)",
             "models": {STEM: entry}}

@@ -1,8 +1,10 @@
 """Topic `int16`: 16x8 post-training quantization (issue 11, part 5).
 
-int16 activations (zero point 0), int8 weights, int64 bias: the project's MLP and the three
-conv-family architectures (md.build_cnn, md.build_resnet, md.build_ops), retrained with the base
-seeds and converted with
+int16 activations (zero point 0), int8 weights, int64 bias: the project's MLP (the base model itself:
+md.base_mlp reads the weights of mlp_float32.tflite), the CNN and the residual model with the
+weights of cnn_float32 and resnet_float32 (md.base_conv; no training, so their int8 weights are the
+int8 quantization of the float32 models' weights), and the op-coverage architecture without its
+HARD_SWISH (build_ops16, trained with the ops seed: another architecture than ops_float32), converted with
 
     converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
 
@@ -21,7 +23,8 @@ N_MLP = 100
 N_CONV = 20
 OPS16 = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
 
-CONV_FAMILIES = (("cnn", "build_cnn", 1), ("resnet", "build_resnet", 2), ("ops", "build_ops16", 3))
+# family -> the builder of the 16x8 model; dynamic batch of <family>_float32 (scripts/data_float.py)
+CONV_FAMILIES = (("cnn", "build_cnn", True), ("resnet", "build_resnet", False), ("ops", "build_ops16", False))
 
 DESCRIPTIONS = {
     "mlp_16x8": "the project's MLP, 16x8 PTQ (int16 activations, int8 weights, int64 bias), int16 I/O",
@@ -36,11 +39,10 @@ DESCRIPTIONS = {
 }
 
 
-def build_ops16(md):
-    """md.build_ops without its HARD_SWISH: the converter refuses it in 16x8 ("Quantization to
-    16x8-bit not yet supported for op: 'HARD_SWISH'"). The same layers, with SUB's output fed to
-    the concatenation directly (the unused hard_swish layer drops out of the model)."""
-    base = md.build_ops()
+def build_ops16(md, base):
+    """The ops model `base` (md.build_ops) without its HARD_SWISH: the converter refuses it in 16x8
+    ("Quantization to 16x8-bit not yet supported for op: 'HARD_SWISH'"). The same layers, with SUB's
+    output fed to the concatenation directly (the unused hard_swish layer drops out of the model)."""
     g = base.get_layer("concat")([base.get_layer("sub").output, base.get_layer("conv_after_relu6").output])
     for name in ("reshape", "mean", "fc", "softmax"):
         g = base.get_layer(name)(g)
@@ -124,21 +126,26 @@ def make(out, split, md):
     rep = xf_tr[:md.N_REPRESENTATIVE]
     flats, n_images, training = {}, {}, {}
 
-    md.setup_determinism()
-    mlp = md.train(xf_tr, split.y_tr)
+    mlp = md.base_mlp(out)  # the weights of mlp_float32.tflite, not a second training
     flats["mlp_16x8"] = convert_16x8(md.concrete_fn(mlp), rep, (1, 784), tf.int16)
     n_images["mlp_16x8"] = N_MLP
-    training["mlp"] = "md.train (the base MLP recipe, seed %d)" % md.SEED
+    training["mlp"] = "md.base_mlp: the base MLP with the weights of models/mlp_float32.tflite (the same Keras model as mlp_ptq_*)"
 
-    xc_tr = xf_tr.reshape(-1, 28, 28, 1)
-    for family, build, k in CONV_FAMILIES:
-        builder = (lambda: build_ops16(md)) if build == "build_ops16" else getattr(md, build)
-        model = md.train_conv(builder, md.CONV_EPOCHS[family], md.SEED + k, xc_tr, split.y_tr)
+    for family, build, dynamic_batch in CONV_FAMILIES:
         stem = "%s_16x8" % family
+        if build == "build_ops16":
+            # another architecture than ops_float32 (no HARD_SWISH), trained as such with the ops seed
+            seed = md.SEED + 3
+            model = md.train_conv(lambda: build_ops16(md, md.build_ops()), md.CONV_EPOCHS[family], seed,
+                                  xf_tr.reshape(-1, 28, 28, 1), split.y_tr)
+            training[family] = "md.train_conv(build_ops16, %d epochs, seed %d), static batch 1" % (
+                md.CONV_EPOCHS[family], seed)
+        else:
+            model = md.base_conv(out, family, getattr(md, build), dynamic_batch)
+            training[family] = "md.base_conv: %s with the weights of models/%s_float32.tflite, static batch 1" % (
+                build, family)
         flats[stem] = convert_16x8(conv_fn(model), rep, (1, 28, 28, 1), tf.int16)
         n_images[stem] = N_CONV
-        training[family] = "md.train_conv(%s, %d epochs, seed %d), static batch 1" % (
-            build, md.CONV_EPOCHS[family], md.SEED + k)
 
     # scales: the int16 grid of the converted models' inputs, a coarse int8 step, a finer int16 step
     flats["requant_16x8"] = requant_chain_model(1.0 / 32767.0, 1.0 / 200.0, 1.0 / 30000.0, (1, 784))

@@ -733,5 +733,71 @@ def main():
         total / 1e6, timings["train"], timings["convert"], time.time() - t_start))
 
 
+# float16 (issue 11): every PTQ mode of the MLP from one trained Keras model
+def base_mlp(out):
+    """The base Keras MLP (build_model) with the weights of the committed models/mlp_float32.tflite.
+
+    Retraining does not reproduce the base weights (other TF builds and CPUs give other floats),
+    so the topics that convert the MLP in another mode (dynamic range, float16, 16x8) read the
+    weights back from the float model instead; the rebuilt model is asserted to convert back to
+    mlp_float32.tflite byte for byte, so it is the same Keras model as mlp_float32 / mlp_ptq_*."""
+    mlp = build_model()
+    it = gl.plain_interpreter(out / "models" / (FLOAT_MODEL + ".tflite"))
+    fcs = [op for op in it._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    for layer, op in zip(("fc1", "fc2", "fc3"), fcs):
+        w, b = (it.get_tensor(int(i)) for i in op["inputs"][1:3])
+        mlp.get_layer(layer).set_weights([w.T.copy(), b.copy()])
+    same = (out / "models" / (FLOAT_MODEL + ".tflite")).read_bytes() == convert_float(mlp)
+    log("the MLP rebuilt from %s.tflite converts back to it byte for byte: %s" % (FLOAT_MODEL, same))
+    assert same, "the rebuilt MLP does not convert back to %s.tflite" % FLOAT_MODEL
+    return mlp
+
+
+def float_conv_weights(out, family):
+    """{Keras layer name: [kernel, bias]} of models/<family>_float32.tflite (scripts/data_float.py),
+    in Keras layout. The layer is named by its weight tensor ("<model>_1/<layer>_1/convolution")."""
+    it = gl.plain_interpreter(out / "models" / ("%s_float32.tflite" % family))
+    det = it.get_tensor_details()
+    weights = {}
+    for op in it._get_ops_details():
+        if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            continue
+        w, b = (it.get_tensor(int(i)).copy() for i in op["inputs"][1:3])
+        layer = det[int(op["inputs"][1])]["name"].split("/")[1].rsplit("_", 1)[0]
+        if op["op_name"] == "CONV_2D":  # [out, kh, kw, in] -> [kh, kw, in, out]
+            w = w.transpose(1, 2, 3, 0)
+        elif op["op_name"] == "DEPTHWISE_CONV_2D":  # [1, kh, kw, in * mult] -> [kh, kw, in * mult]
+            w = w[0]  # base_conv reshapes it to Keras' [kh, kw, in, mult] (channel c * mult + m)
+        else:  # [out, in] -> [in, out]
+            w = w.T
+        weights[layer] = [np.ascontiguousarray(w), b]
+    return weights
+
+
+def base_conv(out, family, build, dynamic_batch):
+    """The Keras model build() with the weights of models/<family>_float32.tflite, so that a topic
+    converting the conv family in another mode (16x8) quantizes the very weights of the float model
+    (retraining does not reproduce them across machines). Layers of build() absent from the float
+    model must have no weights; layers of the float model absent from build() are an error."""
+    model = build()
+    weights = float_conv_weights(out, family)
+    names = {layer.name for layer in model.layers}
+    missing = sorted(set(weights) - names)
+    assert not missing, "%s_float32 layers not in the model: %s" % (family, missing)
+    for layer in model.layers:
+        if layer.name in weights:
+            kernel, bias = weights[layer.name]
+            layer.set_weights([kernel.reshape(layer.get_weights()[0].shape), bias])
+        else:
+            assert not layer.get_weights(), "%s: layer %s has weights but is not in %s_float32" % (
+                family, layer.name, family)
+    if build.__name__ == "build_%s" % family:  # the float model's own architecture: it must convert back to it
+        float_bytes = importlib.import_module("data_float").convert_float(model, dynamic_batch)
+        same = (out / "models" / ("%s_float32.tflite" % family)).read_bytes() == float_bytes
+        log("the %s model rebuilt from %s_float32.tflite converts back to it byte for byte: %s" % (family, family, same))
+        assert same, "the rebuilt %s model does not convert back to %s_float32.tflite" % (family, family)
+    return model
+
+
 if __name__ == "__main__":
     main()

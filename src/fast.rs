@@ -9,6 +9,11 @@
 //! ([`crate::ops::conv_gemm`]) and DEPTHWISE_CONV_2D an i16 channel loop
 //! ([`crate::ops::depthwise_fast`]) here, the reference loops in [`Plan::run`],
 //! with the same requantization function (the golden tests check both).
+//! ADD, SUB, MUL, MEAN over (H, W), the pools and the one-input 8-bit
+//! element-wise ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, as
+//! 256-entry tables probed from their own kernels) write into reused
+//! buffers ([`crate::ops::elementwise_fast`]). The command line's `run`,
+//! `verify --outputs-only` and `diff` of outputs use this path.
 //!
 //! ```no_run
 //! use quantlens::{io, Model, Plan, Profile};
@@ -23,6 +28,7 @@
 
 use crate::error::EngineError;
 use crate::io::Stacked;
+use crate::ops::elementwise_fast::{self, Lut};
 use crate::ops::{conv_gemm, depthwise_fast, fully_connected, KernelPath};
 use crate::plan::{Kernel, Plan};
 use crate::tensor::{Data, Value};
@@ -39,6 +45,15 @@ pub struct Workspace {
     depthwise: depthwise_fast::Scratch,
     xs: Vec<i32>,
     ys: Vec<i32>,
+    /// Nanoseconds each step took, one entry per run, when timing is on
+    /// ([`Workspace::time_steps`]); empty otherwise.
+    step_ns: Vec<Vec<u32>>,
+    /// Per step: the 256-entry table of a one-input 8-bit element-wise op,
+    /// probed on the step's first run (`Some(None)`: not a table op).
+    /// For a MUL, `(table, the operand it reads is input 0)` when it is x·f(x).
+    luts: Vec<Option<Option<(Lut, bool)>>>,
+    /// MEAN's int32 sums.
+    sums: Vec<i32>,
 }
 
 impl Plan {
@@ -46,7 +61,24 @@ impl Plan {
     pub fn workspace(&self) -> Workspace {
         let mut values = vec![None; self.model.tensors.len()];
         self.seed_constants(&mut values); // vit: constant operands read at run time
-        Workspace { values, fc: Default::default(), conv: Default::default(), depthwise: Default::default(), xs: Vec::new(), ys: Vec::new() }
+        // float16: a folded operator (DEQUANTIZE float16, DENSIFY) has its value from
+        // prepare; the workspace holds it from the start and the runs skip the step.
+        for step in &self.steps {
+            if let Kernel::Folded(p) = &step.kernel {
+                values[p.output] = Some(p.value.clone());
+            }
+        }
+        Workspace {
+            values,
+            fc: Default::default(),
+            conv: Default::default(),
+            depthwise: Default::default(),
+            xs: Vec::new(),
+            ys: Vec::new(),
+            step_ns: Vec::new(),
+            luts: vec![None; self.steps.len()],
+            sums: Vec::new(),
+        }
     }
 
     /// The model's output for one sample (no trace). Allocates a workspace:
@@ -65,6 +97,13 @@ impl Plan {
     /// contiguous share of the samples). The kernel path of the calling
     /// thread is used by all of them.
     pub fn run_batch_outputs_threads(&self, inputs: &Stacked, threads: usize) -> Result<Stacked, EngineError> {
+        self.run_batch_outputs_progress(inputs, threads, &|_| {})
+    }
+
+    /// [`Plan::run_batch_outputs_threads`] that calls `progress(k)` each time
+    /// a thread has finished `k` more samples (from any of the threads: a
+    /// progress bar's `inc`). The outputs are the same.
+    pub fn run_batch_outputs_progress(&self, inputs: &Stacked, threads: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<Stacked, EngineError> {
         let t_in = &self.model.tensors[self.input()];
         let per: usize = t_in.num_elements();
         if inputs.dtype() != t_in.dtype {
@@ -83,13 +122,13 @@ impl Plan {
         let threads = threads.clamp(1, n.max(1));
         let chunk = n.div_ceil(threads);
         let parts: Vec<Result<Option<Data>, EngineError>> = if threads == 1 {
-            vec![self.run_rows(path, &inputs.data, 0, n)]
+            vec![self.run_rows(path, &inputs.data, 0, n, progress)]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = (0..threads)
                     .map(|t| {
                         let (start, end) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
-                        s.spawn(move || self.run_rows(path, &inputs.data, start, end))
+                        s.spawn(move || self.run_rows(path, &inputs.data, start, end, progress))
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect()
@@ -114,7 +153,7 @@ impl Plan {
     }
 
     /// Samples `start..end` of `inputs`, in groups, on this thread.
-    fn run_rows(&self, path: KernelPath, inputs: &Data, start: usize, end: usize) -> Result<Option<Data>, EngineError> {
+    fn run_rows(&self, path: KernelPath, inputs: &Data, start: usize, end: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<Option<Data>, EngineError> {
         if start >= end {
             return Ok(None);
         }
@@ -136,6 +175,7 @@ impl Plan {
             });
             out.extend_from(&y.data);
             i += rows;
+            progress(rows);
         }
         Ok(out)
     }
@@ -165,10 +205,37 @@ impl Workspace {
         self.run_loaded(plan, crate::ops::kernel_path(), 1)
     }
 
+    /// Time every step of the following runs (the bench's per-op profile):
+    /// afterwards [`Workspace::step_median_ns`] gives each step's median time.
+    /// Timing adds two clock reads and one stored number per step and run.
+    pub fn time_steps(&mut self, plan: &Plan) {
+        self.step_ns = vec![Vec::new(); plan.steps.len()];
+    }
+
+    /// The median nanoseconds of each step of the plan over the runs since
+    /// [`Workspace::time_steps`] (empty when timing is off). The median, not
+    /// the mean: on a loaded machine a run preempted for milliseconds would
+    /// otherwise charge the whole pause to whichever step it hit.
+    pub fn step_median_ns(&self) -> Vec<u64> {
+        self.step_ns
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                v.sort_unstable();
+                v.get(v.len() / 2).copied().unwrap_or(0) as u64
+            })
+            .collect()
+    }
+
     /// Run the plan on the `rows` samples already in the input slot.
     fn run_loaded(&mut self, plan: &Plan, path: KernelPath, rows: usize) -> Result<&Value, EngineError> {
-        for step in &plan.steps {
+        let timing = self.step_ns.len() == plan.steps.len();
+        for (si, step) in plan.steps.iter().enumerate() {
+            let start = timing.then(std::time::Instant::now);
             let k = &step.kernel;
+            if matches!(k, Kernel::Folded(_)) {
+                continue; // float16: already in the workspace (see `Plan::workspace`)
+            }
             let (i, o) = (k.data_input(), k.output());
             let shape = &plan.model.tensors[o].shape;
             let mut out = self.values[o].take().unwrap_or_else(|| Value { shape: shape.clone(), data: Data::I32(Vec::new()) });
@@ -184,6 +251,49 @@ impl Workspace {
                     copy_range(&x.data, 0, x.len(), &mut out);
                     Ok(())
                 }
+                // speed (issue 16): element-wise ops and MEAN without a per-image allocation.
+                (Kernel::AddSub(p), Some(x)) if rows == 1 => match self.values[p.inputs[1]].as_ref() {
+                    Some(y) if elementwise_fast::add_into(p, x, y, &mut out) => Ok(()),
+                    _ => k.eval(&self.values).map(|v| out = v),
+                },
+                (Kernel::Mul(p), Some(x)) if rows == 1 => {
+                    // x·f(x) with f a one-input table op (EfficientNet's swish
+                    // x·σ(x)) is itself a table of x.
+                    let fused = self.luts[si].get_or_insert_with(|| swish_table(plan, p));
+                    match (fused, self.values[p.inputs[1]].as_ref()) {
+                        (Some((l, true)), _) => l.apply(x, &mut out),
+                        (Some((l, false)), Some(y)) => l.apply(y, &mut out),
+                        (None, Some(y)) if elementwise_fast::mul_into(p, x, y, &mut out) => Ok(()),
+                        _ => k.eval(&self.values).map(|v| out = v),
+                    }
+                }
+                (Kernel::MaxPool2d(p) | Kernel::AveragePool2d(p), Some(x)) if rows == 1 => {
+                    if elementwise_fast::pool_into(p, x, &mut out, &mut self.sums) {
+                        Ok(())
+                    } else {
+                        k.eval(&self.values).map(|v| out = v)
+                    }
+                }
+                (Kernel::Mean(p), Some(x)) if rows == 1 => {
+                    if elementwise_fast::mean_into(p, x, &mut out, &mut self.sums) {
+                        Ok(())
+                    } else {
+                        k.eval(&self.values).map(|v| out = v)
+                    }
+                }
+                (Kernel::Logistic(_) | Kernel::Tanh(_) | Kernel::HardSwish(_) | Kernel::LeakyRelu(_) | Kernel::Relu(_), Some(x)) if rows == 1 => {
+                    let lut = self.luts[si].get_or_insert_with(|| {
+                        let (t_in, t_out) = (&plan.model.tensors[i], &plan.model.tensors[o]);
+                        if t_in.dtype != t_out.dtype {
+                            return None;
+                        }
+                        Lut::probe(t_in.dtype, |v| unary_eval(k, v)).map(|l| (l, true))
+                    });
+                    match lut {
+                        Some((l, _)) => l.apply(x, &mut out),
+                        None => k.eval(&self.values).map(|v| out = v),
+                    }
+                }
                 #[allow(unreachable_patterns)]
                 _ => {
                     debug_assert_eq!(rows, 1);
@@ -191,6 +301,9 @@ impl Workspace {
                 }
             };
             result?;
+            if let Some(t0) = start {
+                self.step_ns[si].push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+            }
             if out.shape != *shape {
                 out.shape.clone_from(shape);
             }
@@ -200,9 +313,57 @@ impl Workspace {
     }
 }
 
+/// The reference kernel of a one-input element-wise op on `v` alone (the
+/// table probe of [`Lut::probe`]).
+fn unary_eval(k: &Kernel, v: &Value) -> Result<Value, EngineError> {
+    match k {
+        Kernel::Logistic(p) => p.eval(v),
+        Kernel::Tanh(p) => p.eval(v),
+        Kernel::HardSwish(p) => p.eval(v),
+        Kernel::LeakyRelu(p) => p.eval(v),
+        Kernel::Relu(p) => p.eval(v),
+        _ => Err(EngineError::BadInput("not a one-input element-wise op".into())),
+    }
+}
+
+/// The table of a MUL of `t` by `f(t)`, `f` a one-input element-wise op
+/// (either operand order), both 8-bit of one dtype and of the same shape:
+/// `y = MUL(v, f(v))` for the 256 values `v`, each half computed by its own
+/// reference kernel. With it, whether `t` is input 0 of the MUL. `None` for
+/// any other MUL.
+fn swish_table(plan: &Plan, p: &crate::ops::mul::Params) -> Option<(Lut, bool)> {
+    if !p.broadcast.same_shape {
+        return None;
+    }
+    let [a, b] = p.inputs;
+    let dtype = plan.model.tensors[a].dtype;
+    if plan.model.tensors[b].dtype != dtype || plan.model.tensors[p.output].dtype != dtype {
+        return None;
+    }
+    for (t, ft, first) in [(a, b, true), (b, a, false)] {
+        let Some(step) = plan.step_for_tensor(ft) else { continue };
+        if step.kernel.data_input() != t || step.kernel.inputs().len() != 1 {
+            continue;
+        }
+        let k = &step.kernel;
+        let lut = Lut::probe(dtype, |v| {
+            let fv = unary_eval(k, v)?;
+            if first {
+                p.eval(v, &fv)
+            } else {
+                p.eval(&fv, v)
+            }
+        });
+        if let Some(l) = lut {
+            return Some((l, first));
+        }
+    }
+    None
+}
+
 /// Kernels whose fast form takes several samples at once.
 fn batchable(k: &Kernel) -> bool {
-    matches!(k, Kernel::FullyConnected(_) | Kernel::Softmax(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_))
+    matches!(k, Kernel::FullyConnected(_) | Kernel::Softmax(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_) | Kernel::Folded(_))
 }
 
 /// `dst.data ← src[start..start + len]`, reusing `dst`'s buffer when the dtypes match.

@@ -57,6 +57,8 @@ pub enum Kernel {
     // vision (issue 14)
     /// PRELU, TRANSPOSE_CONV, RESIZE_*, the space/depth/batch moves, TILE, MIRROR_PAD, PADV2.
     Vision(ops::vision::VisionOp),
+    // dynamic_bmm (issue 11): hybrid BATCH_MATMUL (float LHS, int8 constant RHS)
+    HybridBatchMatmul(ops::hybrid_batch_matmul::Params),
 }
 
 impl Kernel {
@@ -120,6 +122,8 @@ impl Kernel {
             Kernel::Transformer(op) => op.eval(&vals),
             // vision (issue 14)
             Kernel::Vision(p) => p.eval(x),
+            // dynamic_bmm
+            Kernel::HybridBatchMatmul(p) => p.eval(x),
         }
     }
 
@@ -162,6 +166,8 @@ impl Kernel {
             Kernel::Transformer(op) => op.inputs(),
             // vision (issue 14)
             Kernel::Vision(p) => vec![p.input()],
+            // dynamic_bmm
+            Kernel::HybridBatchMatmul(p) => vec![p.core.input],
         }
     }
 
@@ -202,6 +208,8 @@ impl Kernel {
             Kernel::HybridDepthwiseConv2d(p) => p.core.input,
             // --- vit ---
             Kernel::Transformer(op) => op.inputs()[0],
+            // dynamic_bmm
+            Kernel::HybridBatchMatmul(p) => p.core.input,
         }
     }
 
@@ -242,6 +250,8 @@ impl Kernel {
             Kernel::Transformer(op) => op.output(),
             // vision (issue 14)
             Kernel::Vision(p) => p.output(),
+            // dynamic_bmm
+            Kernel::HybridBatchMatmul(p) => p.core.output,
         }
     }
 }
@@ -282,6 +292,8 @@ impl Step {
             Kernel::Quantize(p) => match &p.arith {
                 ops::quantize::Arith::FromFloat => "none: float → integer rounds half away from zero in every runtime".into(),
                 ops::quantize::Arith::Requantize { rounding, .. } => format!("requantize_rounding = {}", rounding.name()),
+                // arch (issue 14)
+                ops::quantize::Arith::XnnpackQ8 { multiplier, .. } => format!("requantize_8bit_method = XNNPACK Q8 convert, m = {multiplier}/256, ties up"),
             },
             Kernel::AddSub(p) => match &p.arith {
                 AddArith::LeftShift { rounding, .. } => format!("add_method = left shift 20, {}", rounding.name()),
@@ -330,6 +342,8 @@ impl Step {
             Kernel::Transformer(op) => op.describe(),
             // vision (issue 14)
             Kernel::Vision(p) => p.profile_choice(),
+            // dynamic_bmm
+            Kernel::HybridBatchMatmul(p) => format!("hybrid_bmm_method = {}: {}", p.core.quantizer.name(), p.core.scaling.name()),
         }
     }
 }
@@ -445,6 +459,11 @@ impl Plan {
             // topic int16: operators with int16 activations take the 16x8 kernels.
             if let Some(kernel) = ops::int16::prepare(&ctx, profile)? {
                 steps.push(Step { op: op.index, kernel });
+                continue;
+            }
+            // dynamic_bmm (issue 11): a hybrid BATCH_MATMUL, before the transformer ops take BATCH_MATMUL.
+            if op.kind == OpKind::BatchMatmul && ops::hybrid::is_hybrid(&model, op) {
+                steps.push(Step { op: op.index, kernel: Kernel::HybridBatchMatmul(ops::hybrid_batch_matmul::prepare(&ctx, profile)?) });
                 continue;
             }
             // --- vit: the transformer ops (SPLIT/SPLIT_V give one step per output) ---

@@ -57,7 +57,19 @@ impl Plan {
 
     /// Run every sample of a batch.
     pub fn run_batch(&self, inputs: &[Value]) -> Result<Vec<Trace>, EngineError> {
-        inputs.iter().map(|x| self.run(x)).collect()
+        self.run_batch_progress(inputs, &|_| {})
+    }
+
+    /// [`Plan::run_batch`] that calls `progress(1)` after each sample.
+    pub fn run_batch_progress(&self, inputs: &[Value], progress: &dyn Fn(usize)) -> Result<Vec<Trace>, EngineError> {
+        inputs
+            .iter()
+            .map(|x| {
+                let t = self.run(x);
+                progress(1);
+                t
+            })
+            .collect()
     }
 }
 

@@ -58,6 +58,8 @@ impl Trace {
             Kernel::HybridFullyConnected(p) => p.quantize_rows(self.value(p.core.input)?).ok().map(|r| r.0),
             Kernel::HybridConv2d(p) => p.quantize_images(self.value(p.core.input)?).ok().map(|r| r.0),
             Kernel::HybridDepthwiseConv2d(p) => p.quantize_images(self.value(p.core.input)?).ok().map(|r| r.0),
+            // dynamic_bmm: one S1 per LHS row
+            Kernel::HybridBatchMatmul(p) => p.quantize_rows(self.value(p.core.input)?).ok().map(|r| r.0),
             _ => None,
         }
     }
@@ -71,6 +73,8 @@ impl Trace {
             Kernel::HybridFullyConnected(p) => p.steps(self.value(p.core.input)?, element),
             Kernel::HybridConv2d(p) => p.steps(self.value(p.core.input)?, element),
             Kernel::HybridDepthwiseConv2d(p) => p.steps(self.value(p.core.input)?, element),
+            // dynamic_bmm
+            Kernel::HybridBatchMatmul(p) => p.steps(self.value(p.core.input)?, element),
             _ => None,
         }
     }

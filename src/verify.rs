@@ -113,6 +113,37 @@ pub fn verify(plan: &Plan, traces: &[Trace], golden: &mut Npz) -> Result<Report,
     Ok(Report { samples: traces.len(), tensors })
 }
 
+/// Compare the model's output alone, from the outputs-only run
+/// ([`Plan::run_batch_outputs_threads`]), with the golden archive's: the
+/// report has one row (the output tensor). For archives that hold only the
+/// output, or when the intermediate tensors are not wanted.
+pub fn verify_outputs(plan: &Plan, outputs: &Stacked, golden: &mut Npz) -> Result<Report, Error> {
+    let t = plan.output();
+    let g = golden.get(&format!("t{t}"))?;
+    let n = outputs.len();
+    let g = if g.len() > n { truncate(&g, n) } else { g };
+    let (differing, max_abs_diff) = compare(outputs, &g);
+    let step = plan.step_for_tensor(t).ok_or_else(|| Error::Io { path: format!("t{t}"), message: "no operator produces the model's output".into() })?;
+    let tensor = &plan.model.tensors[t];
+    let diff = TensorDiff {
+        tensor: t,
+        name: tensor.name.clone(),
+        op: step.op,
+        op_kind: plan.model.operators[step.op].kind.name(),
+        elements: outputs.sample_shape().iter().product::<usize>() * n,
+        differing,
+        max_abs_diff,
+    };
+    Ok(Report { samples: n, tensors: vec![diff] })
+}
+
+/// True when the archive holds the model's output but none of the other
+/// op-produced tensors (what `verify` then checks on the outputs-only path).
+pub fn holds_only_output(plan: &Plan, names: &[String]) -> bool {
+    let has = |t: usize| names.iter().any(|n| *n == format!("t{t}"));
+    has(plan.output()) && plan.steps.iter().map(|s| s.kernel.output()).all(|t| t == plan.output() || !has(t))
+}
+
 /// The first `n` samples of a stacked array.
 pub fn truncate(s: &Stacked, n: usize) -> Stacked {
     let values: Vec<_> = (0..n.min(s.len())).map(|i| s.sample(i)).collect();

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use quantlens::io::{read_samples, Npz, Stacked};
 use quantlens::plan::{Kernel, Plan};
-use quantlens::verify::{accuracy, argmax_per_sample, stack_tensor, verify};
+use quantlens::verify::{accuracy, argmax_per_sample, holds_only_output, stack_tensor, verify, verify_outputs};
 use quantlens::{Model, Profile};
 
 #[derive(Parser)]
@@ -53,6 +53,7 @@ enum Command {
         labels: Option<PathBuf>,
     },
     /// Compare every op-produced tensor with a golden .npz (keys t<k>); exit 1 if any element differs.
+    /// An archive that holds only the model's output is checked on the outputs-only path.
     Verify {
         model: PathBuf,
         #[arg(long)]
@@ -63,6 +64,9 @@ enum Command {
         profile: String,
         #[arg(long)]
         labels: Option<PathBuf>,
+        /// Compare only the model's output (outputs-only path, batched on every core).
+        #[arg(long)]
+        outputs_only: bool,
     },
     /// Compare YOUR per-layer outputs (DIR/t<k>.npy or DIR/<tensor name>.npy, a name's `/` as
     /// sub-folders; shape (N, …tensor shape) or (N, elements)) with this profile's, in execution
@@ -167,8 +171,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Run { model, input, profile, dump, output, labels } => {
             run(&model, &input, &profile, dump.as_deref(), output.as_deref(), labels.as_deref())
         }
-        Command::Verify { model, input, golden, profile, labels } => {
-            verify_cmd(&model, &input, &golden, &profile, labels.as_deref())
+        Command::Verify { model, input, golden, profile, labels, outputs_only } => {
+            verify_cmd(&model, &input, &golden, &profile, labels.as_deref(), outputs_only)
         }
         Command::Diff { model, input, yours, profile, no_pairs } => diff_cmd(&model, &input, &yours, &profile, no_pairs),
         Command::Export { model, format, out, golden, input, profile } => {
@@ -204,7 +208,19 @@ fn report_cmd(
         labels: setup.labels.clone(),
         ..Default::default()
     };
-    let page = quantlens::report::build(&setup.model_path, &setup.model, &setup.inputs, &setup.input_source, &opts)?;
+    // The page runs every profile over up to 200 samples: a spinner with the elapsed time (a
+    // terminal only), since report::build reports no per-sample progress.
+    let spinner = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let s = indicatif::ProgressBar::new_spinner().with_message("report: running every profile, drawing the charts");
+        s.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let page = quantlens::report::build(&setup.model_path, &setup.model, &setup.inputs, &setup.input_source, &opts);
+    spinner.finish_and_clear();
+    let page = page?;
     std::fs::write(out, &page).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {} ({} bytes)", out.display(), page.len());
     Ok(ExitCode::SUCCESS)
@@ -212,10 +228,13 @@ fn report_cmd(
 
 fn diff_cmd(model: &Path, input: &Path, yours: &Path, profile: &str, no_pairs: bool) -> Result<ExitCode> {
     let plan = load_plan(model, profile)?;
-    let samples = load_inputs(&plan, input)?;
+    let samples = load_inputs(&plan, input)?.samples();
     let dumps = quantlens::diff::Yours::read_dir(&plan.model, yours)?;
     let opts = quantlens::diff::DiffOptions { pairs: !no_pairs, ..Default::default() };
-    let report = quantlens::diff::diff_with(&plan, &samples, &dumps, &opts)?;
+    let bar = progress_bar(samples.len(), "diff");
+    let report = quantlens::diff::diff_with_progress(&plan, &samples, &dumps, &opts, &|k| bar.inc(k as u64));
+    bar.finish_and_clear();
+    let report = report?;
     print!("{}", report.render());
     Ok(if report.is_match() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -226,8 +245,20 @@ fn export_cmd(model: &Path, format: &str, out: &Path, golden: Option<usize>, inp
     if golden.is_some() && input.is_none() {
         bail!("--golden N needs --input X.npy (the images to write)");
     }
-    let samples = input.map(|i| load_inputs(&plan, i)).transpose()?;
+    let samples = input.map(|i| load_inputs(&plan, i).map(|x| x.samples())).transpose()?;
     let name = model.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    // Models with ops beyond the MLP's (convolutions, pools, ADD, …): the graph export.
+    if !quantlens::export::c::graph::is_mlp(&plan) {
+        let export = quantlens::export::c::graph::GraphExport::new(&plan, name)?;
+        let gold = match (golden, &samples) {
+            (Some(n), Some(x)) => Some(export.golden(&plan, x, n)?),
+            _ => None,
+        };
+        let files = export.write(format, out, gold.as_ref())?;
+        print!("{}", export.table());
+        println!("wrote {} file(s) to {}{}", files.len(), out.display(), gold.map_or(String::new(), |g| format!(" (with {} golden images)", g.n)));
+        return Ok(ExitCode::SUCCESS);
+    }
     let export = quantlens::export::Export::new(&plan, name, samples.as_deref())?;
     let gold = match (golden, &samples) {
         (Some(n), Some(x)) => Some(quantlens::export::Golden::new(&plan, &export, x, n)?),
@@ -245,7 +276,29 @@ fn load_plan(model: &Path, profile: &str) -> Result<Plan> {
     Plan::new(m, profile).with_context(|| format!("preparing {}", model.display()))
 }
 
-fn load_inputs(plan: &Plan, path: &Path) -> Result<Vec<quantlens::Value>> {
+/// Threads for the outputs-only batch runs: every core.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A progress bar over `n` samples on stderr, drawn only when stderr is a
+/// terminal and there is more than one sample (hidden otherwise: scripts and
+/// tests see no stderr noise).
+fn progress_bar(n: usize, what: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if n < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} samples {elapsed} (eta {eta})")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let bar = indicatif::ProgressBar::with_draw_target(Some(n as u64), indicatif::ProgressDrawTarget::stderr()).with_style(style);
+    bar.set_message(what);
+    bar
+}
+
+/// The samples of an .npy file as `(N, …input shape without its leading 1)`.
+fn load_inputs(plan: &Plan, path: &Path) -> Result<Stacked> {
     let x = read_samples(path)?;
     let t = &plan.model.tensors[plan.input()];
     if x.shape.first() == Some(&0) {
@@ -278,7 +331,7 @@ fn load_inputs(plan: &Plan, path: &Path) -> Result<Vec<quantlens::Value>> {
     if stacked.is_empty() {
         bail!("{}: no samples (N = 0)", path.display());
     }
-    Ok(stacked.samples())
+    Ok(stacked)
 }
 
 fn load_labels(path: &Path, n: usize) -> Result<Vec<i64>> {
@@ -529,13 +582,21 @@ fn print_graph(tensors: &[quantlens::model::Tensor], operators: &[quantlens::mod
 
 fn run(model: &Path, input: &Path, profile: &str, dump: Option<&Path>, output: Option<&Path>, labels: Option<&Path>) -> Result<ExitCode> {
     let plan = load_plan(model, profile)?;
-    let samples = load_inputs(&plan, input)?;
-    let labels = labels.map(|l| load_labels(l, samples.len())).transpose()?;
-    let traces = plan.run_batch(&samples)?;
-    let out = stack_tensor(&traces, plan.output()).context("the model's output was not computed")?;
+    let x = load_inputs(&plan, input)?;
+    let labels = labels.map(|l| load_labels(l, x.len())).transpose()?;
+    let bar = progress_bar(x.len(), "run");
+    let inc = |k: usize| bar.inc(k as u64);
+    // Every tensor only for --dump; otherwise the outputs-only path on every core.
+    let (out, traces) = if dump.is_some() {
+        let traces = plan.run_batch_progress(&x.samples(), &inc)?;
+        (stack_tensor(&traces, plan.output()).context("the model's output was not computed")?, traces)
+    } else {
+        (plan.run_batch_outputs_progress(&x, threads(), &inc)?, Vec::new())
+    };
+    bar.finish_and_clear();
     if let Some(dir) = dump {
         write_dump(&plan, &traces, dir)?;
-        println!("wrote {} tensors for {} samples to {}", plan.steps.len(), samples.len(), dir.display());
+        println!("wrote {} tensors for {} samples to {}", plan.steps.len(), x.len(), dir.display());
     }
     if let Some(path) = output {
         out.write_npy(path)?;
@@ -592,22 +653,35 @@ fn remove_created(created: &mut Vec<PathBuf>) {
     }
 }
 
-fn verify_cmd(model: &Path, input: &Path, golden: &Path, profile: &str, labels: Option<&Path>) -> Result<ExitCode> {
+fn verify_cmd(model: &Path, input: &Path, golden: &Path, profile: &str, labels: Option<&Path>, outputs_only: bool) -> Result<ExitCode> {
     let plan = load_plan(model, profile)?;
-    let samples = load_inputs(&plan, input)?;
-    let labels = labels.map(|l| load_labels(l, samples.len())).transpose()?;
-    let traces = plan.run_batch(&samples)?;
+    let x = load_inputs(&plan, input)?;
+    let labels = labels.map(|l| load_labels(l, x.len())).transpose()?;
     let mut npz = Npz::open(golden)?;
-    let report = verify(&plan, &traces, &mut npz)?;
+    let outputs_only = outputs_only || holds_only_output(&plan, &npz.names()?);
+    let bar = progress_bar(x.len(), "verify");
+    let inc = |k: usize| bar.inc(k as u64);
+    let result = (|| -> Result<_> {
+        Ok(if outputs_only {
+            let out = plan.run_batch_outputs_progress(&x, threads(), &inc)?;
+            (verify_outputs(&plan, &out, &mut npz)?, out)
+        } else {
+            let traces = plan.run_batch_progress(&x.samples(), &inc)?;
+            let out = stack_tensor(&traces, plan.output()).context("no output")?;
+            (verify(&plan, &traces, &mut npz)?, out)
+        })
+    })();
+    bar.finish_and_clear();
+    let (report, ours) = result?;
     println!("profile {} vs {} — {} samples", plan.profile, golden.display(), report.samples);
     println!("{:>5}  {:<18} {:>4}  {:>10} {:>10}  {:>8}  name", "tensor", "op", "#", "differ", "elements", "max|d|");
     for t in &report.tensors {
         println!("{:>5}  {:<18} {:>4}  {:>10} {:>10}  {:>8}  {}", format!("t{}", t.tensor), t.op_kind, t.op, t.differing, t.elements, t.max_abs_diff, t.name);
     }
     if let Some(l) = &labels {
-        let ours = argmax_per_sample(&stack_tensor(&traces, plan.output()).context("no output")?);
+        let ours = argmax_per_sample(&ours);
         let g = npz.get(&format!("t{}", plan.output()))?;
-        let theirs = argmax_per_sample(&quantlens::verify::truncate(&g, traces.len()));
+        let theirs = argmax_per_sample(&quantlens::verify::truncate(&g, x.len()));
         println!("accuracy: quantlens {:.4}, golden runtime {:.4} ({} labels)", accuracy(&ours, l), accuracy(&theirs, l), l.len());
     }
     if report.is_exact() {

@@ -6,7 +6,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::draw::{render, ts, tsc, Area, Drawn, C_BLUE, C_DARK, C_GRAY, C_GREEN, C_ORANGE};
 use super::Chart;
-use crate::export::rtl::{rtl_layers, RtlOp, LANES, REQUANT_LATENCY};
+use crate::export::rtl::{rtl_layers, weight_bits, RtlOp, LANES, REQUANT_LATENCY};
 use crate::export::Export;
 
 fn block(canvas: &Area, (x, y, w, h): (i32, i32, i32, i32), color: &RGBColor, lines: &[String], dashed: bool) -> Drawn {
@@ -52,16 +52,16 @@ pub fn datapath(title: &str, e: &Export) -> Chart {
         let maxa = layers.iter().map(|l| l.in_size.max(l.out_size)).max().unwrap_or(0).max(e.input.size());
         block(canvas, (20, 230, 120, 70), &C_GRAY, &["pixels in".into(), format!("{} × {}", e.input.size(), e.input.dtype), "valid / ready".into()], false)?;
         block(canvas, (190, 210, 150, 110), &C_BLUE, &["activation".into(), "buffers A / B".into(), format!("{maxa} × 9 bit each"), "ping-pong per layer".into()], false)?;
-        let mut rom_lines = vec!["weight ROMs (W − Z2)".to_string()];
+        let mut rom_lines = vec!["weight ROM (W − Z2)".to_string()];
         for l in &layers {
             if let RtlOp::FullyConnected(f) = l.op {
-                rom_lines.push(format!("layer {}: {} × {} bit", l.export_index, l.groups * f.in_features, LANES * l.weight_bits));
+                rom_lines.push(format!("layer {}: {} × {} bit", l.export_index, l.groups * f.in_features, LANES * weight_bits(&layers)));
             }
         }
         block(canvas, (390, 50, 220, 30 + 16 * rom_lines.len() as i32), &C_ORANGE, &rom_lines, false)?;
-        block(canvas, (400, 220, 200, 90), &C_GREEN, &[format!("{LANES} MAC lanes"), "acc += x · (W − Z2)".into(), "int32, bias − Z1·Σ(W − Z2)".into(), "loaded first".into()], false)?;
-        block(canvas, (660, 50, 200, 80), &C_ORANGE, &["per-channel ROMs".into(), "folded bias, M0, shift".into(), format!("{LANES} channels / word")], false)?;
-        block(canvas, (660, 210, 200, 110), &C_GREEN, &[format!("{LANES} requantizers"), "SRDHM(acc·2^left, M0)".into(), "÷ 2^right (rounded)".into(), "+ Z3, clamp".into(), format!("latency {REQUANT_LATENCY} cycles")], false)?;
+        block(canvas, (400, 220, 200, 90), &C_GREEN, &[format!("{LANES} MAC lanes"), "acc += x · (W − Z2)".into(), "int32, one input / cycle".into(), "drained through lane 0".into()], false)?;
+        block(canvas, (660, 50, 200, 80), &C_ORANGE, &["per-channel ROM".into(), "folded bias, M0, shift".into(), "72 bit / channel".into()], false)?;
+        block(canvas, (660, 210, 200, 110), &C_GREEN, &["1 requantizer".into(), "(acc + bias)·2^left, SRDHM".into(), "÷ 2^right (rounded)".into(), "+ Z3, clamp".into(), format!("latency {REQUANT_LATENCY}, 1 / cycle")], false)?;
         block(canvas, (660, 400, 200, 80), &C_BLUE, &["logits + argmax".into(), format!("{} × {}", last.out_size, last.out_dtype), "valid / ready out".into()], false)?;
         block(canvas, (390, 400, 220, 80), &C_GRAY, &["SOFTMAX, later ops".into(), "in software (model.c)".into(), "not in the hardware".into()], true)?;
         arrow(canvas, (140, 265), (190, 265), "")?;
@@ -75,7 +75,9 @@ pub fn datapath(title: &str, e: &Export) -> Chart {
             canvas.draw(&PathElement::new(vec![seg[0], seg[1]], C_DARK.stroke_width(2)))?;
         }
         canvas.draw(&Text::new("int8 out → next layer's buffer".to_string(), (600, 372), tsc(11.5, HPos::Center, VPos::Top, &C_GRAY)))?;
-        arrow(canvas, (900, 360), (860, 430), "last layer")?;
+        // Labelled beside the slanted arrow, where the text does not cross it.
+        arrow(canvas, (900, 360), (860, 430), "")?;
+        canvas.draw(&Text::new("last layer".to_string(), (898, 404), tsc(11.5, HPos::Left, VPos::Center, &C_GRAY)))?;
         arrow(canvas, (660, 440), (610, 440), "")?;
         let seq = layers
             .iter()

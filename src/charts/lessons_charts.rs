@@ -86,13 +86,19 @@ pub struct Bar {
 /// One bar per category, some highlighted (red), each with an optional
 /// note above it, and an optional horizontal reference line `(value, label)`.
 pub fn bars(title: &str, y_desc: &str, bars: &[Bar], reference: Option<(f64, &str)>) -> Chart {
+    bars_of_width(bars_width(bars.len()), title, y_desc, bars, reference)
+}
+
+/// [`bars`] on a canvas `width` pixels wide: a long series of thin bars (one per image, say)
+/// then fits a notebook cell with its text at full size instead of being scaled down.
+pub fn bars_of_width(width: u32, title: &str, y_desc: &str, bars: &[Bar], reference: Option<(f64, &str)>) -> Chart {
     let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
     let series = [(y_desc.to_string(), bars.iter().map(|b| b.value).collect::<Vec<f64>>())];
     let highlight: Vec<bool> = bars.iter().map(|b| b.highlight).collect();
     let notes: Vec<String> = bars.iter().map(|b| b.note.clone()).collect();
     let lines: Vec<(f64, String)> = reference.map(|(v, l)| (v, l.to_string())).into_iter().collect();
     let marks = Marks { legend: false, highlight: &highlight, notes: &notes, lines: &lines };
-    render(title, (bars_width(labels.len()), 440), |canvas, body| bars_panel(canvas, body, y_desc, &labels, &series, &SERIES, &marks))
+    render(title, (width, 440), |canvas, body| bars_panel(canvas, body, y_desc, &labels, &series, &SERIES, &marks))
 }
 
 /// Canvas width for `n` categories of bars.
@@ -263,13 +269,20 @@ pub fn accuracy(title: &str, variants: &[String], series: &[(String, Vec<f64>)])
 pub fn disagreements(title: &str, layers: &[String], rows: &[(String, Vec<usize>)]) -> Chart {
     let nc = layers.len().max(1);
     let nr = rows.len().max(1);
-    let height = (130 + 44 * nr as u32).max(300);
+    // More than 8 columns are too narrow for op names side by side (a CNN's SHAPE, STRIDED_SLICE,
+    // PACK, …): every other column's label goes one label lower, and the chart grows to hold it.
+    // More than 24 (a transformer's hundred tensors) are too narrow even for a number: the cells
+    // are colour only, and every k-th column is named by its tensor alone.
+    let dense = nc > 24;
+    let stagger = nc > 8 && !dense;
+    let extra = if stagger { 32 } else { 0 };
+    let height = (130 + 44 * nr as u32 + extra).max(300);
     let max = rows.iter().flat_map(|(_, v)| v.iter().copied()).max().unwrap_or(0).max(1) as f64;
     render(title, (860, height), |canvas, body| {
         let mut c = ChartBuilder::on(body)
             .margin(12)
             .margin_right(20)
-            .x_label_area_size(44)
+            .x_label_area_size(44 + extra)
             .y_label_area_size(230)
             .build_cartesian_2d(-0.5f64..(nc as f64 - 0.5), (nr as f64 - 0.5)..-0.5f64)?;
         c.configure_mesh().disable_mesh().x_labels(0).y_labels(0).draw()?;
@@ -279,11 +292,22 @@ pub fn disagreements(title: &str, layers: &[String], rows: &[(String, Vec<usize>
                 let (x, y) = (col as f64, r as f64);
                 c.draw_series(std::iter::once(Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], gradient(&HEAT, t).filled())))?;
                 c.draw_series(std::iter::once(Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], RGBColor(210, 210, 210).stroke_width(1))))?;
-                let color = if t > 0.7 { &WHITE } else { &BLACK };
-                c.draw_series(std::iter::once(Text::new(int(v as i64), (x, y), TextStyle::from((FONT, 14.0).into_font()).color(color).pos(plotters::style::text_anchor::Pos::new(HPos::Center, VPos::Center)))))?;
+                if !dense {
+                    let color = if t > 0.7 { &WHITE } else { &BLACK };
+                    c.draw_series(std::iter::once(Text::new(int(v as i64), (x, y), TextStyle::from((FONT, 14.0).into_font()).color(color).pos(plotters::style::text_anchor::Pos::new(HPos::Center, VPos::Center)))))?;
+                }
             }
         }
-        x_categories_top_down(canvas, &c, layers, 13.0)?;
+        if dense {
+            let every = nc.div_ceil(12);
+            let named: Vec<String> = layers.iter().enumerate().map(|(i, l)| if i % every == 0 { l.split('\n').next().unwrap_or("").to_string() } else { String::new() }).collect();
+            x_categories_top_down(canvas, &c, &named, 13.0, false)?;
+            let (px, py) = c.backend_coord(&(c.x_range().end, c.y_range().start));
+            let note = format!("{nc} tensors: colour only (darker: more differing elements); one column in {every} named");
+            canvas.draw(&Text::new(note, (px, py + 26), ts(12.0, HPos::Right, VPos::Top)))?;
+        } else {
+            x_categories_top_down(canvas, &c, layers, 13.0, stagger)?;
+        }
         let x0 = c.x_range().start;
         for (i, (l, _)) in rows.iter().enumerate() {
             let (px, py) = c.backend_coord(&(x0, i as f64));
@@ -293,13 +317,16 @@ pub fn disagreements(title: &str, layers: &[String], rows: &[(String, Vec<usize>
     })
 }
 
-/// Category labels under the plot when the y axis runs downwards.
-fn x_categories_top_down(canvas: &Area, plot: &Plot, labels: &[String], size: f64) -> Drawn {
+/// Category labels under the plot when the y axis runs downwards; `stagger`: the odd
+/// columns' labels start below the even ones' (two lines lower), so long ones do not collide.
+fn x_categories_top_down(canvas: &Area, plot: &Plot, labels: &[String], size: f64, stagger: bool) -> Drawn {
     let y_bottom = plot.y_range().start; // the larger value is at the bottom
+    let line = size as i32 + 3;
     for (i, l) in labels.iter().enumerate() {
         let (px, py) = plot.backend_coord(&(i as f64, y_bottom));
-        for (k, line) in l.split('\n').enumerate() {
-            canvas.draw(&Text::new(line.to_string(), (px, py + 7 + k as i32 * (size as i32 + 3)), ts(size, HPos::Center, VPos::Top)))?;
+        let down = if stagger && i % 2 == 1 { 2 * line } else { 0 };
+        for (k, text) in l.split('\n').enumerate() {
+            canvas.draw(&Text::new(text.to_string(), (px, py + 7 + down + k as i32 * line), ts(size, HPos::Center, VPos::Top)))?;
         }
     }
     Ok(())

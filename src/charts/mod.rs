@@ -15,6 +15,7 @@
 //! | [`softmax`], [`grouped_bars`] | bars per class (or any category) for several series |
 //! | [`grouped_bars_with_lines`] | the same with horizontal reference lines (e.g. accumulator bits) |
 //! | [`bars`] | one bar per category, some highlighted, with notes (e.g. divergence per tensor) |
+//! | [`bars_of_width`] | the same on a canvas of a given width (a long series of thin bars that must fit a cell) |
 //! | [`accuracy`] | accuracy of a sequence of variants |
 //! | [`disagreements`] | differing elements per layer for pairs of runtimes |
 //! | [`tie_zoom`] | a product near a rounding tie, zoomed, and what each rule rounds it to |
@@ -37,7 +38,7 @@ mod attention_charts;
 use std::path::Path;
 
 pub use conv_charts::{conv_kernels, feature_maps, receptive_field};
-pub use lessons_charts::{accuracy, activations, bars, disagreements, grouped_bars, grouped_bars_with_lines, softmax, tie_zoom, Bar};
+pub use lessons_charts::{accuracy, activations, bars, bars_of_width, disagreements, grouped_bars, grouped_bars_with_lines, softmax, tie_zoom, Bar};
 pub use hw_charts::{datapath, waveform};
 pub use quant_charts::{digit, int_histogram, scale_derivation, step_trace, weights};
 pub use attention_charts::heatmaps;
@@ -191,6 +192,32 @@ mod tests {
             &disagreements("Disagreements", &names, &[("ref vs builtin".into(), vec![44, 104, 0]), ("ref vs tflm".into(), vec![0, 0, 0])]),
             "Disagreements",
         );
+    }
+
+    /// The `y` attribute of the `<text>` element whose content is `label`.
+    fn text_y(svg: &str, label: &str) -> i32 {
+        let at = svg.find(&format!(">\n{label}\n</text>")).unwrap_or_else(|| panic!("no text {label:?}"));
+        let open = svg[..at].rfind("<text").unwrap();
+        let y = svg[open..at].split("y=\"").nth(1).unwrap().split('"').next().unwrap();
+        y.parse().unwrap()
+    }
+
+    #[test]
+    fn disagreements_stagger_the_labels_of_many_columns() {
+        let names = |n: usize| (0..n).map(|i| format!("t{i}\nDEPTHWISE_CONV_2D")).collect::<Vec<String>>();
+        let row = |n: usize| vec![("a vs b".to_string(), vec![1usize; n])];
+        // 8 columns: every label on the same line; 9 and more: the odd ones two lines lower.
+        let few = disagreements("Few", &names(8), &row(8));
+        assert_eq!(text_y(few.svg(), "t0"), text_y(few.svg(), "t1"));
+        let many = disagreements("Many", &names(11), &row(11));
+        assert_eq!(text_y(many.svg(), "t1") - text_y(many.svg(), "t0"), 2 * (13 + 3));
+        assert_eq!(text_y(many.svg(), "t2"), text_y(many.svg(), "t0"));
+        // More than 24: no counts in the cells, every 3rd column named (30 columns → t0, t3, …).
+        let dense = disagreements("Dense", &names(30), &[("a vs b".to_string(), vec![7usize; 30])]);
+        assert!(!dense.svg().contains(">\n7\n</text>"), "counts drawn in 30 narrow columns");
+        assert_eq!(text_y(dense.svg(), "t3"), text_y(dense.svg(), "t0"));
+        assert!(!dense.svg().contains(">\nt1\n</text>") && !dense.svg().contains("DEPTHWISE_CONV_2D"));
+        assert!(dense.svg().contains("30 tensors: colour only"));
     }
 
     #[test]

@@ -623,6 +623,15 @@ fn user_integers(plan: &Plan, t: usize, s: &Stacked) -> Option<Vec<i64>> {
 
 /// [`diff`] with settings.
 pub fn diff_with(plan: &Plan, inputs: &[Value], yours: &Yours, opts: &DiffOptions) -> Result<DiffReport, Error> {
+    diff_with_progress(plan, inputs, yours, opts, &|_| {})
+}
+
+/// [`diff_with`] that calls `progress(k)` as the reference run finishes `k`
+/// more samples. When you give only the model's output (and perhaps its
+/// input), the reference output comes from the outputs-only path, batched
+/// on every core; the traced run (every tensor) is made only when a tensor
+/// diverges and its producer's input is needed for the diagnosis.
+pub fn diff_with_progress(plan: &Plan, inputs: &[Value], yours: &Yours, opts: &DiffOptions, progress: &(dyn Fn(usize) + Sync)) -> Result<DiffReport, Error> {
     let n = inputs.len();
     if n == 0 {
         return Err(bad("input", "no samples (N = 0)"));
@@ -652,15 +661,27 @@ pub fn diff_with(plan: &Plan, inputs: &[Value], yours: &Yours, opts: &DiffOption
             return Err(bad(src, format!("float values for tensor t{k}, which is {} without a scale", model.tensors[k].dtype)));
         }
     }
-    let traces = plan.run_batch(inputs)?;
+    let ends_only = yours.arrays.keys().all(|&k| k == plan.input() || k == plan.output());
+    let mut traces: Option<Vec<Trace>> = None;
+    let mut fast_output: Option<Stacked> = None;
+    if ends_only {
+        let refs: Vec<&Value> = inputs.iter().collect();
+        let x = Stacked::from_values(&refs).ok_or_else(|| bad("input", "samples of different shapes"))?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        fast_output = Some(plan.run_batch_outputs_progress(&x, threads, progress)?);
+    } else {
+        traces = Some(plan.run_batch_progress(inputs, &|k| progress(k))?);
+    }
     let mut tensors = Vec::new();
     for &t in &order {
         let Some(ys) = yours.arrays.get(&t) else { continue };
         let expected = if t == plan.input() {
             let refs: Vec<&Value> = inputs.iter().collect();
             Stacked::from_values(&refs).ok_or_else(|| bad("input", "samples of different shapes"))?
+        } else if let (true, Some(out)) = (t == plan.output(), &fast_output) {
+            out.clone()
         } else {
-            stack_tensor(&traces, t).ok_or_else(|| bad(format!("t{t}"), "not computed"))?
+            stack_tensor(traces.as_deref().unwrap_or_default(), t).ok_or_else(|| bad(format!("t{t}"), "not computed"))?
         };
         let op = model.producer(t).map(|o| o.index);
         tensors.push(compare_tensor(plan, t, op, yours.sources.get(&t).cloned().unwrap_or_default(), ys, &expected, n));
@@ -673,6 +694,11 @@ pub fn diff_with(plan: &Plan, inputs: &[Value], yours: &Yours, opts: &DiffOption
         return Ok(report);
     };
     let divergent: Vec<usize> = report.tensors[first_pos..].iter().filter(|t| !t.matches()).map(|t| t.tensor).collect();
+    // The diagnosis reads the divergent op's input: every tensor is needed now.
+    let traces = match traces {
+        Some(t) => t,
+        None => plan.run_batch(inputs)?,
+    };
     let mut diagnoses: BTreeMap<usize, Diagnosis> = BTreeMap::new();
     let mut contexts: Vec<(usize, ReqCtx)> = Vec::new();
     for (i, &t) in divergent.iter().enumerate() {

@@ -48,7 +48,7 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or("null".into(), |x| x.to_string())
 }
 
-fn tensor(t: &TensorInfo) -> String {
+pub(crate) fn tensor(t: &TensorInfo) -> String {
     format!(
         "{{\"index\":{},\"name\":{},\"dtype\":{},\"shape\":{},\"scale\":{},\"zero_point\":{}}}",
         t.index,
@@ -164,18 +164,24 @@ pub fn model_json(e: &Export) -> String {
 
 /// The text of `golden.json`: `input` and `layers[k]` as `[image][element]`.
 pub fn golden_json(e: &Export, g: &Golden) -> String {
+    let layers: Vec<(usize, usize)> = e.layers.iter().map(|l| (l.index, l.output.index)).collect();
+    golden_text(&e.model_name, e.profile, &layers, g)
+}
+
+/// `golden.json` for any export: per layer `(k, output tensor)`, its outputs on the golden images.
+pub fn golden_text(model_name: &str, profile: crate::profile::Profile, layers: &[(usize, usize)], g: &Golden) -> String {
     let rows = |st: &crate::io::Stacked| {
         let v = st.to_i64_vec().unwrap_or_default();
         let per = v.len() / g.n.max(1);
         let r: Vec<String> = v.chunks(per.max(1)).map(ints).collect();
         format!("[\n{}\n]", r.join(",\n"))
     };
-    let mut s = format!("{{\"generator\":\"quantlens export\",\"model\":{},\"profile\":{},\"n\":{},\n\"input\":{},\n\"layers\":[", string(&e.model_name), string(e.profile.name()), g.n, rows(&g.input));
-    for (i, (l, out)) in e.layers.iter().zip(&g.outputs).enumerate() {
+    let mut s = format!("{{\"generator\":\"quantlens export\",\"model\":{},\"profile\":{},\"n\":{},\n\"input\":{},\n\"layers\":[", string(model_name), string(profile.name()), g.n, rows(&g.input));
+    for (i, (&(k, t), out)) in layers.iter().zip(&g.outputs).enumerate() {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "\n{{\"index\":{},\"tensor\":{},\"dtype\":{},\"values\":{}}}", l.index, l.output.index, string(out.dtype().name()), rows(out));
+        let _ = write!(s, "\n{{\"index\":{k},\"tensor\":{t},\"dtype\":{},\"values\":{}}}", string(out.dtype().name()), rows(out));
     }
     s.push_str("\n]}\n");
     s

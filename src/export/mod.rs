@@ -17,6 +17,12 @@
 //!
 //! [`HARNESS_C`] is a small C program (integer arithmetic only) that runs
 //! the exported model on the exported golden images and checks every layer.
+//!
+//! [`Export`] covers the MLPs (FULLY_CONNECTED, QUANTIZE, RESHAPE, SOFTMAX).
+//! Every other 8-bit model is exported as a graph of layers by
+//! [`c::graph::GraphExport`] (convolutions, pools, ADD/SUB/MUL,
+//! CONCATENATION, MEAN, the element-wise and moving ops): C, JSON and
+//! Verilog ROMs, one Rust file per op family under `src/export/c/`.
 
 pub mod c;
 pub mod json;
@@ -76,7 +82,7 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    fn of(plan: &Plan, t: usize) -> TensorInfo {
+    pub(crate) fn of(plan: &Plan, t: usize) -> TensorInfo {
         let tensor = &plan.model.tensors[t];
         let q = tensor.per_tensor_quant();
         TensorInfo {
@@ -364,7 +370,7 @@ pub struct Golden {
     pub outputs: Vec<Stacked>,
 }
 
-fn unsupported(what: String) -> Error {
+pub(crate) fn unsupported(what: String) -> Error {
     Error::Engine(crate::error::EngineError::BadInput(format!("export: {what}")))
 }
 
@@ -528,7 +534,7 @@ impl Export {
     }
 }
 
-fn export_fc(plan: &Plan, p: &fully_connected::Params, input_range: Option<(i32, i32)>, traces: &[Trace]) -> Result<Fc, Error> {
+pub(crate) fn export_fc(plan: &Plan, p: &fully_connected::Params, input_range: Option<(i32, i32)>, traces: &[Trace]) -> Result<Fc, Error> {
     let fully_connected::Arith::Quantized(q) = &p.arith else {
         return Err(unsupported(format!("tensor t{}: float FULLY_CONNECTED has no integer export", p.output)));
     };
@@ -606,9 +612,15 @@ fn export_fc(plan: &Plan, p: &fully_connected::Params, input_range: Option<(i32,
     })
 }
 
-fn export_requant(p: &quantize::Params, size: usize) -> Result<Requant, Error> {
-    let quantize::Arith::Requantize { z_in, multiplier, rounding, .. } = &p.arith else {
-        return Err(unsupported(format!("tensor t{}: QUANTIZE from float has no integer export (give the model integer inputs)", p.output)));
+pub(crate) fn export_requant(p: &quantize::Params, size: usize) -> Result<Requant, Error> {
+    let (z_in, multiplier, rounding) = match &p.arith {
+        quantize::Arith::Requantize { z_in, multiplier, rounding, .. } => (z_in, multiplier, rounding),
+        quantize::Arith::XnnpackQ8 { .. } => {
+            return Err(unsupported(format!("tensor t{}: QUANTIZE with XNNPACK's Q8 convert has no export (export with another profile)", p.output)))
+        }
+        quantize::Arith::FromFloat => {
+            return Err(unsupported(format!("tensor t{}: QUANTIZE from float has no integer export (give the model integer inputs)", p.output)))
+        }
     };
     let (out_min, out_max) = crate::ops::int_range(p.output_dtype);
     Ok(Requant {
@@ -624,7 +636,7 @@ fn export_requant(p: &quantize::Params, size: usize) -> Result<Requant, Error> {
     })
 }
 
-fn export_softmax(plan: &Plan, p: &softmax::Params) -> Result<Softmax, Error> {
+pub(crate) fn export_softmax(plan: &Plan, p: &softmax::Params) -> Result<Softmax, Error> {
     let out = &plan.model.tensors[p.output];
     let (out_min, out_max) = crate::ops::int_range(out.dtype);
     let z_out = out.per_tensor_quant().map_or(0, |q| q.1 as i32);
@@ -661,6 +673,12 @@ fn export_softmax(plan: &Plan, p: &softmax::Params) -> Result<Softmax, Error> {
 impl Golden {
     /// The first `n` of `inputs` and every layer's output on them under `plan`.
     pub fn new(plan: &Plan, export: &Export, inputs: &[Value], n: usize) -> Result<Golden, Error> {
+        let tensors: Vec<usize> = export.layers.iter().map(|l| l.output.index).collect();
+        Golden::of_tensors(plan, &tensors, inputs, n)
+    }
+
+    /// The first `n` of `inputs` and the values of `tensors` on them under `plan`.
+    pub fn of_tensors(plan: &Plan, tensors: &[usize], inputs: &[Value], n: usize) -> Result<Golden, Error> {
         if n == 0 || n > inputs.len() {
             return Err(unsupported(format!("--golden {n}: the input file has {} samples", inputs.len())));
         }
@@ -673,8 +691,8 @@ impl Golden {
         let refs: Vec<&Value> = xs.iter().collect();
         let input = flat(Stacked::from_values(&refs).ok_or_else(|| unsupported("inputs of different shapes".into()))?);
         let mut outputs = Vec::new();
-        for l in &export.layers {
-            let s = stack_tensor(&traces, l.output.index).ok_or_else(|| unsupported(format!("t{} not computed", l.output.index)))?;
+        for &t in tensors {
+            let s = stack_tensor(&traces, t).ok_or_else(|| unsupported(format!("t{t} not computed")))?;
             outputs.push(flat(s));
         }
         Ok(Golden { n, input, outputs })

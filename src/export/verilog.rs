@@ -36,7 +36,7 @@ fn signed(d: DType) -> bool {
     !matches!(d, DType::U8 | DType::Bool)
 }
 
-fn write_hex(dir: &Path, a: &Array, files: &mut Vec<PathBuf>, manifest: &mut Vec<String>) -> Result<(), Error> {
+pub(crate) fn write_hex(dir: &Path, a: &Array, files: &mut Vec<PathBuf>, manifest: &mut Vec<String>) -> Result<(), Error> {
     let digits = hex_digits(a.dtype);
     let mut s = String::with_capacity(a.values.len() * (digits + 1));
     for &v in &a.values {

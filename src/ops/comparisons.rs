@@ -93,6 +93,15 @@ pub(crate) fn prepare(ctx: &OpContext) -> Result<Params, EngineError> {
     let cmp = Cmp::of(&ctx.op.kind).ok_or_else(|| ctx.bad("not a comparison"))?;
     let (a, b, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
     let output_shape = ctx.shape(output);
+    // The output must be exactly the broadcast of the inputs (a corrupt output shape must not
+    // make a huge index map).
+    let (sa, sb) = (ctx.shape(a), ctx.shape(b));
+    let rank = sa.len().max(sb.len());
+    let dim = |s: &[usize], d: usize| if d + s.len() < rank { 1 } else { s[d + s.len() - rank] };
+    let broadcast: Vec<usize> = (0..rank).map(|d| if dim(&sa, d) == 1 { dim(&sb, d) } else { dim(&sa, d) }).collect();
+    if broadcast != output_shape {
+        return Err(ctx.bad(format!("shapes {sa:?} and {sb:?} broadcast to {broadcast:?}, not to the output's {output_shape:?}")));
+    }
     let pairs = broadcast_pairs(&ctx.shape(a), &ctx.shape(b), &output_shape)
         .ok_or_else(|| ctx.bad(format!("shapes {:?} and {:?} do not broadcast to {output_shape:?}", ctx.shape(a), ctx.shape(b))))?;
     if ctx.dtype(output) != DType::Bool || ctx.dtype(a) != ctx.dtype(b) {

@@ -239,6 +239,33 @@ impl Requant {
         (scaled as i64 + self.z3 as i64).clamp(self.act_min as i64, self.act_max as i64) as i32
     }
 
+    /// [`apply`](Self::apply) in place to rows of `out_c` accumulators (bias
+    /// included), channel `c` at position `c` of each row. The rounding is
+    /// chosen once, outside the loop: each arm calls [`Rounding::apply`] on a
+    /// constant variant, which the compiler inlines alone (the same arithmetic
+    /// as `apply`, without a branch per element).
+    pub fn apply_rows(&self, acc: &mut [i32], out_c: usize) {
+        use crate::profile::Rounding as R;
+        let (z3, lo, hi) = (self.z3 as i64, self.act_min as i64, self.act_max as i64);
+        let ms = &self.multipliers[..out_c];
+        macro_rules! with {
+            ($r:expr) => {
+                for row in acc.chunks_exact_mut(out_c) {
+                    for (v, m) in row.iter_mut().zip(ms) {
+                        *v = ($r.apply(*v, m) as i64 + z3).clamp(lo, hi) as i32;
+                    }
+                }
+            };
+        }
+        match self.rounding {
+            R::DoubleHalfAway => with!(R::DoubleHalfAway),
+            R::FixedPointDoubleRounding => with!(R::FixedPointDoubleRounding),
+            R::FixedPointSingleRounding => with!(R::FixedPointSingleRounding),
+            R::FixedPointTiesUp => with!(R::FixedPointTiesUp),
+            R::Float32HalfEven => with!(R::Float32HalfEven),
+        }
+    }
+
     /// [`apply`](Self::apply) to an accumulator that does not include the bias yet.
     #[inline]
     pub fn apply_with_bias(&self, acc: i32, c: usize) -> i32 {

@@ -162,10 +162,11 @@ impl Params {
         let r = &self.requant;
         for (p, row) in s.dots.chunks_exact_mut(m).enumerate() {
             let zs = if pk.z2 != 0 { pk.z2.wrapping_mul(s.sums[p]) } else { 0 };
-            for (c, (d, &f)) in row.iter_mut().zip(&pk.fold).enumerate() {
-                *d = r.apply(d.wrapping_add(f).wrapping_sub(zs), c);
+            for (d, &f) in row.iter_mut().zip(&pk.fold) {
+                *d = d.wrapping_add(f).wrapping_sub(zs);
             }
         }
+        r.apply_rows(&mut s.dots, m);
         super::narrow_into(r.output_dtype, &s.dots, out);
         Ok(())
     }

@@ -117,11 +117,7 @@ impl Params {
             },
             _ => accumulate_all(g, mult, batches, &s.xc, w, &r.bias, &mut s.acc, &mut s.out),
         }
-        for row in s.out.chunks_exact_mut(g.out_c) {
-            for (c, v) in row.iter_mut().enumerate() {
-                *v = r.apply(*v, c);
-            }
-        }
+        r.apply_rows(&mut s.out, g.out_c);
         super::narrow_into(r.output_dtype, &s.out, out);
         Ok(())
     }

@@ -202,9 +202,7 @@ pub(crate) fn prepare_core(
         HybridMethod::LiteRt(scaling) => (litert_quantizer, scaling),
         HybridMethod::XnnpackQd8 => (InputQuantizer::XnnpackQd8, HybridScaling::InputScaleThenFma),
     };
-    if !matches!(activation, Activation::None | Activation::Relu | Activation::Relu6 | Activation::ReluN1To1) {
-        return Err(ctx.unsupported(format!("fused activation {}", activation.name())));
-    }
+    super::conv::check_activation(ctx, activation)?;
     let input = ctx.input(0)?;
     let weights_tensor = ctx.input(1)?;
     let bias_tensor = ctx.op.input(2);
@@ -279,6 +277,12 @@ pub fn describe_plan(plan: &crate::plan::Plan) -> String {
                 &p.core,
                 format!("{} image(s): one S1 per image", p.geometry.batches),
                 format!("{}, depth multiplier {}", geometry(&p.geometry), p.depth_multiplier),
+            ),
+            // dynamic_bmm
+            Kernel::HybridBatchMatmul(p) => (
+                &p.core,
+                format!("{} LHS row(s) of {} values: one S1 per row", plan.model.tensors[p.core.input].num_elements() / p.depth.max(1), p.depth),
+                format!("{} output matrices of {}×{}, adj_x {}, adj_y {}; no bias", p.blocks.len(), p.rows, p.cols, p.adj_x, p.adj_y),
             ),
             _ => continue,
         };

@@ -25,7 +25,6 @@ use super::conv::Geometry;
 use super::hybrid::{prepare_core, HybridCore, HybridSteps, InputQuantizer};
 use super::OpContext;
 use crate::error::EngineError;
-use crate::model::Options;
 use crate::profile::{HybridScaling, Profile};
 use crate::quant::hybrid::RowQuant;
 use crate::tensor::Value;
@@ -38,21 +37,8 @@ pub struct Params {
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
-    let (padding, stride_w, stride_h, dilation_w, dilation_h, activation) = match &ctx.op.options {
-        Options::Conv2d { padding, stride_w, stride_h, dilation_w, dilation_h, activation } => {
-            (*padding, *stride_w, *stride_h, *dilation_w, *dilation_h, *activation)
-        }
-        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
-    };
-    let (input, filter, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
-    let fs = ctx.shape(filter);
-    if fs.len() != 4 {
-        return Err(ctx.bad(format!("filter shape {fs:?}; expected [out_c, k_h, k_w, in_c]")));
-    }
-    let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
-    if fs[0] != g.out_c || fs[3] != g.in_c {
-        return Err(ctx.unsupported(format!("filter shape {fs:?} for {} input and {} output channels (grouped convolution)", g.in_c, g.out_c)));
-    }
+    // The same options, tensors and geometry as the integer and float kernels read.
+    let super::conv::ConvOp { filter, geometry: g, activation, .. } = super::conv::ConvOp::read(ctx)?;
     let per_channel = ctx.model.tensors[filter].quant.as_ref().is_some_and(|q| q.scale.len() > 1);
     let quantizer = if per_channel { InputQuantizer::Asymmetric } else { InputQuantizer::Symmetric };
     let core = prepare_core(ctx, activation, g.out_c, 0, quantizer, profile.hybrid_conv_method(per_channel))?;

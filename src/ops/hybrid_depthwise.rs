@@ -19,7 +19,6 @@ use super::conv::Geometry;
 use super::hybrid::{prepare_core, HybridCore, HybridSteps, InputQuantizer};
 use super::OpContext;
 use crate::error::EngineError;
-use crate::model::Options;
 use crate::profile::Profile;
 use crate::quant::hybrid::RowQuant;
 use crate::tensor::Value;
@@ -33,25 +32,8 @@ pub struct Params {
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
-    let (padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation) = match &ctx.op.options {
-        Options::DepthwiseConv2d { padding, stride_w, stride_h, depth_multiplier, dilation_w, dilation_h, activation } => {
-            (*padding, *stride_w, *stride_h, *depth_multiplier, *dilation_w, *dilation_h, *activation)
-        }
-        other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
-    };
-    let (input, filter, output) = (ctx.input(0)?, ctx.input(1)?, ctx.output(0)?);
-    let fs = ctx.shape(filter);
-    if fs.len() != 4 || fs[0] != 1 {
-        return Err(ctx.bad(format!("filter shape {fs:?}; expected [1, k_h, k_w, out_c]")));
-    }
-    let g = Geometry::new(ctx, input, output, fs[1], fs[2], (stride_h, stride_w), (dilation_h, dilation_w), padding)?;
-    if fs[3] != g.out_c || g.in_c == 0 || g.out_c % g.in_c != 0 {
-        return Err(ctx.bad(format!("filter shape {fs:?} for {} input and {} output channels", g.in_c, g.out_c)));
-    }
-    let mult = g.out_c / g.in_c;
-    if depth_multiplier > 0 && depth_multiplier as usize != mult {
-        return Err(ctx.bad(format!("depth_multiplier {depth_multiplier} but {} → {} channels", g.in_c, g.out_c)));
-    }
+    // The same options, tensors and geometry as the integer and float kernels read.
+    let super::depthwise_conv::DepthwiseOp { filter, geometry: g, depth_multiplier: mult, activation, .. } = super::depthwise_conv::DepthwiseOp::read(ctx)?;
     let scales = ctx.model.tensors[filter].quant.as_ref().map_or(0, |q| q.scale.len());
     if scales != g.out_c {
         return Err(ctx.unsupported(format!(

@@ -15,7 +15,7 @@ use crate::error::EngineError;
 use crate::model::DType;
 use crate::tensor::{Data, Value};
 
-/// Everything L2_NORMALIZATION (and LOG_SOFTMAX: the same rows of the last axis) needs.
+/// Everything L2_NORMALIZATION needs.
 #[derive(Clone, Debug)]
 pub struct Params {
     pub input: usize,

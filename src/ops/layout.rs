@@ -73,8 +73,51 @@ pub(crate) fn box_map(in_shape: &[usize], begin: &[usize], size: &[usize]) -> Ve
 }
 
 /// For each output element of a broadcasting binary op, the positions in
-/// its two inputs (numpy rules; shapes aligned at the right).
+/// its two inputs (numpy rules; shapes aligned at the right). The output
+/// shape must be exactly the inputs' broadcast shape, as the runtimes compute
+/// it (`CalculateShapeForBroadcast`): a file whose output tensor claims more
+/// (a corrupted dimension of millions) is refused here, before this map of
+/// one pair per output element is built.
 pub(crate) fn broadcast_pairs(a: &[usize], b: &[usize], out: &[usize]) -> Option<Vec<(usize, usize)>> {
+    let rank = out.len();
+    // float16 (issue 11): found by malformed_corpus's bit flips (a NOT_EQUAL output of
+    // [4194305, 12] from [1, 12] inputs took 4 s and 800 MB to be refused).
+    let dim = |s: &[usize], d: usize| if d + s.len() >= rank { s[d + s.len() - rank] } else { 1 };
+    if a.len() <= rank && b.len() <= rank && (0..rank).any(|d| dim(a, d) == 1 && dim(b, d) == 1 && out[d] != 1) {
+        return None;
+    }
+    broadcast_to(a, b, out)
+}
+
+/// The numpy broadcast shape of several input shapes (aligned at the right),
+/// or `None` when two dimensions differ and neither is 1. A kernel compares
+/// it with its output tensor's shape before building any per-element map, so
+/// a corrupted output dimension is refused at once (as the runtimes'
+/// `CalculateShapeForBroadcast` does).
+pub(crate) fn broadcast_shape(shapes: &[&[usize]]) -> Option<Vec<usize>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        for (k, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + k];
+            match (*o, d) {
+                (a, b) if a == b || b == 1 => {}
+                (1, b) => *o = b,
+                _ => return None,
+            }
+        }
+    }
+    Some(out)
+}
+
+/// For each element of `out`, the position in an input of shape `input`
+/// broadcast to it (numpy rules).
+pub(crate) fn broadcast_map(input: &[usize], out: &[usize]) -> Option<Vec<usize>> {
+    broadcast_to(input, &[], out).map(|p| p.into_iter().map(|(i, _)| i).collect())
+}
+
+/// [`broadcast_pairs`] where `out` may also expand axes of size 1 in both inputs.
+fn broadcast_to(a: &[usize], b: &[usize], out: &[usize]) -> Option<Vec<(usize, usize)>> {
     let rank = out.len();
     if a.len() > rank || b.len() > rank {
         return None;
@@ -111,12 +154,6 @@ pub(crate) fn broadcast_pairs(a: &[usize], b: &[usize], out: &[usize]) -> Option
             })
             .collect(),
     )
-}
-
-/// For each element of `out`, the position in an input of shape `input`
-/// broadcast to it (numpy rules).
-pub(crate) fn broadcast_map(input: &[usize], out: &[usize]) -> Option<Vec<usize>> {
-    broadcast_pairs(input, &[], out).map(|p| p.into_iter().map(|(i, _)| i).collect())
 }
 
 /// The tensors of a one-input elementwise op: float32, or int8 with the
@@ -173,6 +210,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn broadcast_shape_follows_numpy() {
+        assert_eq!(broadcast_shape(&[&[1, 28], &[4, 1], &[28]]), Some(vec![4, 28]));
+        assert_eq!(broadcast_shape(&[&[3], &[4]]), None);
+        // A corrupt output such as [1048576, 28] is not what [1, 28] and [28] broadcast to.
+        assert_ne!(broadcast_shape(&[&[1, 28], &[28]]).as_deref(), Some(&[1048576usize, 28][..]));
+    }
+
+    #[test]
     fn transpose_of_a_matrix_swaps_rows_and_columns() {
         // [[0,1,2],[3,4,5]]ᵀ = [[0,3],[1,4],[2,5]]
         assert_eq!(transpose_map(&[2, 3], &[1, 0]), vec![0, 3, 1, 4, 2, 5]);
@@ -184,5 +229,8 @@ mod tests {
         let p = broadcast_pairs(&[2, 1], &[3], &[2, 3]).unwrap();
         assert_eq!(p, vec![(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
         assert!(broadcast_pairs(&[2], &[3], &[3]).is_none());
+        // An output larger than the inputs' broadcast shape is refused; broadcast_map expands.
+        assert!(broadcast_pairs(&[1, 12], &[12], &[4_194_305, 12]).is_none());
+        assert_eq!(broadcast_map(&[1, 2], &[2, 2]), Some(vec![0, 1, 0, 1]));
     }
 }

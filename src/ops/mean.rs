@@ -182,27 +182,27 @@ impl Params {
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
         let x = ints(input, self.input)?;
         let sums = sums(x.into_iter(), &self.input_shape, &self.reduced);
-        let n = self.count as i32;
-        let out = sums
-            .into_iter()
-            .enumerate()
-            .map(|(j, s)| {
-                let centered = s.wrapping_sub(self.z_in.wrapping_mul(n));
-                let scaled = match &self.arith {
-                    MeanArith::BiasedSum { multiplier, bias, depth, vector_channels } => {
-                        let rounding = if j % depth < *vector_channels { Rounding::FixedPointTiesUp } else { Rounding::FixedPointDoubleRounding };
-                        return (rounding.apply(s, multiplier) + bias).clamp(-128, 127);
-                    }
-                    MeanArith::Integer { multiplier, rounding } => rounding.apply(centered, multiplier) as i64,
-                    MeanArith::Float { scale, zero_point } => {
-                        // `x·inv_scale + zero_point` as two f32 operations (no FMA).
-                        let y = (s as f32 * scale + zero_point).round_ties_even();
-                        return y.clamp(-128.0, 127.0) as i32;
-                    }
-                };
-                (scaled + self.z_out as i64).clamp(-128, 127) as i32
-            })
-            .collect();
+        let out = sums.into_iter().enumerate().map(|(j, s)| self.finish(j, s)).collect();
         Ok(narrow(self.output_dtype, &self.output_shape, out))
+    }
+
+    /// Output `j` from the int32 sum `s` of its inputs.
+    #[inline]
+    pub fn finish(&self, j: usize, s: i32) -> i32 {
+        let n = self.count as i32;
+        let centered = s.wrapping_sub(self.z_in.wrapping_mul(n));
+        let scaled = match &self.arith {
+            MeanArith::BiasedSum { multiplier, bias, depth, vector_channels } => {
+                let rounding = if j % depth < *vector_channels { Rounding::FixedPointTiesUp } else { Rounding::FixedPointDoubleRounding };
+                return (rounding.apply(s, multiplier) + bias).clamp(-128, 127);
+            }
+            MeanArith::Integer { multiplier, rounding } => rounding.apply(centered, multiplier) as i64,
+            MeanArith::Float { scale, zero_point } => {
+                // `x·inv_scale + zero_point` as two f32 operations (no FMA).
+                let y = (s as f32 * scale + zero_point).round_ties_even();
+                return y.clamp(-128.0, 127.0) as i32;
+            }
+        };
+        (scaled + self.z_out as i64).clamp(-128, 127) as i32
     }
 }

@@ -86,6 +86,14 @@ pub mod space_to_depth;
 pub mod tile;
 pub mod transpose_conv;
 pub mod vision;
+// dynamic_bmm (issue 11): hybrid BATCH_MATMUL
+pub mod hybrid_batch_matmul;
+// arch (issue 14: Conv1D's EXPAND_DIMS / SQUEEZE)
+pub mod expand_dims;
+pub mod squeeze;
+pub mod eigen_math;
+// speed (issue 16): the outputs-only forms of the element-wise ops and MEAN
+pub mod elementwise_fast;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};

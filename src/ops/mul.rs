@@ -52,10 +52,14 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
 impl Params {
     pub fn eval(&self, a: &Value, b: &Value) -> Result<Value, EngineError> {
         let (x, y) = (ints(a, self.inputs[0])?, ints(b, self.inputs[1])?);
-        let out = self.broadcast.map(&x, &y, |p, q| {
-            let prod = (p - self.z_a).wrapping_mul(q - self.z_b);
-            (self.rounding.apply(prod, &self.multiplier) as i64 + self.z_out as i64).clamp(self.act_min as i64, self.act_max as i64) as i32
-        });
+        let out = self.broadcast.map(&x, &y, |p, q| self.element(p, q));
         Ok(narrow(self.output_dtype, &self.broadcast.output_shape, out))
+    }
+
+    /// One output element from one element of each input.
+    #[inline]
+    pub fn element(&self, p: i32, q: i32) -> i32 {
+        let prod = (p - self.z_a).wrapping_mul(q - self.z_b);
+        (self.rounding.apply(prod, &self.multiplier) as i64 + self.z_out as i64).clamp(self.act_min as i64, self.act_max as i64) as i32
     }
 }

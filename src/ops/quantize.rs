@@ -28,6 +28,11 @@ pub struct Params {
 pub enum Arith {
     FromFloat,
     Requantize { z_in: i32, multiplier: Multiplier, rounding: Rounding, table: Box<RequantTable> },
+    // arch (issue 14)
+    /// XNNPACK's `qs8`/`qu8` convert (int8 → int8, uint8 → uint8): a Q8
+    /// multiplier `m = lrintf(256·f32(S_in/S_out))` and
+    /// `q_out = clamp(Z_out + ((q_in − Z_in)·m + 128) >> 8)` (ties toward +∞).
+    XnnpackQ8 { z_in: i32, multiplier: i32 },
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
@@ -44,6 +49,18 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         DType::I8 | DType::U8 | DType::I16 => {
             let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
             let multiplier = Multiplier::from_ratio(s_in, s_out);
+            // arch (issue 14): XNNPACK takes a same-type 8-bit requantization whose f32 ratio
+            // lies in [2^−8, 2^7]; other cases keep the profile's rounding.
+            let ratio = s_in / s_out;
+            if profile.requantize_8bit_method() == crate::profile::Requantize8Method::XnnpackQ8
+                && ctx.dtype(input) == output_dtype
+                && output_dtype != DType::I16
+                && (1.0 / 256.0..=128.0).contains(&ratio)
+                && !is_identity(&multiplier)
+            {
+                let multiplier = (256.0f32 * ratio).round_ties_even() as i32;
+                return Ok(Params { input, output, output_shape: ctx.shape(output), output_dtype, s_out, z_out, arith: Arith::XnnpackQ8 { z_in, multiplier } });
+            }
             let rounding = profile.requantize_rounding();
             let (q_min, q_max) = int_range(output_dtype);
             // The same multiplier for 8 "channels": the vectorised requantization takes 8 at a time.
@@ -120,6 +137,14 @@ impl Params {
                 table.apply(path, &mut scratch[..bulk]);
                 for q in &mut scratch[bulk..] {
                     *q = (rounding.apply(*q, multiplier) as i64 + self.z_out as i64).clamp(q_min as i64, q_max as i64) as i32;
+                }
+            }
+            Arith::XnnpackQ8 { z_in, multiplier } => {
+                if !widen_into(input, scratch) {
+                    return Err(EngineError::BadInput("QUANTIZE input is not integer".into()));
+                }
+                for q in scratch.iter_mut() {
+                    *q = (self.z_out + (((*q - z_in) * multiplier + 128) >> 8)).clamp(q_min, q_max);
                 }
             }
         }

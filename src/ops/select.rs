@@ -2,7 +2,7 @@
 //! all three. Values are copied in their own dtype (for int8, x, y and the
 //! output share one scale), the same in every runtime.
 
-use super::layout::{bools, broadcast_map};
+use super::layout::{bools, broadcast_map, broadcast_shape};
 use super::OpContext;
 use crate::error::EngineError;
 use crate::tensor::{Data, Value};
@@ -24,6 +24,12 @@ pub(crate) fn prepare(ctx: &OpContext) -> Result<Params, EngineError> {
     ctx.require_same(x, output, true)?;
     ctx.require_same(y, output, true)?;
     let os = ctx.shape(output);
+    // The output must be exactly the inputs' broadcast: a corrupt output dimension of millions
+    // is refused before the three maps of one position per output element are built.
+    let (sc, sx, sy) = (ctx.shape(cond), ctx.shape(x), ctx.shape(y));
+    if broadcast_shape(&[&sc, &sx, &sy]).as_deref() != Some(&os[..]) {
+        return Err(ctx.bad(format!("shapes {sc:?}, {sx:?} and {sy:?} do not broadcast to the output's {os:?}")));
+    }
     let map = |t: usize| broadcast_map(&ctx.shape(t), &os).ok_or_else(|| ctx.bad(format!("tensor {t} of shape {:?} does not broadcast to {os:?}", ctx.shape(t))));
     let (mc, mx, my) = (map(cond)?, map(x)?, map(y)?);
     let at = (0..mc.len()).map(|i| [mc[i], mx[i], my[i]]).collect();

@@ -9,6 +9,7 @@
 //! exactly one tensor.
 
 use super::{abs, arg_min_max, batch_matmul, cast, comparisons, div, exp, gather, gelu, l2_normalization, log, log_softmax, lut, maximum_minimum, neg, reduce, rsqrt, select, slice, sqrt, squared_difference, transpose, OpContext};
+use super::{expand_dims, squeeze};
 use crate::error::EngineError;
 use crate::model::OpKind;
 use crate::profile::Profile;
@@ -42,6 +43,9 @@ pub enum Op {
     Div(div::Params),
     L2Normalization(l2_normalization::Params),
     LogSoftmax(log_softmax::Params),
+    // arch (issue 14)
+    ExpandDims(expand_dims::Params),
+    Squeeze(squeeze::Params),
 }
 
 /// Prepare `ctx.op` if it is one of the transformer ops; `None` otherwise.
@@ -75,7 +79,9 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Option<Vec<Op
         OpKind::ArgMax | OpKind::ArgMin => one(Op::ArgMinMax(arg_min_max::prepare(ctx)?)),
         OpKind::Div => one(Op::Div(div::prepare(ctx)?)),
         OpKind::L2Normalization => one(Op::L2Normalization(l2_normalization::prepare(ctx)?)),
-        OpKind::LogSoftmax => one(Op::LogSoftmax(log_softmax::prepare(ctx)?)),
+        OpKind::LogSoftmax => one(Op::LogSoftmax(log_softmax::prepare(ctx, profile)?)),
+        OpKind::ExpandDims => one(Op::ExpandDims(expand_dims::prepare(ctx)?)),
+        OpKind::Squeeze => one(Op::Squeeze(squeeze::prepare(ctx)?)),
         _ => Ok(None),
     }
 }
@@ -104,7 +110,9 @@ impl Op {
             Op::ArgMinMax(p) => p.eval(x),
             Op::Div(p) => p.eval(x, vals[1]),
             Op::L2Normalization(p) => p.eval(x),
-            Op::LogSoftmax(p) => p.eval_log_softmax(x),
+            Op::LogSoftmax(p) => p.eval(x),
+            Op::ExpandDims(p) => p.eval(x),
+            Op::Squeeze(p) => p.eval(x),
         }
     }
 
@@ -131,6 +139,8 @@ impl Op {
             Op::Div(p) => vec![p.a, p.b],
             Op::L2Normalization(p) => vec![p.input],
             Op::LogSoftmax(p) => vec![p.input],
+            Op::ExpandDims(p) => vec![p.input],
+            Op::Squeeze(p) => vec![p.input],
         }
     }
 
@@ -157,6 +167,8 @@ impl Op {
             Op::Div(p) => p.output,
             Op::L2Normalization(p) => p.output,
             Op::LogSoftmax(p) => p.output,
+            Op::ExpandDims(p) => p.output,
+            Op::Squeeze(p) => p.output,
         }
     }
 
@@ -185,7 +197,9 @@ impl Op {
                 None => "none: float32 a / b".into(),
             },
             Op::L2Normalization(_) => "none: float32, f32 sum of squares in order, sqrtf, max 1e−6".into(),
-            Op::LogSoftmax(_) => "float32: LiteRT's reference loop (max, Σ expf in order, logf)".into(),
+            Op::LogSoftmax(p) => p.describe(),
+            Op::ExpandDims(p) => format!("none: moves no element; a 1 inserted at axis {}", p.axis),
+            Op::Squeeze(p) => format!("none: moves no element; shape {:?}", p.output_shape),
         }
     }
 }

@@ -128,3 +128,17 @@ impl Profile {
         }
     }
 }
+
+// dynamic_bmm (issue 11): hybrid BATCH_MATMUL
+impl Profile {
+    /// Hybrid BATCH_MATMUL: LiteRT's builtin resolver registers the reference
+    /// kernel (`0 + float(acc)·(S1·S2[c])`, the `Z1·ΣW` term subtracted in
+    /// f32, LiteRT's batch indexing of the row scales); XNNPACK delegates it
+    /// with its `qd8` quantizer.
+    pub fn hybrid_bmm_method(self) -> HybridMethod {
+        match self {
+            Profile::TfliteXnnpack => HybridMethod::XnnpackQd8,
+            _ => HybridMethod::LiteRt(HybridScaling::ScaleProduct),
+        }
+    }
+}

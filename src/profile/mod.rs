@@ -295,6 +295,33 @@ impl Profile {
             Profile::Tflm => "TFLite Micro: M0·2^(shift−31), gemmlowp double rounding (high-mul then rounding shift, ties away); softmax in gemmlowp fixed point",
         }
     }
+
+    // arch (issue 14: LOG_SOFTMAX, Conv1D)
+    /// How int8 LOG_SOFTMAX computes `ln Σ exp`: LiteRT's reference kernel
+    /// and TFLite Micro in gemmlowp fixed point
+    /// (`reference_integer_ops::LogSoftmax`), LiteRT's optimized kernel (which
+    /// XNNPACK leaves the op to) from an f32 `expf` table with `logf` and
+    /// `rint` (see [`crate::ops::log_softmax`]). Read from the source: on
+    /// the committed goldens the two methods give the same bits.
+    pub fn log_softmax_method(self) -> LogSoftmaxMethod {
+        match self {
+            Profile::TfliteRef | Profile::Tflm => LogSoftmaxMethod::GemmlowpFixedPoint,
+            Profile::TfliteBuiltin | Profile::TfliteXnnpack => LogSoftmaxMethod::FloatExpTable,
+        }
+    }
+
+    /// How an int8 → int8 (or uint8 → uint8) QUANTIZE with different scales
+    /// is computed where XNNPACK takes it (f32 ratio `S_in/S_out` in
+    /// [2^−8, 2^7]): its convert operator's Q8 multiplier
+    /// `lrintf(256·S_in/S_out)`, rounding ties up; elsewhere
+    /// [`Profile::requantize_rounding`]. Seen in `logsoftmax_ptq_int8`: the
+    /// f32 half-to-even rule misses 4 419 of 78 400 elements of one QUANTIZE.
+    pub fn requantize_8bit_method(self) -> Requantize8Method {
+        match self {
+            Profile::TfliteXnnpack => Requantize8Method::XnnpackQ8,
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::Tflm => Requantize8Method::Rounding,
+        }
+    }
 }
 
 impl fmt::Display for Profile {
@@ -687,4 +714,23 @@ pub enum SumMethod {
     Int8,
     /// Sum the bytes as uint8 and clamp to 0..=255 (LiteRT 2.3's reference kernel).
     ReadAsUint8,
+}
+
+// arch (issue 14: LOG_SOFTMAX)
+/// How int8 LOG_SOFTMAX is computed ([`Profile::log_softmax_method`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogSoftmaxMethod {
+    /// Q5.26 differences, `exp` summed in Q12.19, a fixed-point `ln`, a rounding shift onto the 1/16 grid.
+    GemmlowpFixedPoint,
+    /// A 256-entry f32 table of `expf(−S_in·d)`, an f32 sum, `logf`, the f32 output formula, `rint`.
+    FloatExpTable,
+}
+
+/// How a same-type 8-bit QUANTIZE requantizes ([`Profile::requantize_8bit_method`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Requantize8Method {
+    /// [`Profile::requantize_rounding`] applied to `M = S_in/S_out`.
+    Rounding,
+    /// XNNPACK's Q8 convert: `Z_out + ((q − Z_in)·lrintf(256·S_in/S_out) + 128) >> 8`.
+    XnnpackQ8,
 }

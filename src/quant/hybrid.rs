@@ -24,19 +24,30 @@
 //!   `range = max(|min x|, |max x|)`, `S1 = range / 127`, `Z1 = 0`, and
 //!   `q = clamp(round(x · (127 / range)), −127, 127)`.
 //! - **asymmetric** ([`asymmetric_quantize`], `AsymmetricQuantizeFloats`):
-//!   the range `[min(0, min x), max(0, max x)]` mapped onto `[−128, 127]` in
-//!   double precision: `S1 = (rmax − rmin) / 255`, `Z1` the nudged zero point
-//!   of the end whose error is smaller, then `q = clamp(round(Z1 + x · (1/S1)))`
-//!   with `1/S1` computed in f32 from the f32 `S1`.
+//!   the range `[min(0, min x), max(0, max x)]` mapped onto `[−128, 127]`:
+//!   `S1 = f32(rmax − rmin) / 255` (the difference in f32, the rest in double), `Z1` the nudged zero point
+//!   of the end whose error is smaller, then `q = clamp(Z1 + round(x · (1/S1)))`
+//!   with `1/S1` computed from the f32 `S1` (see "Which rounding" below).
 //!
 //! Both multiply by a reciprocal instead of dividing. That is what LiteRT's
-//! portable source does, and the goldens of the committed models confirm it
+//! source does, and the goldens of the committed models confirm it
 //! for the ai-edge-litert 2.3.0 wheel: the division `round(x / S1) + Z1` gives
 //! other integers on some inputs (8 of 1 792 outputs of `cnn_dynamic`'s row
 //! FULLY_CONNECTED in the builtin goldens, 6 661 of 150 528 outputs of
 //! `cnn_dynamic_per_tensor`'s first CONV_2D), the reciprocal none.
-//! `round` is `TfLiteRound`: half away from zero ([`f32::round`]).
 //! An all-equal row (for instance all zeros) gets `S1 = 1`, `Z1 = 0`, `q = 0`.
+//!
+//! **Which rounding.** On x86 the wheel's `tensor_utils` are its NEON
+//! functions compiled through the NEON_2_SSE translator, not the portable
+//! ones. They round the product `y = x · (1/S1)` in two ways
+//! ([`neon_round`]): the first `len & !7` values of a row (two vectors of
+//! four at a time) as `trunc(y ± 0.5)`, the ± 0.5 added **in f32**; the
+//! remaining `len % 8` as `TfLiteRound(y)` (half away from zero). The
+//! asymmetric quantizer then **adds Z1 to the rounded integer**
+//! (`Z1 + round(y)`), where the portable source rounds `Z1 + y`: on an input
+//! where `y` is a tie the two differ (`bmm_dynamic`'s digits: 158 of 17 920
+//! outputs of its first BATCH_MATMUL, rows whose `1/S1` makes `k/255 · (1/S1)`
+//! land on a half). `1/S1` is `1.0 / S1` in double, rounded to f32.
 
 /// The run-time quantization of one batch row: S1 and Z1.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,8 +67,9 @@ pub fn symmetric_quantize(x: &[f32], q: &mut [i8]) -> RowQuant {
         return RowQuant { scale: 1.0, zero_point: 0 };
     }
     let inv = 127.0f32 / range;
-    for (o, &v) in q.iter_mut().zip(x) {
-        *o = ((v * inv).round() as i32).clamp(-127, 127) as i8;
+    let vectorized = x.len() & !7;
+    for (i, (o, &v)) in q.iter_mut().zip(x).enumerate() {
+        *o = neon_round(v * inv, i < vectorized).clamp(-127, 127) as i8;
     }
     RowQuant { scale: range / 127.0, zero_point: 0 }
 }
@@ -72,7 +84,10 @@ pub fn asymmetric_quantize(x: &[f32], q: &mut [i8]) -> RowQuant {
         return RowQuant { scale: 1.0, zero_point: 0 };
     }
     let (qmin, qmax) = (-128.0f64, 127.0f64);
-    let scale = (rmax - rmin) / (qmax - qmin);
+    // The wheel's NEON code keeps rmin and rmax in f32: their difference is
+    // rounded to f32 before the division in double (the portable source
+    // subtracts in double; they differ once a row has negative values).
+    let scale = ((rmax as f32 - rmin as f32) as f64) / (qmax - qmin);
     let from_min = qmin - rmin / scale;
     let from_max = qmax - rmax / scale;
     let err_min = qmin.abs() + (rmin / scale).abs();
@@ -86,12 +101,25 @@ pub fn asymmetric_quantize(x: &[f32], q: &mut [i8]) -> RowQuant {
         z.round() as i32
     };
     let s1 = scale as f32;
-    let inv = 1.0f32 / s1;
-    let zf = zero_point as f32;
-    for (o, &v) in q.iter_mut().zip(x) {
-        *o = ((zf + v * inv).round() as i32).clamp(-128, 127) as i8;
+    let inv = (1.0f64 / s1 as f64) as f32;
+    let vectorized = x.len() & !7;
+    for (i, (o, &v)) in q.iter_mut().zip(x).enumerate() {
+        *o = (zero_point + neon_round(v * inv, i < vectorized)).clamp(-128, 127) as i8;
     }
     RowQuant { scale: s1, zero_point }
+}
+
+/// LiteRT's rounding of `y = x · (1/S1)` on x86 (its NEON code through
+/// NEON_2_SSE): inside the vectorized part of a row `RoundToNearest`,
+/// `trunc(y + (y < 0 ? −0.5 : 0.5))` with the addition rounded in f32 (so
+/// `0.49999997` becomes 1); in the scalar tail `TfLiteRound`, half away from zero.
+#[inline]
+pub fn neon_round(y: f32, vectorized: bool) -> i32 {
+    if vectorized {
+        (y + if y < 0.0 { -0.5f32 } else { 0.5f32 }) as i32
+    } else {
+        y.round() as i32
+    }
 }
 
 /// XNNPACK's `qd8` quantizer (`xnn_f32_qd8_asymmetric_quantization_params`

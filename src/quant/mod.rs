@@ -54,6 +54,7 @@ pub mod softmax_derivation;
 // dynamic range (issue 11): the run-time input quantizers
 pub mod hybrid;
 pub mod int16; // topic int16: 16x8 arithmetic
+pub mod fixedpoint16; // int16_pot (issue 11): gemmlowp logistic/tanh on int16
 
 /// Equation (1): `r = S · (q − Z)`, computed as TFLite's DEQUANTIZE does
 /// (the product of the float scale and the exact integer difference, rounded

@@ -518,3 +518,131 @@ pub fn ulp_distance(a: f32, b: f32) -> u64 {
     };
     ordered(a).abs_diff(ordered(b))
 }
+
+// ---------------------------------------------------------------------------
+// float16: distances in ULPs from an optimized runtime's float goldens
+// (tests/goldens_float.rs, tests/goldens_float16.rs)
+// ---------------------------------------------------------------------------
+
+/// Largest ULP distance between two equally shaped float stacks, and the
+/// largest absolute difference relative to the largest |golden| value.
+pub fn max_ulps(ours: &quantlens::io::Stacked, golden: &quantlens::io::Stacked) -> (u64, f64) {
+    let (a, b) = (ours.to_f64_vec(), golden.to_f64_vec());
+    let ulps = a.iter().zip(&b).map(|(&x, &y)| ulp_distance(x as f32, y as f32)).max().unwrap_or(0);
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let scale = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
+    (ulps, if scale > 0.0 { diff / scale } else { diff })
+}
+
+/// One float32 op-produced tensor measured against an optimized runtime.
+#[derive(Clone, Debug)]
+pub struct UlpRow {
+    pub tensor: usize,
+    pub op: usize,
+    pub kind: String,
+    /// The op alone, fed that runtime's own inputs (its goldens): only its own arithmetic counts.
+    pub alone: u64,
+    /// The whole model run by quantlens: earlier ops' differences are inherited.
+    pub end_to_end: u64,
+    /// The op alone's largest |difference| over the tensor's largest |value|.
+    pub relative: f64,
+}
+
+/// Every float32 op-produced tensor of `plan` in the archive `npz`, measured
+/// in ULPs ([`UlpRow`]); the inputs are the first samples of `inputs`, as many
+/// as the archive holds. Integer tensors must be equal: each one that is not
+/// is returned as a message. Constants folded at prepare time that the
+/// archive leaves out (DEQUANTIZE of float16 weights) are skipped, and an op
+/// reading one is fed the prepared constant.
+pub fn ulp_rows(plan: &quantlens::Plan, inputs: &quantlens::io::Stacked, npz: &mut quantlens::io::Npz) -> (Vec<UlpRow>, Vec<String>) {
+    use quantlens::io::Stacked;
+    use quantlens::tensor::Value;
+    let names = npz.names().unwrap();
+    let has = |t: usize| names.iter().any(|n| n == &format!("t{t}") || n == &format!("t{t}.npy"));
+    let traces = plan.run_batch(&inputs.samples()).unwrap();
+    let n = inputs.len();
+    let (mut rows, mut integer_failures) = (Vec::new(), Vec::new());
+    for step in &plan.steps {
+        let t = step.kernel.output();
+        if matches!(step.kernel, quantlens::plan::Kernel::Folded(_)) && !has(t) {
+            continue;
+        }
+        let golden = npz.get(&format!("t{t}")).unwrap();
+        let kind = plan.model.operators[step.op].kind.name();
+        let ours: Vec<Value> = traces.iter().map(|tr| tr.value(t).unwrap().clone()).collect();
+        let ours = Stacked::from_values(&ours.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(ours.shape, golden.shape, "t{t}");
+        if let (Some(a), Some(b)) = (ours.to_i64_vec(), golden.to_i64_vec()) {
+            if a != b {
+                integer_failures.push(format!("integer tensor t{t} ({kind}) differs"));
+            }
+            continue;
+        }
+        let (end_to_end, _) = max_ulps(&ours, &golden);
+        let feeds: Vec<(usize, Option<Stacked>)> = step
+            .kernel
+            .inputs()
+            .into_iter()
+            .map(|i| (i, if i == plan.input() { Some(inputs.clone()) } else if has(i) { Some(npz.get(&format!("t{i}")).unwrap()) } else { None }))
+            .collect();
+        let alone: Vec<Value> = (0..n)
+            .map(|k| {
+                let mut values = vec![None; plan.model.tensors.len()];
+                for (i, s) in &feeds {
+                    values[*i] = match s {
+                        Some(s) => Some(s.sample(k)),
+                        None => Value::from_constant(&plan.model.tensors[*i]),
+                    };
+                }
+                step.kernel.eval(&values).unwrap()
+            })
+            .collect();
+        let (alone, relative) = max_ulps(&Stacked::from_values(&alone.iter().collect::<Vec<_>>()).unwrap(), &golden);
+        rows.push(UlpRow { tensor: t, op: step.op, kind, alone, end_to_end, relative });
+    }
+    (rows, integer_failures)
+}
+
+/// Bit-exact against one runtime's goldens `npz` on the samples `inputs`:
+/// every op-produced tensor of the traced run ([`quantlens::verify::verify`];
+/// floats by their bits), then the model's output through the outputs-only
+/// paths (batched on 1 and 2 threads, and a reused workspace). One message per
+/// difference, each starting with `label`.
+pub fn exact_against_goldens(label: &str, plan: &quantlens::Plan, inputs: &quantlens::io::Stacked, npz: &mut quantlens::io::Npz) -> Vec<String> {
+    let traces = plan.run_batch(&inputs.samples()).unwrap();
+    let report = quantlens::verify::verify(plan, &traces, npz).unwrap();
+    let mut failures = Vec::new();
+    for t in &report.tensors {
+        println!("{label}: t{} ({}, op {}): {} of {} differ", t.tensor, t.op_kind, t.op, t.differing, t.elements);
+        if t.differing != 0 {
+            failures.push(format!("{label}: t{} ({}) {} of {} differ, max |diff| {}", t.tensor, t.op_kind, t.differing, t.elements, t.max_abs_diff));
+        }
+    }
+    let golden_out = npz.get(&format!("t{}", plan.output())).unwrap();
+    for threads in [1, 2] {
+        let out = plan.run_batch_outputs_threads(inputs, threads).unwrap();
+        if out.shape != golden_out.shape || out.data != golden_out.data {
+            failures.push(format!("{label}: outputs-only path on {threads} thread(s) differs"));
+        }
+    }
+    let mut ws = plan.workspace();
+    for i in 0..inputs.len() {
+        let y = ws.run(plan, &inputs.sample(i)).unwrap();
+        if y.data != golden_out.sample(i).data {
+            failures.push(format!("{label}: workspace run of sample {i} differs"));
+        }
+    }
+    failures
+}
+
+/// The committed model `stem` prepared for `profile`.
+pub fn open_plan(stem: &str, profile: quantlens::Profile) -> quantlens::Plan {
+    quantlens::Plan::new(quantlens::Model::from_path(model(stem)).unwrap(), profile).unwrap()
+}
+
+/// The golden inputs of `stem` (`input.npy`), asserted to be `images` samples.
+pub fn golden_inputs(stem: &str, images: usize) -> quantlens::io::Stacked {
+    let inputs = quantlens::io::read_samples(golden_dir(stem).join("input.npy")).unwrap();
+    assert_eq!(inputs.len(), images, "{stem}: expected {images} golden images");
+    inputs
+}

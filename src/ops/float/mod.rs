@@ -161,6 +161,14 @@ fn sized(v: &Value, t: usize, len: usize) -> Result<&[f32], EngineError> {
 }
 
 /// The float32 contents of constant tensor `t` (weights, bias), or an error naming it.
+///
+/// `ctx.model` is the *prepared* model: [`Plan`](crate::Plan) has already
+/// folded every operator on constants ([`super::fold`]: DEQUANTIZE float16 →
+/// float32, DENSIFY) and written its result into the output tensor's data.
+/// So a float16 model's weights, stored as FLOAT16 behind a DEQUANTIZE, arrive
+/// here as an ordinary float32 constant: this one function serves weights from
+/// the file and folded weights alike, for every float kernel (proven by
+/// `tests/goldens_float16.rs` on CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED).
 pub(crate) fn const_f32(ctx: &OpContext, t: usize, role: &str) -> Result<Vec<f32>, EngineError> {
     let tensor = &ctx.model.tensors[t];
     let v = Value::from_constant(tensor).ok_or_else(|| ctx.unsupported(format!("non-constant {role} (tensor {t})")))?;

@@ -15,9 +15,16 @@
 //! ```
 //!
 //! (`u >> 9` or `u >> 8` ≥ 255 saturates). When the input scale is a power
-//! of two that puts the input in Q3.12 (LOGISTIC; TANH also Q2.13) LiteRT
-//! sets `m = 0`, and then its optimized kernels take gemmlowp's fixed-point
-//! path instead ([`Profile::activation16_pot`]).
+//! of two that puts the input in Q3.12 (S_in = 2^-12; for TANH also
+//! S_in = 2^-11, Q4.11) LiteRT sets `m = 0`: its reference kernel then runs
+//! the table with `m = 3·2^k`, but its optimized kernels take gemmlowp's
+//! int16 fixed point ([`Profile::activation16_pot`],
+//! [`crate::quant::fixedpoint16`]):
+//!
+//! ```text
+//!     LOGISTIC: y = logistic(Q3.12 x)                       (Q0.15 out)
+//!     TANH:     y = tanh(Q3.12 x), x first doubled with saturation when S_in = 2^-11
+//! ```
 
 use super::{i16s, require_int16, value16};
 use crate::error::EngineError;
@@ -38,6 +45,9 @@ pub struct Params {
     pub input_left_shift: i32,
     pub pot: Activation16Pot,
     pub output_shape: Vec<usize>,
+    /// int16_pot: `Some(k)` when the kernel runs gemmlowp's fixed point on
+    /// the input doubled `k` times (0 or 1) instead of the table.
+    pub fixed_point: Option<i32>,
 }
 
 /// TFLite's `CheckedLog2`: `round(log2(x))`, and whether `x` is within
@@ -59,11 +69,10 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     let mut left_shift = (15 - INPUT_INTEGER_BITS) + log2;
     let pot_shift_ok = if tanh { left_shift == 0 || left_shift == 1 } else { left_shift == 0 };
     let pot = profile.activation16_pot();
+    let mut fixed_point = None;
     let multiplier = if is_pot && pot_shift_ok {
         if pot == Activation16Pot::GemmlowpFixedPoint {
-            return Err(ctx.unsupported(
-                "an input scale that is a power of two under this profile (its kernel takes gemmlowp's fixed-point path, which quantlens does not run for int16)",
-            ));
+            fixed_point = Some(left_shift);
         }
         let m = 3 << left_shift;
         left_shift = 0;
@@ -77,13 +86,17 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         }
         m as i32
     };
-    Ok(Params { input, output, tanh, input_multiplier: multiplier, input_left_shift: left_shift, pot, output_shape: ctx.shape(output) })
+    Ok(Params { input, output, tanh, input_multiplier: multiplier, input_left_shift: left_shift, pot, output_shape: ctx.shape(output), fixed_point })
 }
 
 impl Params {
     /// One output from one input.
     #[inline]
     pub fn element(&self, x: i16) -> i16 {
+        if let Some(doublings) = self.fixed_point {
+            use crate::quant::fixedpoint16 as fp;
+            return if self.tanh { fp::tanh(fp::multiply_by_pot(x, doublings), 3) } else { fp::logistic(x, 3) };
+        }
         let k = self.input_left_shift;
         let round = if k > 0 { 1i32 << (k - 1) } else { 0 };
         let v = (x as i32).wrapping_mul(self.input_multiplier).wrapping_add(round) >> k;

@@ -176,7 +176,10 @@ impl Kernel16 {
             Kernel16::FullyConnected(p) => format!("fc16_scaling = {:?}", p.scaling),
             Kernel16::Softmax(p) => format!("softmax16_lut_float = {:?}", p.lut_float),
             Kernel16::Mul(p) => format!("mul16_multiplier = {:?}", p.multiplier_precision),
-            Kernel16::Sigmoid(p) => format!("activation16_pot = {:?}", p.pot),
+            Kernel16::Sigmoid(p) => match p.fixed_point {
+                Some(_) => format!("activation16_pot = {:?}: the input scale is a power of two, gemmlowp int16 fixed point", p.pot),
+                None => format!("activation16_pot = {:?} (for power-of-two input scales only): sigmoid table", p.pot),
+            },
             Kernel16::Relu(p) => p.choice(),
             Kernel16::Conv(_) | Kernel16::AddSub(_) | Kernel16::Mean(_) => {
                 "none: every runtime computes the 16x8 op the same way".into()
