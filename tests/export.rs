@@ -21,6 +21,9 @@ use quantlens::io::{read_samples, Npz};
 use quantlens::verify::stack_tensor;
 use quantlens::{Model, Plan, Profile, Value};
 
+mod common;
+use common::cli;
+
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
 }
@@ -30,11 +33,6 @@ fn tmp(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn cli(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quantlens")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
 }
 
 fn plan(stem: &str, profile: Profile) -> Plan {
@@ -77,18 +75,7 @@ fn read_i32(path: &Path) -> Vec<i32> {
 fn c_harness(stem: &str, tflm_golden: bool, negative_check: bool) {
     let dir = tmp(&format!("c-{stem}"));
     let model = data().join("models").join(format!("{stem}.tflite"));
-    let (code, out) = cli(&[
-        "export",
-        model.to_str().unwrap(),
-        "--format",
-        "c",
-        "--out",
-        dir.to_str().unwrap(),
-        "--golden",
-        "1000",
-        "--input",
-        input_path(stem).to_str().unwrap(),
-    ]);
+    let (code, out) = common::export_with_goldens(&model, "c", &dir, 1000, &input_path(stem));
     assert_eq!(code, 0, "{out}");
     let header = std::fs::read_to_string(dir.join("model.h")).unwrap();
     let source = std::fs::read_to_string(dir.join("model.c")).unwrap();
@@ -195,18 +182,7 @@ fn verilog_hex_and_manifest_parse_back() {
     let stem = "mlp_ptq_uint8io";
     let dir = tmp("verilog");
     let model = data().join("models").join(format!("{stem}.tflite"));
-    let (code, out) = cli(&[
-        "export",
-        model.to_str().unwrap(),
-        "--format",
-        "verilog",
-        "--out",
-        dir.to_str().unwrap(),
-        "--golden",
-        "50",
-        "--input",
-        input_path(stem).to_str().unwrap(),
-    ]);
+    let (code, out) = common::export_with_goldens(&model, "verilog", &dir, 50, &input_path(stem));
     assert_eq!(code, 0, "{out}");
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["profile"], "tflm");

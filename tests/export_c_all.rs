@@ -62,11 +62,6 @@ const MODELS: &[(&str, Expect)] = &[
     ("cnn_modes_ptq_uint8io", Expect::Exact),
 ];
 
-fn cli(args: &[&str]) -> (i32, String) {
-    let out = common::bin().args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
-}
-
 fn goldens(stem: &str) -> PathBuf {
     common::root().join("data/goldens").join(stem)
 }
@@ -82,18 +77,7 @@ fn check_model(stem: &str) -> (usize, usize, usize, usize, usize, usize) {
         xs.truncate(200);
     }
     let n = xs.len();
-    let (code, out) = cli(&[
-        "export",
-        model.to_str().unwrap(),
-        "--format",
-        "c",
-        "--out",
-        dir.to_str().unwrap(),
-        "--golden",
-        &n.to_string(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let (code, out) = common::export_with_goldens(&model, "c", &dir, n, &input);
     assert_eq!(code, 0, "{stem}: {out}");
     let plan = Plan::new(Model::from_path(&model).unwrap(), Profile::Tflm).unwrap();
     // The layers' output tensors, in export order.
@@ -155,7 +139,7 @@ fn check(stem: &str) {
         }
         Expect::Refused(op, why) => {
             let dir = common::tempdir("export-c-all", &format!("refused-{stem}"));
-            let (code, out) = cli(&["export", common::model(stem).to_str().unwrap(), "--format", "c", "--out", dir.to_str().unwrap()]);
+            let (code, out) = common::cli(&["export", common::model(stem).to_str().unwrap(), "--format", "c", "--out", dir.to_str().unwrap()]);
             assert_eq!(code, 2, "{stem} should be refused: {out}");
             assert!(out.contains(op), "{stem}: the refusal names {op}: {out}");
             println!("{stem}: refused ({op}): {why}");
@@ -222,7 +206,7 @@ fn json_and_verilog_export_of_a_conv_model_read_back() {
     let e = GraphExport::new(&plan, stem).unwrap();
     // JSON: every layer's params and arrays, by name.
     let dir = common::tempdir("export-c-all", "json");
-    let (code, out) = cli(&["export", common::model(stem).to_str().unwrap(), "--format", "json", "--out", dir.to_str().unwrap()]);
+    let (code, out) = common::cli(&["export", common::model(stem).to_str().unwrap(), "--format", "json", "--out", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
     let layers = j["layers"].as_array().unwrap();
@@ -255,7 +239,7 @@ fn json_and_verilog_export_of_a_conv_model_read_back() {
 
     // Verilog: each ROM file parses back to its array; params.vh has every constant and each ROM's depth.
     let vdir = common::tempdir("export-c-all", "verilog");
-    let (code, out) = cli(&["export", common::model(stem).to_str().unwrap(), "--format", "verilog", "--out", vdir.to_str().unwrap()]);
+    let (code, out) = common::cli(&["export", common::model(stem).to_str().unwrap(), "--format", "verilog", "--out", vdir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     let vh = std::fs::read_to_string(vdir.join("params.vh")).unwrap();
     for l in &e.nodes {
@@ -297,7 +281,7 @@ fn element_wise_kernels_match_the_engine_on_every_int8_input() {
     let plan = Plan::new(Model::from_path(common::model(stem)).unwrap(), Profile::Tflm).unwrap();
     let e = GraphExport::new(&plan, stem).unwrap();
     let dir = common::tempdir("export-c-all", "every-input");
-    let (code, out) = cli(&["export", common::model(stem).to_str().unwrap(), "--format", "c", "--out", dir.to_str().unwrap()]);
+    let (code, out) = common::cli(&["export", common::model(stem).to_str().unwrap(), "--format", "c", "--out", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     let mut driver = String::from("#include \"model.c\"\n#include <stdio.h>\nint main(void) {\n    long i;\n");
     let mut checked = Vec::new();

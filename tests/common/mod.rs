@@ -37,6 +37,21 @@ pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_quantlens"))
 }
 
+/// Run the `quantlens` command: (exit code, stdout followed by stderr).
+#[cfg(feature = "cli")]
+pub fn cli(args: &[&str]) -> (i32, String) {
+    let out = bin().args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// `quantlens export MODEL --format FORMAT --out DIR --golden N --input INPUT`: an export
+/// with golden vectors for its harness or testbench.
+#[cfg(feature = "cli")]
+pub fn export_with_goldens(model: &std::path::Path, format: &str, dir: &std::path::Path, n: usize, input: &std::path::Path) -> (i32, String) {
+    let n = n.to_string();
+    cli(&["export", model.to_str().unwrap(), "--format", format, "--out", dir.to_str().unwrap(), "--golden", &n, "--input", input.to_str().unwrap()])
+}
+
 /// Marsaglia's xorshift64: deterministic, no dependency.
 pub struct XorShift(pub u64);
 
