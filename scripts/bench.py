@@ -23,8 +23,9 @@ time of `invoke()` alone (the input copy `set_tensor` is reported apart and
 left out, which favours LiteRT); for quantlens a reused Workspace::run
 (input copy included). batched = all 1000 images at once: LiteRT's input
 resized to (1000, ...) and one invoke; quantlens run_batch_outputs.
-Models with few golden images (MobileNetV2: 16, EfficientNet: 8) repeat the
-pass over their images so each repetition covers at least 200 images.
+Models with few golden images (MobileNetV2: 16, EfficientNet: 8, the full-width
+EfficientNet-B0: 3) repeat the pass over their images so each repetition covers
+at least 200 images.
 
 cli = `quantlens run MODEL --input X.npy` as a user calls it (release build,
 both cores, outputs-only): the wall time on N images minus the time on one
@@ -237,7 +238,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=3, help="repetitions per round and figure")
-    ap.add_argument("--models", default="mlp_ptq_int8_per_tensor,mlp_ptq_uint8io,cnn_ptq_int8,mobilenetv2_ptq_int8,efficientnet_b0w05_ptq_int8")
+    ap.add_argument("--models", default="mlp_ptq_int8_per_tensor,mlp_ptq_uint8io,cnn_ptq_int8,mobilenetv2_ptq_int8,efficientnet_b0w05_ptq_int8"
+                    ",efficientnet_b0_ptq_int8")  # effb0: the full-width EfficientNetB0
     ap.add_argument("--no-cli", action="store_true", help="skip the `quantlens run` timing")
     ap.add_argument("--no-tflm", action="store_true")
     ap.add_argument("--json", help="also write every measurement here")

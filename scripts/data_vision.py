@@ -225,23 +225,35 @@ def make(out, split, md):
             acc = float(np.mean(np.argmax(model.predict(xs_te.astype(np.float32) / 255.0, verbose=0), 1)
                                 == y_te))
             metric = "keras held-out accuracy"
-        training[family] = {"architecture": ARCH[family], "epochs": 1, "training_images": int(n),
-                            "optimizer": "adam(1e-3)", "seed": seed, "input_scaling": "pixel / 255.0",
-                            metric: acc, "representative_dataset": "first %d training images" % N_REP}
+        training[family] = training_record(ARCH[family], n, seed, metric, acc)
         md.log("%s: %s %.4f (%.1fs)" % (family, metric, acc, time.time() - t0))
         shape = xs_tr.shape[1:]
         stems = [(stem, True)] + ([(stem.replace("ptq_int8", "float32"), False)] if family in ("vision_ops", "tile") else [])
         for s, q in stems:
             (out / "models" / (s + ".tflite")).write_bytes(convert(model, shape, xs_tr[:N_REP], q))
-            extra = {"family": family, "training": "vision_training.%s" % family,
-                     "input_transform": "pad2_rgb3" if tr is to_rgb32 else "none"}
-            e = md.golden_entry(out, s, "%s (%s)" % (ARCH[family], "float32" if not q else "full-integer PTQ, int8 I/O"),
-                                xs_te, y_te, extra=extra, n_images=N_GOLDEN[s])
-            e["op_kinds"] = sorted({o["op"] for o in e["ops"]})
-            e["runtimes_that_ran"] = sorted(e["goldens"], key=md.gl.RUNTIMES.index)
-            e["golden_images"] = N_GOLDEN[s]
-            # the tensor table without the constants (their per-channel scales made the manifest MBs)
-            e["tensors"] = [t for t in e["tensors"] if t["index"] in e["op_produced_tensors"] or t["index"] == e["input"]["index"]]
-            e["tensors_note"] = "op-produced tensors and the input only; constants are in the .tflite"
-            entries[s] = e
+            entries[s] = vision_entry(out, md, s, family, ARCH[family], q, tr, xs_te, y_te, N_GOLDEN[s])
     return {"models": entries, "vision_training": training}
+
+
+def vision_entry(out, md, stem, family, arch, quantized, transform, xs_te, y_te, n_golden):
+    """`md.golden_entry` of one converted model (models/<stem>.tflite) with the vision topics'
+    extra facts: its family and training record, input transform, op kinds, the runtimes that
+    ran it, and a tensor table without the constants."""
+    extra = {"family": family, "training": "vision_training.%s" % family,
+             "input_transform": "pad2_rgb3" if transform is to_rgb32 else "none"}
+    e = md.golden_entry(out, stem, "%s (%s)" % (arch, "full-integer PTQ, int8 I/O" if quantized else "float32"),
+                        xs_te, y_te, extra=extra, n_images=n_golden)
+    e["op_kinds"] = sorted({o["op"] for o in e["ops"]})
+    e["runtimes_that_ran"] = sorted(e["goldens"], key=md.gl.RUNTIMES.index)
+    e["golden_images"] = n_golden
+    # the tensor table without the constants (their per-channel scales made the manifest MBs)
+    e["tensors"] = [t for t in e["tensors"] if t["index"] in e["op_produced_tensors"] or t["index"] == e["input"]["index"]]
+    e["tensors_note"] = "op-produced tensors and the input only; constants are in the .tflite"
+    return e
+
+
+def training_record(arch, n, seed, metric, acc):
+    """How one vision model was trained (the manifest's `vision_training.<family>`)."""
+    return {"architecture": arch, "epochs": 1, "training_images": int(n),
+            "optimizer": "adam(1e-3)", "seed": seed, "input_scaling": "pixel / 255.0",
+            metric: acc, "representative_dataset": "first %d training images" % N_REP}

@@ -257,3 +257,26 @@ def run_runtime(runtime, model_path, probe_path, x, tensor_ids, input_shape):
     if runtime == "tflm":
         return run_tflm(model_path, x, tensor_ids, input_shape)
     raise ValueError(runtime)
+
+
+# --------------------------------------------------------------------------
+# effb0: the probe, derived without TensorFlow
+# --------------------------------------------------------------------------
+def write_probe(model_path, probe_path, produced):
+    """Write the probe of a model: the same model whose subgraph-0 outputs are every op-produced
+    tensor (original outputs first, then the rest in index order), as make_data.make_probe
+    writes it, with the flatbuffers schema ai_edge_litert ships instead of TensorFlow's
+    flatbuffer_utils. For models whose probe is too large to commit (`probe_derived`)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(model_path, "rb") as f:
+        buf = bytearray(f.read())
+    m = schema.ModelT.InitFromPackedBuf(buf, 0)
+    sg = m.subgraphs[0]
+    orig = [int(o) for o in sg.outputs]
+    sg.outputs = np.array(orig + [k for k in produced if k not in orig], dtype=np.int32)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    with open(probe_path, "wb") as f:
+        f.write(b.Output())

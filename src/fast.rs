@@ -2,17 +2,21 @@
 //!
 //! [`Plan::run`] keeps every tensor of one sample so it can be shown; this
 //! option of the run keeps only the model's output, reuses every buffer
-//! between samples (a [`Workspace`]), pushes several samples through each
-//! layer at once so the weights are read once per group, and can split a
-//! batch over threads. The bits are the same: FULLY_CONNECTED runs the same
-//! packed kernels in both; CONV_2D runs im2col + the packed gemm
-//! ([`crate::ops::conv_gemm`]) and DEPTHWISE_CONV_2D an i16 channel loop
-//! ([`crate::ops::depthwise_fast`]) here, the reference loops in [`Plan::run`],
-//! with the same requantization function (the golden tests check both).
-//! ADD, SUB, MUL, MEAN over (H, W), the pools and the one-input 8-bit
-//! element-wise ops (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, as
-//! 256-entry tables probed from their own kernels) write into reused
-//! buffers ([`crate::ops::elementwise_fast`]). The command line's `run`,
+//! between samples (a [`Workspace`]), pushes a group of [`GROUP`] samples
+//! through each layer at once — FULLY_CONNECTED and CONV_2D as one gemm
+//! whose N dimension is the whole group, every other step on the group's
+//! buffers — so each layer's weights are read once per group, and can split
+//! a batch over threads. A model with a step that has no form for several
+//! samples runs its samples one at a time. The bits are the same:
+//! FULLY_CONNECTED runs the same packed kernels in both; CONV_2D runs
+//! im2col + the packed gemm ([`crate::ops::conv_gemm`]) and
+//! DEPTHWISE_CONV_2D an i16 channel loop ([`crate::ops::depthwise_fast`])
+//! here, the reference loops in [`Plan::run`], with the same requantization
+//! function (the golden tests check both). ADD, SUB, MUL, MEAN over (H, W),
+//! the pools, CONCATENATION, PAD and the one-input 8-bit element-wise ops
+//! (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, as 256-entry tables
+//! probed from their own kernels) run in vector lanes or as copies
+//! ([`crate::ops::elementwise_fast`]). The command line's `run`,
 //! `verify --outputs-only` and `diff` of outputs use this path.
 //!
 //! ```no_run
@@ -40,20 +44,28 @@ pub const GROUP: usize = 16;
 #[derive(Clone, Debug)]
 pub struct Workspace {
     values: Vec<Option<Value>>,
+    /// Nanoseconds each step took, one entry per run, when timing is on
+    /// ([`Workspace::time_steps`]); empty otherwise.
+    step_ns: Vec<Vec<u32>>,
+    scratch: Scratch,
+}
+
+/// The kernels' scratch buffers and tables, kept between runs.
+#[derive(Clone, Debug, Default)]
+struct Scratch {
     fc: fully_connected::Scratch,
     conv: conv_gemm::Scratch,
     depthwise: depthwise_fast::Scratch,
     xs: Vec<i32>,
     ys: Vec<i32>,
-    /// Nanoseconds each step took, one entry per run, when timing is on
-    /// ([`Workspace::time_steps`]); empty otherwise.
-    step_ns: Vec<Vec<u32>>,
     /// Per step: the 256-entry table of a one-input 8-bit element-wise op,
     /// probed on the step's first run (`Some(None)`: not a table op).
     /// For a MUL, `(table, the operand it reads is input 0)` when it is x·f(x).
     luts: Vec<Option<Option<(Lut, bool)>>>,
-    /// MEAN's int32 sums.
+    /// MEAN's int32 sums, the pools' accumulators.
     sums: Vec<i32>,
+    /// Per step: an ADD's per-input tables (empty for other steps).
+    adds: Vec<elementwise_fast::AddTables>,
 }
 
 impl Plan {
@@ -68,17 +80,7 @@ impl Plan {
                 values[p.output] = Some(p.value.clone());
             }
         }
-        Workspace {
-            values,
-            fc: Default::default(),
-            conv: Default::default(),
-            depthwise: Default::default(),
-            xs: Vec::new(),
-            ys: Vec::new(),
-            step_ns: Vec::new(),
-            luts: vec![None; self.steps.len()],
-            sums: Vec::new(),
-        }
+        Workspace { values, step_ns: Vec::new(), scratch: Scratch { luts: vec![None; self.steps.len()], adds: vec![Default::default(); self.steps.len()], ..Default::default() } }
     }
 
     /// The model's output for one sample (no trace). Allocates a workspace:
@@ -158,7 +160,9 @@ impl Plan {
             return Ok(None);
         }
         let mut ws = self.workspace();
-        let group = if self.steps.iter().all(|s| batchable(&s.kernel)) { GROUP } else { 1 };
+        // Groups of GROUP samples go through each layer together; a model
+        // with a step that has no form for several samples runs one at a time.
+        let mut group = GROUP;
         let per = self.model.tensors[self.input()].num_elements();
         let out_per = self.model.tensors[self.output()].num_elements();
         let mut out: Option<Data> = None;
@@ -167,7 +171,11 @@ impl Plan {
             let rows = group.min(end - i);
             let input = ws.values[self.input()].get_or_insert_with(|| Value::zeros(inputs.dtype(), &self.model.tensors[self.input()].shape));
             copy_range(inputs, i * per, rows * per, input);
-            let y = ws.run_loaded(self, path, rows)?;
+            if !ws.run_loaded(self, path, rows)? {
+                group = 1;
+                continue;
+            }
+            let y = ws.output(self)?;
             let out = out.get_or_insert_with(|| {
                 let mut d = y.data.clone_empty();
                 reserve(&mut d, (end - start) * out_per);
@@ -202,7 +210,8 @@ impl Workspace {
         }
         let slot = self.values[plan.input()].get_or_insert_with(|| Value::zeros(t_in.dtype, &t_in.shape));
         copy_range(&input.data, 0, input.len(), slot);
-        self.run_loaded(plan, crate::ops::kernel_path(), 1)
+        self.run_loaded(plan, crate::ops::kernel_path(), 1)?;
+        self.output(plan)
     }
 
     /// Time every step of the following runs (the bench's per-op profile):
@@ -227,8 +236,13 @@ impl Workspace {
             .collect()
     }
 
-    /// Run the plan on the `rows` samples already in the input slot.
-    fn run_loaded(&mut self, plan: &Plan, path: KernelPath, rows: usize) -> Result<&Value, EngineError> {
+    /// Run the plan on the `rows` samples already in the input slot, layer
+    /// by layer: each step takes all `rows` samples at once (the gemm's N
+    /// grows by the group, the weights are read once). `Ok(false)` when a
+    /// step has no form for several samples (`rows > 1`): the caller then
+    /// runs one sample at a time. With `rows == 1` every step runs (its
+    /// reference kernel where no fast form applies).
+    fn run_loaded(&mut self, plan: &Plan, path: KernelPath, rows: usize) -> Result<bool, EngineError> {
         let timing = self.step_ns.len() == plan.steps.len();
         for (si, step) in plan.steps.iter().enumerate() {
             let start = timing.then(std::time::Instant::now);
@@ -239,68 +253,23 @@ impl Workspace {
             let (i, o) = (k.data_input(), k.output());
             let shape = &plan.model.tensors[o].shape;
             let mut out = self.values[o].take().unwrap_or_else(|| Value { shape: shape.clone(), data: Data::I32(Vec::new()) });
-            let result = match (k, self.values[i].as_ref()) {
-                (_, None) => Err(EngineError::BadInput(format!("tensor {i} has no value yet"))),
-                (Kernel::FullyConnected(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.fc),
-                (Kernel::Conv2d(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.conv),
-                (Kernel::DepthwiseConv2d(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.depthwise),
-                (Kernel::Softmax(p), Some(x)) => p.eval_into(x, &mut out, &mut self.xs, &mut self.ys),
-                (Kernel::Quantize(p), Some(x)) => p.eval_into(path, x, &mut out, &mut self.xs),
-                (Kernel::Dequantize(p), Some(x)) => p.eval_into(x, &mut out),
-                (Kernel::Reshape(_), Some(x)) => {
-                    copy_range(&x.data, 0, x.len(), &mut out);
-                    Ok(())
-                }
-                // speed (issue 16): element-wise ops and MEAN without a per-image allocation.
-                (Kernel::AddSub(p), Some(x)) if rows == 1 => match self.values[p.inputs[1]].as_ref() {
-                    Some(y) if elementwise_fast::add_into(p, x, y, &mut out) => Ok(()),
-                    _ => k.eval(&self.values).map(|v| out = v),
-                },
-                (Kernel::Mul(p), Some(x)) if rows == 1 => {
-                    // x·f(x) with f a one-input table op (EfficientNet's swish
-                    // x·σ(x)) is itself a table of x.
-                    let fused = self.luts[si].get_or_insert_with(|| swish_table(plan, p));
-                    match (fused, self.values[p.inputs[1]].as_ref()) {
-                        (Some((l, true)), _) => l.apply(x, &mut out),
-                        (Some((l, false)), Some(y)) => l.apply(y, &mut out),
-                        (None, Some(y)) if elementwise_fast::mul_into(p, x, y, &mut out) => Ok(()),
-                        _ => k.eval(&self.values).map(|v| out = v),
-                    }
-                }
-                (Kernel::MaxPool2d(p) | Kernel::AveragePool2d(p), Some(x)) if rows == 1 => {
-                    if elementwise_fast::pool_into(p, x, &mut out, &mut self.sums) {
-                        Ok(())
-                    } else {
-                        k.eval(&self.values).map(|v| out = v)
-                    }
-                }
-                (Kernel::Mean(p), Some(x)) if rows == 1 => {
-                    if elementwise_fast::mean_into(p, x, &mut out, &mut self.sums) {
-                        Ok(())
-                    } else {
-                        k.eval(&self.values).map(|v| out = v)
-                    }
-                }
-                (Kernel::Logistic(_) | Kernel::Tanh(_) | Kernel::HardSwish(_) | Kernel::LeakyRelu(_) | Kernel::Relu(_), Some(x)) if rows == 1 => {
-                    let lut = self.luts[si].get_or_insert_with(|| {
-                        let (t_in, t_out) = (&plan.model.tensors[i], &plan.model.tensors[o]);
-                        if t_in.dtype != t_out.dtype {
-                            return None;
-                        }
-                        Lut::probe(t_in.dtype, |v| unary_eval(k, v)).map(|l| (l, true))
-                    });
-                    match lut {
-                        Some((l, _)) => l.apply(x, &mut out),
-                        None => k.eval(&self.values).map(|v| out = v),
-                    }
-                }
-                #[allow(unreachable_patterns)]
-                _ => {
-                    debug_assert_eq!(rows, 1);
-                    k.eval(&self.values).map(|v| out = v)
-                }
+            let done = match self.values[i].as_ref() {
+                None => Err(EngineError::BadInput(format!("tensor {i} has no value yet"))),
+                Some(x) => self.scratch.step_into(&self.values, plan, si, path, rows, x, &mut out),
             };
-            result?;
+            // No fast form: the reference kernel, for one sample.
+            let done = match done? {
+                Fast::Done => true,
+                Fast::Reference if rows == 1 => {
+                    out = k.eval(&self.values)?;
+                    true
+                }
+                Fast::Reference => false,
+            };
+            if !done {
+                self.values[o] = Some(out);
+                return Ok(false);
+            }
             if let Some(t0) = start {
                 self.step_ns[si].push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
             }
@@ -309,8 +278,77 @@ impl Workspace {
             }
             self.values[o] = Some(out);
         }
+        Ok(true)
+    }
+
+    /// The plan's output after [`Workspace::run_loaded`].
+    fn output(&self, plan: &Plan) -> Result<&Value, EngineError> {
         self.values[plan.output()].as_ref().ok_or_else(|| EngineError::BadInput("the model's output was not produced".into()))
     }
+
+}
+
+impl Scratch {
+    /// Step `si` on `x` (its data input, holding `rows` samples; the other
+    /// operands in `values`) into `out` by its fast form, when it has one.
+    #[allow(clippy::too_many_arguments)]
+    fn step_into(&mut self, values: &[Option<Value>], plan: &Plan, si: usize, path: KernelPath, rows: usize, x: &Value, out: &mut Value) -> Result<Fast, EngineError> {
+        let k = &plan.steps[si].kernel;
+        let (i, o) = (k.data_input(), k.output());
+        let fast = |applied: bool| if applied { Fast::Done } else { Fast::Reference };
+        Ok(match k {
+            Kernel::FullyConnected(p) => p.eval_into(path, x, out, &mut self.fc).map(|_| Fast::Done)?,
+            Kernel::Conv2d(p) if rows == 1 || p.packed.is_some() => p.eval_into(path, x, out, &mut self.conv).map(|_| Fast::Done)?,
+            Kernel::DepthwiseConv2d(p) if rows == 1 || p.packed.is_some() => p.eval_into(path, x, out, &mut self.depthwise).map(|_| Fast::Done)?,
+            Kernel::Softmax(p) => p.eval_into(x, out, &mut self.xs, &mut self.ys).map(|_| Fast::Done)?,
+            Kernel::Quantize(p) => p.eval_into(path, x, out, &mut self.xs).map(|_| Fast::Done)?,
+            Kernel::Dequantize(p) => p.eval_into(x, out).map(|_| Fast::Done)?,
+            Kernel::Reshape(_) => {
+                copy_range(&x.data, 0, x.len(), out);
+                Fast::Done
+            }
+            // speed (issue 16): the element-wise ops, MEAN, the pools and the
+            // moves without a per-image allocation, for every sample at once.
+            Kernel::AddSub(p) => fast(values[p.inputs[1]].as_ref().is_some_and(|y| elementwise_fast::add_into(path, p, x, y, out, &mut self.adds[si]))),
+            Kernel::Mul(p) => {
+                // x·f(x) with f a one-input table op (EfficientNet's swish
+                // x·σ(x)) is itself a table of x.
+                let fused = self.luts[si].get_or_insert_with(|| swish_table(plan, p));
+                match (fused, values[p.inputs[1]].as_ref()) {
+                    (Some((l, true)), _) => l.apply(path, x, out).map(|_| Fast::Done)?,
+                    (Some((l, false)), Some(y)) => l.apply(path, y, out).map(|_| Fast::Done)?,
+                    (None, Some(y)) => fast(elementwise_fast::mul_into(path, p, x, y, out)),
+                    _ => Fast::Reference,
+                }
+            }
+            Kernel::MaxPool2d(p) | Kernel::AveragePool2d(p) => fast(elementwise_fast::pool_into(path, p, x, out, &mut self.sums)),
+            Kernel::Mean(p) => fast(elementwise_fast::mean_into(path, p, x, out, &mut self.sums)),
+            Kernel::Concatenation(p) => fast(elementwise_fast::concat_into(p, |t| values[t].as_ref(), out)),
+            Kernel::Pad(p) => fast(elementwise_fast::pad_into(p, x, out)),
+            Kernel::Logistic(_) | Kernel::Tanh(_) | Kernel::HardSwish(_) | Kernel::LeakyRelu(_) | Kernel::Relu(_) => {
+                let lut = self.luts[si].get_or_insert_with(|| {
+                    let (t_in, t_out) = (&plan.model.tensors[i], &plan.model.tensors[o]);
+                    if t_in.dtype != t_out.dtype {
+                        return None;
+                    }
+                    Lut::probe(t_in.dtype, |v| unary_eval(k, v)).map(|l| (l, true))
+                });
+                match lut {
+                    Some((l, _)) => l.apply(path, x, out).map(|_| Fast::Done)?,
+                    None => Fast::Reference,
+                }
+            }
+            _ => Fast::Reference,
+        })
+    }
+}
+
+/// What [`Workspace::step_into`] did.
+enum Fast {
+    /// The output is written.
+    Done,
+    /// No fast form applies: the reference kernel must run (one sample).
+    Reference,
 }
 
 /// The reference kernel of a one-input element-wise op on `v` alone (the
@@ -359,11 +397,6 @@ fn swish_table(plan: &Plan, p: &crate::ops::mul::Params) -> Option<(Lut, bool)> 
         }
     }
     None
-}
-
-/// Kernels whose fast form takes several samples at once.
-fn batchable(k: &Kernel) -> bool {
-    matches!(k, Kernel::FullyConnected(_) | Kernel::Softmax(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_) | Kernel::Folded(_))
 }
 
 /// `dst.data ← src[start..start + len]`, reusing `dst`'s buffer when the dtypes match.

@@ -208,18 +208,14 @@ fn report_cmd(
         labels: setup.labels.clone(),
         ..Default::default()
     };
-    // The page runs every profile over up to 200 samples: a spinner with the elapsed time (a
-    // terminal only), since report::build reports no per-sample progress.
-    let spinner = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let s = indicatif::ProgressBar::new_spinner().with_message("report: running every profile, drawing the charts");
-        s.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
-        s.enable_steady_tick(std::time::Duration::from_millis(120));
-        s
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let page = quantlens::report::build(&setup.model_path, &setup.model, &setup.inputs, &setup.input_source, &opts);
-    spinner.finish_and_clear();
+    // The page runs every profile over up to 200 samples: a bar counting the sample runs (a
+    // terminal only; report::Progress says what is counted).
+    let bar = counting_bar(1, "report", "sample runs");
+    let page = quantlens::report::build_with_progress(&setup.model_path, &setup.model, &setup.inputs, &setup.input_source, &opts, &|p| match p {
+        quantlens::report::Progress::Total(n) => bar.set_length(n as u64),
+        quantlens::report::Progress::Done(n) => bar.inc(n as u64),
+    });
+    bar.finish_and_clear();
     let page = page?;
     std::fs::write(out, &page).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {} ({} bytes)", out.display(), page.len());
@@ -285,11 +281,20 @@ fn threads() -> usize {
 /// terminal and there is more than one sample (hidden otherwise: scripts and
 /// tests see no stderr noise).
 fn progress_bar(n: usize, what: &'static str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if n < 2 || !std::io::stderr().is_terminal() {
+    if n < 2 {
         return indicatif::ProgressBar::hidden();
     }
-    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} samples {elapsed} (eta {eta})")
+    counting_bar(n, what, "samples")
+}
+
+/// A bar counting `n` `unit`s on stderr (its length may be set again as the work becomes
+/// known), drawn only when stderr is a terminal.
+fn counting_bar(n: usize, what: &'static str, unit: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let style = indicatif::ProgressStyle::with_template(&format!("{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit} {{elapsed}} (eta {{eta}})"))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> ");
     let bar = indicatif::ProgressBar::with_draw_target(Some(n as u64), indicatif::ProgressDrawTarget::stderr()).with_style(style);

@@ -170,10 +170,15 @@ pub fn golden_json(e: &Export, g: &Golden) -> String {
 
 /// `golden.json` for any export: per layer `(k, output tensor)`, its outputs on the golden images.
 pub fn golden_text(model_name: &str, profile: crate::profile::Profile, layers: &[(usize, usize)], g: &Golden) -> String {
+    // float plumbing (issue 15, item 4): float32 tensors as numbers (shortest round-trip decimals, null if not finite).
     let rows = |st: &crate::io::Stacked| {
-        let v = st.to_i64_vec().unwrap_or_default();
-        let per = v.len() / g.n.max(1);
-        let r: Vec<String> = v.chunks(per.max(1)).map(ints).collect();
+        let r: Vec<String> = match &st.data {
+            crate::tensor::Data::F32(v) => v.chunks((v.len() / g.n.max(1)).max(1)).map(|c| floats(&c.iter().map(|&x| x as f64).collect::<Vec<_>>())).collect(),
+            _ => {
+                let v = st.to_i64_vec().unwrap_or_default();
+                v.chunks((v.len() / g.n.max(1)).max(1)).map(ints).collect()
+            }
+        };
         format!("[\n{}\n]", r.join(",\n"))
     };
     let mut s = format!("{{\"generator\":\"quantlens export\",\"model\":{},\"profile\":{},\"n\":{},\n\"input\":{},\n\"layers\":[", string(model_name), string(profile.name()), g.n, rows(&g.input));

@@ -245,6 +245,10 @@ pub fn dtype_code(d: DType) -> i64 {
         DType::U8 => 2,
         DType::I16 => 3,
         DType::I32 => 4,
+        // float plumbing (issue 15, item 4): float32 buffers and goldens, compared by bits
+        DType::F32 => 5,
+        // tops (cexpb): bool, stored as uint8 0 / 1
+        DType::Bool => 2,
         _ => 0,
     }
 }

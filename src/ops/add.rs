@@ -196,9 +196,6 @@ pub fn xnnpack_add_multipliers(a_out: f32, b_out: f32, z_a: i32, z_b: i32) -> (i
 pub(crate) fn prepare_add_sub(ctx: &OpContext, profile: Profile, sign_b: i32) -> Result<Params, EngineError> {
     let Binary { activation, a, b, output, s_a, z_a, s_b, z_b, s_out, z_out, broadcast, act_min, act_max, output_dtype } =
         Binary::read(ctx, |t, role| ctx.require_int8_or_uint8(t, role))?;
-    if sign_b < 0 && output_dtype != DType::I8 {
-        return Err(ctx.unsupported(format!("output dtype {output_dtype} (int8 is supported)")));
-    }
     if ctx.dtype(a) != output_dtype || ctx.dtype(b) != output_dtype {
         return Err(ctx.unsupported(format!("mixed dtypes {} {} → {output_dtype}", ctx.dtype(a), ctx.dtype(b))));
     }

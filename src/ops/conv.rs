@@ -466,7 +466,7 @@ impl ConvOp {
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     let ConvOp { input, filter, bias, output, geometry: g, activation, padding } = ConvOp::read(ctx)?;
     let (requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 0)?;
-    let packed = super::conv_gemm::ConvPacked::new(&g, ctx.dtype(input), requant.z1, requant.z2, &weights, &requant.bias);
+    let packed = super::conv_gemm::ConvPacked::new(&g, ctx.dtype(input), &requant, &weights);
     Ok(Params { input, filter, bias, output, geometry: g, activation, padding, output_shape: ctx.shape(output), weights, requant, packed })
 }
 

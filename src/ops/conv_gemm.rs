@@ -1,10 +1,14 @@
 //! CONV_2D on the packed integer gemm of [`super::gemm`] (the outputs-only
-//! fast path): im2col, one matrix product, then CONV_2D's own
-//! requantization ([`super::conv::Requant::apply`]).
+//! fast path): im2col (none for a 1×1 filter at stride 1: the input is the
+//! patch matrix), one matrix product, then the layer's requantization,
+//! vectorised ([`super::requant::RequantTable`], the same rule as
+//! [`super::conv::Requant::apply`]).
 //!
 //! Each output position `(b, oy, ox)` is one row of a patch matrix holding
-//! its receptive field in the filter's order `(ky, kx, ic)`, as u8
-//! `xu = x + x_off` (`x_off` = 128 for int8, 0 for uint8). A tap in the
+//! its receptive field in the filter's order `(ky, kx, ic)`, read by the
+//! gemm as u8 `xu = x + x_off` (`x_off` = 128 for int8, 0 for uint8; the
+//! patch matrix holds the input's own bytes and the gemm flips the top bit
+//! of int8 ones, see [`gemm::matmul_xor`]). A tap in the
 //! padding is filled with `zu = Z1 + x_off`: the reference kernels skip
 //! those taps, which is the same as reading the value `Z1`, since then
 //! `x − Z1 = 0`. With the filter packed as `w8 = W − w_off`,
@@ -22,8 +26,9 @@
 //! The traced path ([`super::conv::Params::eval`]) keeps the reference loop;
 //! the golden tests compare both against the runtimes.
 
-use super::conv::{Geometry, Params};
+use super::conv::{Geometry, Params, Requant};
 use super::gemm::{self, KernelPath, PackedWeights};
+use super::requant::RequantTable;
 use crate::error::EngineError;
 use crate::model::DType;
 use crate::tensor::{Data, Value};
@@ -43,6 +48,8 @@ pub struct ConvPacked {
     pub z2: i32,
     /// `bias[c] − zu·Σ_k w8[c][k] + K·zu·z2'` (wrapping).
     pub fold: Vec<i32>,
+    /// The layer's requantization with `fold` as the offset (vectorised).
+    pub requant: RequantTable,
 }
 
 impl ConvPacked {
@@ -50,7 +57,8 @@ impl ConvPacked {
     /// `None` when the gemm cannot hold the layer exactly (an input dtype
     /// other than int8/uint8, a zero point outside its dtype, weights that
     /// do not fit i8 after the offset); the caller then keeps the reference loop.
-    pub fn new(g: &Geometry, input_dtype: DType, z1: i32, z2: i32, centered: &[i32], bias: &[i32]) -> Option<ConvPacked> {
+    pub fn new(g: &Geometry, input_dtype: DType, r: &Requant, centered: &[i32]) -> Option<ConvPacked> {
+        let (z1, z2, bias) = (r.z1, r.z2, &r.bias);
         let (rows, cols) = (g.out_c, g.k_h * g.k_w * g.in_c);
         if rows == 0 || cols == 0 || centered.len() != rows * cols || bias.len() != rows {
             return None;
@@ -65,7 +73,8 @@ impl ConvPacked {
         let (weights, w_off) = PackedWeights::pack_offset(rows, cols, &raw, base)?;
         let z2p = z2.checked_sub(w_off)?;
         let fold = weights.fold_zero_points(bias, zu as i32, |_| z2p);
-        Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold })
+        let requant = RequantTable::from_conv(r).with_offsets(&fold);
+        Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold, requant })
     }
 }
 
@@ -74,17 +83,29 @@ impl ConvPacked {
 pub struct Scratch {
     /// The patch matrix, one padded row per output position.
     patches: Vec<u8>,
-    /// `Σ_k xu` per patch (only when `z2' ≠ 0`).
-    sums: Vec<i32>,
     /// Accumulators, then the requantized outputs.
     dots: Vec<i32>,
     gemm: gemm::Scratch,
 }
 
+/// The bytes of an 8-bit tensor: `x` itself for uint8, `x`'s two's-complement
+/// bit patterns for int8 (which the gemm reads as `xu ^ 0x80`, see
+/// [`gemm::matmul_xor`]).
+fn raw_bytes(data: &Data) -> Option<&[u8]> {
+    match data {
+        Data::U8(x) => Some(x),
+        // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is valid for both.
+        Data::I8(x) => Some(unsafe { std::slice::from_raw_parts(x.as_ptr() as *const u8, x.len()) }),
+        _ => None,
+    }
+}
+
 /// Fill `dst` (rows of `stride` bytes) with the receptive fields of every
-/// output position of `batches` samples; padded taps get `zu`, the row tail 0.
+/// output position of `batches` samples, as the input's raw bytes (copies
+/// of whole kernel rows where they lie inside the input); padded taps get
+/// `pad` (Z1's byte), the row tail `tail`.
 #[allow(clippy::too_many_arguments)]
-fn im2col<T: Copy>(g: &Geometry, x: &[T], batches: usize, to_u8: impl Fn(T) -> u8, zu: u8, stride: usize, dst: &mut [u8]) {
+fn im2col(g: &Geometry, x: &[u8], batches: usize, pad: u8, tail: u8, stride: usize, dst: &mut [u8]) {
     let ic = g.in_c;
     let run = g.k_w * ic;
     let contiguous = g.dil_w == 1;
@@ -97,7 +118,7 @@ fn im2col<T: Copy>(g: &Geometry, x: &[T], batches: usize, to_u8: impl Fn(T) -> u
                 for ky in 0..g.k_h {
                     let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
                     if iy < 0 || iy as usize >= g.in_h {
-                        d[k..k + run].fill(zu);
+                        d[k..k + run].fill(pad);
                         k += run;
                         continue;
                     }
@@ -105,28 +126,47 @@ fn im2col<T: Copy>(g: &Geometry, x: &[T], batches: usize, to_u8: impl Fn(T) -> u
                     if contiguous && ix0 >= 0 && ix0 as usize + g.k_w <= g.in_w {
                         // The whole kernel row is inside: one contiguous run of the input.
                         let s = g.in_index(b, iy as usize, ix0 as usize, 0);
-                        for (o, &v) in d[k..k + run].iter_mut().zip(&x[s..s + run]) {
-                            *o = to_u8(v);
-                        }
+                        d[k..k + run].copy_from_slice(&x[s..s + run]);
                         k += run;
                         continue;
                     }
                     for kx in 0..g.k_w {
                         let ix = ix0 + (kx * g.dil_w) as isize;
                         if ix < 0 || ix as usize >= g.in_w {
-                            d[k..k + ic].fill(zu);
+                            d[k..k + ic].fill(pad);
                         } else {
                             let s = g.in_index(b, iy as usize, ix as usize, 0);
-                            for (o, &v) in d[k..k + ic].iter_mut().zip(&x[s..s + ic]) {
-                                *o = to_u8(v);
-                            }
+                            d[k..k + ic].copy_from_slice(&x[s..s + ic]);
                         }
                         k += ic;
                     }
                 }
-                d[k..].fill(0);
+                d[k..].fill(tail);
             }
         }
+    }
+}
+
+/// Make `v` at least `n` long (never shorter: its contents are overwritten by the caller).
+fn grow<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+}
+
+impl ConvPacked {
+    /// True when the input itself is the patch matrix: a 1×1 filter at
+    /// stride 1 without padding, whose rows (`in_c` bytes, a whole number of
+    /// quads) are already the gemm's rows.
+    pub fn input_is_patches(&self, g: &Geometry) -> bool {
+        g.k_h == 1
+            && g.k_w == 1
+            && g.stride_h == 1
+            && g.stride_w == 1
+            && g.pad_h == 0
+            && g.pad_w == 0
+            && (g.out_h, g.out_w) == (g.in_h, g.in_w)
+            && self.weights.padded_cols() == g.in_c
     }
 }
 
@@ -144,30 +184,34 @@ impl Params {
         let batches = g.samples_in(input.len(), self.input)?;
         let stride = pk.weights.padded_cols();
         let n = batches * g.out_h * g.out_w;
-        s.patches.resize(n * stride, 0);
-        match (&input.data, pk.x_off) {
-            (Data::I8(x), 128) => im2col(g, x, batches, |v: i8| (v as u8) ^ 0x80, pk.zu, stride, &mut s.patches),
-            (Data::U8(x), 0) => im2col(g, x, batches, |v: u8| v, pk.zu, stride, &mut s.patches),
+        let x = match (&input.data, pk.x_off) {
+            (Data::I8(_), 128) | (Data::U8(_), 0) => raw_bytes(&input.data).expect("an 8-bit tensor"),
             _ => return Err(EngineError::BadInput(format!("tensor {} is {}, not the conv's input dtype", self.input, input.dtype()))),
-        }
+        };
+        // The gemm reads xu = byte ^ x_xor: int8 bytes with the top bit flipped are x + 128.
+        let x_xor = pk.x_off as u8;
+        // The buffers only grow (every byte used is written below): no memset
+        // per call as the layers' sizes alternate.
+        let patches: &[u8] = if pk.input_is_patches(g) {
+            &x[..n * stride]
+        } else {
+            grow(&mut s.patches, n * stride);
+            im2col(g, x, batches, pk.zu ^ x_xor, x_xor, stride, &mut s.patches[..n * stride]);
+            &s.patches[..n * stride]
+        };
         let m = g.out_c;
-        s.dots.clear();
-        s.dots.resize(n * m, 0);
-        gemm::matmul(path, &pk.weights, &s.patches, n, &mut s.dots, &mut s.gemm);
-        s.sums.clear();
+        grow(&mut s.dots, n * m);
+        let dots = &mut s.dots[..n * m];
+        gemm::matmul_xor(path, &pk.weights, patches, x_xor, n, dots, &mut s.gemm);
+        // acc + bias = dot + fold − z2'·Σxu: the table adds `fold`, then the profile's rounding.
         if pk.z2 != 0 {
-            s.sums.extend(s.patches.chunks_exact(stride).map(|r| r.iter().map(|&v| v as i32).sum::<i32>()));
-        }
-        // acc + bias = dot + fold − z2'·Σxu, then the reference's requantization.
-        let r = &self.requant;
-        for (p, row) in s.dots.chunks_exact_mut(m).enumerate() {
-            let zs = if pk.z2 != 0 { pk.z2.wrapping_mul(s.sums[p]) } else { 0 };
-            for (d, &f) in row.iter_mut().zip(&pk.fold) {
-                *d = d.wrapping_add(f).wrapping_sub(zs);
+            for (row, p) in dots.chunks_exact_mut(m).zip(patches.chunks_exact(stride)) {
+                let sum = p.iter().map(|&v| (v ^ x_xor) as i32).sum::<i32>();
+                let zs = pk.z2.wrapping_mul(sum);
+                row.iter_mut().for_each(|d| *d = d.wrapping_sub(zs));
             }
         }
-        r.apply_rows(&mut s.dots, m);
-        super::narrow_into(r.output_dtype, &s.dots, out);
+        pk.requant.apply_into(path, dots, self.requant.output_dtype, out);
         Ok(())
     }
 }
@@ -178,7 +222,7 @@ mod tests {
     use crate::model::{Activation, Padding};
     use crate::ops::conv::Requant;
     use crate::ops::testkit::{geometry, lcg};
-    use crate::profile::{Multiplier, Profile};
+    use crate::profile::{Multiplier, Profile, Rounding};
 
     struct Case {
         batches: usize,
@@ -194,7 +238,7 @@ mod tests {
         activation: Activation,
     }
 
-    fn params(c: &Case, profile: Profile, seed: &mut u64) -> Params {
+    fn params(c: &Case, rounding: Rounding, seed: &mut u64) -> Params {
         let in_c = c.in_hwc.2;
         let g = geometry(c.batches, c.in_hwc, c.out_c, c.k, c.stride, c.dil, c.padding);
         let kk = c.k.0 * c.k.1 * in_c;
@@ -234,12 +278,12 @@ mod tests {
             per_channel,
             bias,
             multipliers,
-            rounding: profile.conv_rounding(),
+            rounding,
             act_min,
             act_max,
             output_dtype: dtype,
         };
-        let packed = ConvPacked::new(&g, dtype, z1, z2, &weights, &requant.bias);
+        let packed = ConvPacked::new(&g, dtype, &requant, &weights);
         assert!(packed.is_some());
         Params {
             input: 0,
@@ -268,6 +312,12 @@ mod tests {
                     ((9, 9, 4), 16, (3, 2), (1, 2), (2, 1)),
                     ((7, 10, 5), 8, (2, 3), (2, 1), (2, 3)),
                     ((6, 6, 16), 32, (1, 1), (1, 1), (1, 1)),
+                    // 1×1: the input as the patch matrix (in_c a multiple of 4), a tail
+                    // quad (im2col), strided (a gather), a lone quad, a partial panel.
+                    ((5, 4, 8), 24, (1, 1), (1, 1), (1, 1)),
+                    ((5, 4, 6), 9, (1, 1), (1, 1), (1, 1)),
+                    ((7, 7, 12), 16, (1, 1), (2, 2), (1, 1)),
+                    ((3, 3, 4), 40, (1, 1), (1, 1), (1, 1)),
                     ((10, 10, 8), 20, (5, 5), (2, 2), (1, 1)),
                     ((4, 4, 2), 5, (4, 4), (3, 3), (1, 1)),
                 ] {
@@ -289,9 +339,12 @@ mod tests {
             }
         }
         let mut checked = 0;
+        let mut direct = 0;
         for c in &cases {
-            for profile in Profile::ALL {
-                let p = params(c, profile, &mut seed);
+            // Every rule: the four profiles' `conv_rounding` and the single rounding.
+            for rounding in Rounding::ALL {
+                let p = params(c, rounding, &mut seed);
+                direct += p.packed.as_ref().unwrap().input_is_patches(&p.geometry) as usize;
                 let (in_h, in_w, in_c) = c.in_hwc;
                 let len = c.batches * in_h * in_w * in_c;
                 let input = if c.uint8 {
@@ -315,7 +368,7 @@ mod tests {
                         p.eval_into(path, &input, &mut got, &mut s).unwrap();
                         assert_eq!(
                             got.data, want.data,
-                            "{path} {profile} uint8 {} {:?} {:?} out_c {} k {:?} stride {:?} dil {:?} batches {}",
+                            "{path} {rounding:?} uint8 {} {:?} {:?} out_c {} k {:?} stride {:?} dil {:?} batches {}",
                             c.uint8, c.padding, c.in_hwc, c.out_c, c.k, c.stride, c.dil, c.batches
                         );
                     }
@@ -323,7 +376,28 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= cases.len() * Profile::ALL.len());
+        assert!(checked >= cases.len() * Rounding::ALL.len());
+        assert!(direct >= 3 * 4 * Rounding::ALL.len(), "the 1×1 cases without im2col ran {direct} times");
+    }
+
+    /// A one-channel requantization with input zero point `z1` and filter zero point `z2`.
+    fn rq(z1: i32, z2: i32) -> Requant {
+        let (s1, s2, s3) = (0.02, 0.01, 0.05);
+        Requant {
+            s1,
+            z1,
+            s2: vec![s2],
+            z2,
+            s3,
+            z3: 0,
+            per_channel: false,
+            bias: vec![0],
+            multipliers: vec![Multiplier::from_scales(s1, s2, s3)],
+            rounding: Profile::TfliteRef.conv_rounding(),
+            act_min: 0,
+            act_max: 255,
+            output_dtype: DType::U8,
+        }
     }
 
     #[test]
@@ -346,13 +420,13 @@ mod tests {
             pad_w: 0,
         };
         // uint8 weights 1 and 255 around Z2 = 100: offset 128 keeps w8 in [−127, 127].
-        let p = ConvPacked::new(&g, DType::U8, 7, 100, &[1 - 100, 255 - 100], &[0]).unwrap();
+        let p = ConvPacked::new(&g, DType::U8, &rq(7, 100), &[1 - 100, 255 - 100]).unwrap();
         assert!(p.weights.no_min);
         // Using 0 and 255: the i16 kernel's range, offset 128.
-        let p = ConvPacked::new(&g, DType::U8, 7, 100, &[-100, 155], &[0]).unwrap();
+        let p = ConvPacked::new(&g, DType::U8, &rq(7, 100), &[-100, 155]).unwrap();
         assert!(!p.weights.no_min);
         assert_eq!(p.w_off, 128);
         // A zero point outside the input dtype: no packed form.
-        assert!(ConvPacked::new(&g, DType::I8, 200, 0, &[1, 2], &[0]).is_none());
+        assert!(ConvPacked::new(&g, DType::I8, &rq(200, 0), &[1, 2]).is_none());
     }
 }

@@ -30,8 +30,8 @@ pub struct Params {
     /// Filter `[k_h][k_w][out_c]`, centered: `W − Z2`.
     pub weights: Vec<i32>,
     pub requant: Requant,
-    /// `weights` as i16 for the fast path ([`super::depthwise_fast`]); `None` keeps the reference loop.
-    pub packed: Option<Vec<i16>>,
+    /// The fast path's form ([`super::depthwise_fast`]); `None` keeps the reference loop.
+    pub packed: Option<super::depthwise_fast::Packed>,
 }
 
 /// What DEPTHWISE_CONV_2D reads alike for every dtype: its tensors, options,
@@ -78,7 +78,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     let DepthwiseOp { input, filter, bias, output, geometry: g, depth_multiplier: mult, activation, padding } = DepthwiseOp::read(ctx)?;
     let (mut requant, weights) = Requant::prepare(ctx, profile, input, filter, bias, output, activation, g.out_c, 3)?;
     requant.rounding = profile.depthwise_rounding();
-    let packed = super::depthwise_fast::pack(ctx.dtype(input), requant.z1, &weights);
+    let packed = super::depthwise_fast::pack(ctx.dtype(input), &g, mult, &requant, &weights);
     Ok(Params {
         input,
         filter,

@@ -1,90 +1,266 @@
-//! DEPTHWISE_CONV_2D for the outputs-only fast path: the reference sum
-//! (padded taps skipped), computed a whole output position at a time over
-//! channels in i16 × i16 → i32, then DEPTHWISE_CONV_2D's own requantization
-//! ([`super::conv::Requant::apply`]).
+//! DEPTHWISE_CONV_2D for the outputs-only fast path: the reference sum,
+//! computed a whole output row at a time in channel vectors, then the shared
+//! vectorised per-channel requantization ([`RequantTable`], the bias as its
+//! offset).
 //!
-//! `x − Z1` and `W − Z2` both lie in [−255, 255], so every product fits an
-//! i32 exactly; the sum wraps like the runtimes' int32 accumulators (the
-//! true sum mod 2³²), so the order of the additions cannot change a bit.
-//! The traced path ([`super::depthwise_conv::Params::eval`]) keeps the
-//! reference loop; the golden tests compare both against the runtimes.
+//! # The derivation
+//!
+//! The reference ([`super::depthwise_conv`]) sums, for output `(oy, ox, c)`,
+//! `(x − Z1)·(W[t][c] − Z2)` over the taps `t` that fall inside the input,
+//! plus the bias, in a wrapping int32 accumulator (the true sum mod 2³²;
+//! every product is exact, so the order of the additions cannot change a
+//! bit). Three rewrites make that a SIMD loop with no test per element:
+//!
+//! 1. **A zero frame.** The input is copied once per image, centered
+//!    (`x − Z1`, as i16), into a buffer framed by the padding, the frame 0.
+//!    A tap on the frame adds `0·w = 0`: the same sum as skipping it, so the
+//!    SAME borders and the interior run the same loop. Taps whose whole row
+//!    (or, per pixel, whole column) lies in the frame are skipped outright —
+//!    on 1×1 and 2×2 maps under a 5×5 kernel most taps are frame.
+//! 2. **Rows as vectors.** With channels last, output row `oy` is one run
+//!    `j = ox·C + c` of `L = out_w·C` accumulators. For stride 1, tap
+//!    `(ky, kx)` reads padded row `oy + ky·dh` at `j + kx·dw·C`: a contiguous
+//!    run. For a column stride `s > 1` the buffer stores each row's columns by
+//!    phase (`pc mod s`, then `pc div s`): column `s·ox + kx·dw` is slot
+//!    `ox + ⌊kx·dw/s⌋` of phase `kx·dw mod s`, so every tap again reads a
+//!    contiguous run at a constant offset.
+//! 3. **Weights by lane.** The weight of lane `j` is `w_t[j mod C]`. When `C`
+//!    is a multiple of the block (16 lanes), every pixel's channels start a
+//!    block and one run of `C` weights per tap serves every pixel; otherwise
+//!    the weights are stored tiled along the whole row (in `prepare`).
+//!
+//! A depth multiplier `m > 1` repeats each input channel `m` times in the
+//! copy (output channel `ic·m + k` reads input channel `ic`), which makes it
+//! the `m = 1` case with `C = out_c`.
+//!
+//! So `acc[j] = Σ_t xc[off_t + j]·w_t[j]`: per block of 16 lanes one
+//! accumulator register and per tap one widening load and one multiply-add
+//! ([`x86`]: AVX2 and AVX-512). The portable path is the same loop in
+//! plain Rust. The traced path ([`super::depthwise_conv::Params::eval`])
+//! keeps the reference loop; the tests below compare every path against it,
+//! and the golden tests compare both against the runtimes.
 
-use super::conv::Geometry;
+use super::conv::{Geometry, Requant};
 use super::depthwise_conv::Params;
 use super::gemm::KernelPath;
+use super::requant::RequantTable;
 use crate::error::EngineError;
 use crate::model::DType;
 use crate::tensor::{Data, Value};
 
-/// The filter as i16 `W − Z2`, `[k_h][k_w][out_c]`; `None` (the reference
-/// loop) unless the input is int8/uint8 with `|Z1| ≤ 32 000` and every
-/// centered weight fits i16 — always true for the int8/uint8 layers
-/// `prepare` accepts. Then `x − Z1` fits i16 and `(x − Z1)·(W − Z2)` fits i32.
-pub fn pack(input_dtype: DType, z1: i32, centered: &[i32]) -> Option<Vec<i16>> {
-    if !matches!(input_dtype, DType::I8 | DType::U8) || !(-32_000..=32_000).contains(&z1) {
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// Lanes per block: the widest vector (16 i32 in a `zmm`); rows are padded to it.
+const BLOCK: usize = 16;
+/// Elements of readable slack after the padded input (a block's overrun).
+const SLACK: usize = BLOCK;
+
+/// The layer's fast form, computed once in `prepare` from the geometry.
+#[derive(Clone, Debug)]
+pub struct Packed {
+    /// `Z1`, subtracted in the copy.
+    z1: i32,
+    /// Output channels `C` (= `in_c · mult`).
+    channels: usize,
+    mult: usize,
+    /// Padded rows (`(out_h − 1)·sh + (k_h − 1)·dh + 1`).
+    rows: usize,
+    /// Padded columns (`(out_w − 1)·sw + (k_w − 1)·dw + 1`).
+    cols: usize,
+    /// Column slots per phase (`⌈cols / sw⌉`).
+    slots: usize,
+    /// Elements per padded row: `sw · slots · C`.
+    row_len: usize,
+    /// `L = out_w · C` and `L` rounded up to [`BLOCK`].
+    len: usize,
+    len_pad: usize,
+    k_w: usize,
+    /// Per tap `t = ky·k_w + kx`: where its run starts, relative to the row `oy·sh`.
+    tap_offsets: Vec<usize>,
+    /// Per output row: the taps rows `ky0..ky1` that are not all frame.
+    ky_range: Vec<(usize, usize)>,
+    /// Per weight segment (a pixel when `period = C`, else the whole row):
+    /// the tap columns `kx0..kx1` that are not all frame.
+    kx_range: Vec<(usize, usize)>,
+    /// Lanes per weight run: `C` when `C` is a multiple of [`BLOCK`], else
+    /// `len_pad` (tiled along the row).
+    period: usize,
+    /// Per tap, `period` lanes: `W − Z2` for channel `j mod C`, as an i32
+    /// whose high 16 bits are zero (the low 16 the i16 `W − Z2`): the form
+    /// `vpmaddwd` multiplies by a sign-extended input exactly.
+    weights: Vec<i32>,
+    /// The requantization: the profile's rounding, vectorised, the bias as offset.
+    table: RequantTable,
+}
+
+/// The taps `k0..k1` of a `k`-tap window (dilation `d`) at padded position
+/// `start` that land inside the input `[pad, pad + n)`.
+fn inside(start: usize, k: usize, d: usize, pad: usize, n: usize) -> (usize, usize) {
+    let ok = |t: usize| (pad..pad + n).contains(&(start + t * d));
+    let k0 = (0..k).find(|&t| ok(t)).unwrap_or(k);
+    let k1 = (k0..k).find(|&t| !ok(t)).unwrap_or(k);
+    (k0, k1)
+}
+
+/// The fast form of a DEPTHWISE_CONV_2D layer; `None` (the reference loop)
+/// unless the input is int8/uint8 and every `W − Z2` fits i16 (always, for
+/// the layers `prepare` accepts).
+pub fn pack(input_dtype: DType, g: &Geometry, mult: usize, r: &Requant, centered: &[i32]) -> Option<Packed> {
+    if !matches!(input_dtype, DType::I8 | DType::U8) || !(-32_000..=32_000).contains(&r.z1) {
         return None;
     }
-    centered.iter().map(|&w| i16::try_from(w).ok()).collect()
+    let c = g.out_c;
+    let taps = g.k_h * g.k_w;
+    if c == 0 || mult == 0 || c != g.in_c * mult || centered.len() != taps * c || r.multipliers.len() != c || r.bias.len() != c {
+        return None;
+    }
+    if g.out_h == 0 || g.out_w == 0 || taps == 0 || g.stride_h == 0 || g.stride_w == 0 || centered.iter().any(|&w| i16::try_from(w).is_err()) {
+        return None;
+    }
+    let rows = (g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1;
+    let cols = (g.out_w - 1) * g.stride_w + (g.k_w - 1) * g.dil_w + 1;
+    let s = g.stride_w;
+    let slots = cols.div_ceil(s);
+    let row_len = s * slots * c;
+    let len = g.out_w * c;
+    let len_pad = len.div_ceil(BLOCK) * BLOCK;
+    let mut tap_offsets = Vec::with_capacity(taps);
+    for ky in 0..g.k_h {
+        for kx in 0..g.k_w {
+            let col = kx * g.dil_w;
+            tap_offsets.push(ky * g.dil_h * row_len + ((col % s) * slots + col / s) * c);
+        }
+    }
+    let period = if c % BLOCK == 0 { c } else { len_pad };
+    let mut weights = Vec::with_capacity(taps * period);
+    for t in 0..taps {
+        weights.extend((0..period).map(|j| centered[t * c + j % c] as i16 as u16 as i32));
+    }
+    let ky_range = (0..g.out_h).map(|oy| inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h)).collect();
+    let kx_range = if period == c {
+        (0..g.out_w).map(|ox| inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w)).collect()
+    } else {
+        vec![(0, g.k_w)]
+    };
+    Some(Packed {
+        z1: r.z1,
+        channels: c,
+        mult,
+        rows,
+        cols,
+        slots,
+        row_len,
+        len,
+        len_pad,
+        k_w: g.k_w,
+        tap_offsets,
+        ky_range,
+        kx_range,
+        period,
+        weights,
+        table: RequantTable::from_conv(r),
+    })
 }
 
 /// Buffers the fast DEPTHWISE_CONV_2D reuses between calls.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
-    /// `x − Z1` for the whole input.
-    xc: Vec<i16>,
-    /// One output position's accumulators.
+    /// One image's padded (and phase-ordered) input, `x − Z1`.
+    padded: Vec<i16>,
+    /// The accumulators, then the requantized outputs, of every image.
     acc: Vec<i32>,
-    /// The requantized outputs.
-    out: Vec<i32>,
 }
 
-/// `Σ_taps (x − Z1)(W − Z2) + bias` for every output position, appended to
-/// `out` (one `out_c` row per position). The same Rust is compiled twice:
-/// portable and with AVX2 enabled (so the compiler vectorises the channel loop).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn accumulate_all(g: &Geometry, mult: usize, batches: usize, xc: &[i16], w: &[i16], bias: &[i32], acc: &mut Vec<i32>, out: &mut Vec<i32>) {
-    let (ic, oc) = (g.in_c, g.out_c);
-    for b in 0..batches {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                acc.clear();
-                acc.extend_from_slice(bias);
-                for ky in 0..g.k_h {
-                    let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
-                    if iy < 0 || iy as usize >= g.in_h {
-                        continue;
-                    }
-                    for kx in 0..g.k_w {
-                        let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
-                        if ix < 0 || ix as usize >= g.in_w {
-                            continue;
-                        }
-                        let s = g.in_index(b, iy as usize, ix as usize, 0);
-                        let x = &xc[s..s + ic];
-                        let wr = &w[(ky * g.k_w + kx) * oc..(ky * g.k_w + kx + 1) * oc];
-                        if mult == 1 {
-                            for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(wr) {
-                                *a = a.wrapping_add(xv as i32 * wv as i32);
-                            }
-                        } else {
-                            for (c, (a, &wv)) in acc.iter_mut().zip(wr).enumerate() {
-                                *a = a.wrapping_add(x[c / mult] as i32 * wv as i32);
-                            }
-                        }
-                    }
-                }
-                out.extend_from_slice(acc);
-            }
-        }
+/// 8-bit input elements, widened and centered by the copy.
+trait Byte: Copy {
+    fn centered(self, z1: i32) -> i16;
+}
+impl Byte for i8 {
+    #[inline]
+    fn centered(self, z1: i32) -> i16 {
+        (self as i32 - z1) as i16
+    }
+}
+impl Byte for u8 {
+    #[inline]
+    fn centered(self, z1: i32) -> i16 {
+        (self as i32 - z1) as i16
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn accumulate_all_avx2(g: &Geometry, mult: usize, batches: usize, xc: &[i16], w: &[i16], bias: &[i32], acc: &mut Vec<i32>, out: &mut Vec<i32>) {
-    accumulate_all(g, mult, batches, xc, w, bias, acc, out)
+impl Packed {
+    /// Copy image `x` (`in_h × in_w × in_c`) into `padded` as `x − Z1`: the
+    /// frame 0, columns by phase, channels repeated `mult` times.
+    fn pad_image<T: Byte>(&self, g: &Geometry, x: &[T], padded: &mut Vec<i16>) {
+        // Only the frame is zeroed: every interior element is written below.
+        // (The buffer is shared by every depthwise layer of the plan, so the
+        // frame is not left over from this layer's last call.)
+        padded.resize(self.rows * self.row_len + SLACK, 0);
+        padded[self.rows * self.row_len..].fill(0);
+        let (c, ic, s, z1) = (self.channels, g.in_c, g.stride_w, self.z1);
+        // Input columns that land inside the padded width.
+        let first = g.pad_w.min(self.cols);
+        let last = (g.pad_w + g.in_w).min(self.cols).max(first);
+        for r in 0..self.rows {
+            let dst = &mut padded[r * self.row_len..(r + 1) * self.row_len];
+            let Some(iy) = r.checked_sub(g.pad_h).filter(|&iy| iy < g.in_h && first < last) else {
+                dst.fill(0);
+                continue;
+            };
+            for pc in (0..first).chain(last..s * self.slots) {
+                let at = ((pc % s) * self.slots + pc / s) * c;
+                dst[at..at + c].fill(0);
+            }
+            let src = &x[iy * g.in_w * ic..(iy + 1) * g.in_w * ic];
+            if s == 1 && self.mult == 1 {
+                let d = &mut dst[first * c..last * c];
+                for (d, &v) in d.iter_mut().zip(&src[(first - g.pad_w) * ic..(last - g.pad_w) * ic]) {
+                    *d = v.centered(z1);
+                }
+                continue;
+            }
+            for pc in first..last {
+                let at = ((pc % s) * self.slots + pc / s) * c;
+                let px = &src[(pc - g.pad_w) * ic..(pc - g.pad_w + 1) * ic];
+                let d = &mut dst[at..at + c];
+                if self.mult == 1 {
+                    for (d, &v) in d.iter_mut().zip(px) {
+                        *d = v.centered(z1);
+                    }
+                } else {
+                    for (d, &v) in d.chunks_exact_mut(self.mult).zip(px) {
+                        d.fill(v.centered(z1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The portable accumulation of one image: `acc[oy·L + j]` (bias not included).
+    fn rows_portable(&self, g: &Geometry, padded: &[i16], acc: &mut [i32]) {
+        let l = self.len;
+        for oy in 0..g.out_h {
+            let xrow = &padded[oy * g.stride_h * self.row_len..];
+            let (ky0, ky1) = self.ky_range[oy];
+            for (si, seg) in (0..l).step_by(self.period).enumerate() {
+                let (kx0, kx1) = self.kx_range[si.min(self.kx_range.len() - 1)];
+                let n = self.period.min(l - seg);
+                let a = &mut acc[oy * l + seg..oy * l + seg + n];
+                a.fill(0);
+                for ky in ky0..ky1 {
+                    for kx in kx0..kx1 {
+                        let t = ky * self.k_w + kx;
+                        let off = self.tap_offsets[t] + seg;
+                        let w = &self.weights[t * self.period..t * self.period + n];
+                        for ((a, &xv), &wv) in a.iter_mut().zip(&xrow[off..off + n]).zip(w) {
+                            *a = a.wrapping_add(xv as i32 * wv as i16 as i32);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Params {
@@ -92,165 +268,46 @@ impl Params {
     /// fast path. `input` may hold several samples; `out` gets as many (its
     /// shape is left alone). Without packed weights this is [`Params::eval`].
     pub fn eval_into(&self, path: KernelPath, input: &Value, out: &mut Value, s: &mut Scratch) -> Result<(), EngineError> {
-        let Some(w) = &self.packed else {
+        let Some(pk) = &self.packed else {
             *out = self.eval(input)?;
             return Ok(());
         };
         let g = &self.geometry;
         let batches = g.samples_in(input.len(), self.input)?;
-        let r = &self.requant;
-        let z1 = r.z1;
-        s.xc.clear();
-        match &input.data {
-            Data::I8(x) => s.xc.extend(x.iter().map(|&v| (v as i32 - z1) as i16)),
-            Data::U8(x) => s.xc.extend(x.iter().map(|&v| (v as i32 - z1) as i16)),
-            _ => return Err(EngineError::BadInput(format!("tensor {} is {}, not the conv's input dtype", self.input, input.dtype()))),
+        let per_in = g.in_h * g.in_w * g.in_c;
+        let per_out = g.out_h * pk.len;
+        // Every lane is written by the row loops: grow only, no zeroing per call.
+        if s.acc.len() < batches * per_out + BLOCK {
+            s.acc.resize(batches * per_out + BLOCK, 0);
         }
-        s.out.clear();
-        s.out.reserve(batches * g.out_h * g.out_w * g.out_c);
-        let mult = self.depth_multiplier;
-        match path {
-            #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx2 | KernelPath::Avx512Vnni if KernelPath::Avx2.is_available() => unsafe {
-                // SAFETY: the CPU has AVX2 (checked above).
-                accumulate_all_avx2(g, mult, batches, &s.xc, w, &r.bias, &mut s.acc, &mut s.out)
-            },
-            _ => accumulate_all(g, mult, batches, &s.xc, w, &r.bias, &mut s.acc, &mut s.out),
+        for b in 0..batches {
+            match &input.data {
+                Data::I8(x) => pk.pad_image(g, &x[b * per_in..(b + 1) * per_in], &mut s.padded),
+                Data::U8(x) => pk.pad_image(g, &x[b * per_in..(b + 1) * per_in], &mut s.padded),
+                _ => return Err(EngineError::BadInput(format!("tensor {} is {}, not the conv's input dtype", self.input, input.dtype()))),
+            }
+            let acc = &mut s.acc[b * per_out..];
+            match path {
+                #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+                KernelPath::Avx512Vnni if KernelPath::Avx512Vnni.is_available() => unsafe {
+                    // SAFETY: the CPU has AVX-512F/BW/VNNI (checked above); `padded` has SLACK
+                    // elements after its rows and `acc` BLOCK lanes after this image's rows.
+                    x86::rows_avx512(pk, g, &s.padded, acc)
+                },
+                #[cfg(target_arch = "x86_64")]
+                KernelPath::Avx2 | KernelPath::Avx512Vnni if KernelPath::Avx2.is_available() => unsafe {
+                    // SAFETY: the CPU has AVX2 (checked above); slack as above.
+                    x86::rows_avx2(pk, g, &s.padded, acc)
+                },
+                _ => pk.rows_portable(g, &s.padded, acc),
+            }
         }
-        r.apply_rows(&mut s.out, g.out_c);
-        super::narrow_into(r.output_dtype, &s.out, out);
+        let all = &mut s.acc[..batches * per_out];
+        pk.table.apply(path, all);
+        super::narrow_into(self.requant.output_dtype, all, out);
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Activation, Padding};
-    use crate::ops::conv::Requant;
-    use crate::ops::testkit::{geometry, lcg};
-    use crate::profile::{Multiplier, Profile};
-
-    #[allow(clippy::too_many_arguments)]
-    fn params(
-        seed: &mut u64,
-        profile: Profile,
-        uint8: bool,
-        batches: usize,
-        (in_h, in_w, in_c): (usize, usize, usize),
-        mult: usize,
-        k: (usize, usize),
-        stride: (usize, usize),
-        dil: (usize, usize),
-        padding: Padding,
-    ) -> Params {
-        let out_c = in_c * mult;
-        let g = geometry(batches, (in_h, in_w, in_c), out_c, k, stride, dil, padding);
-        let (dtype, z1, z2, z3) = if uint8 {
-            (DType::U8, 100 + (lcg(seed) % 56) as i32, 100 + (lcg(seed) % 56) as i32, (lcg(seed) % 156) as i32)
-        } else {
-            (DType::I8, (lcg(seed) % 256) as i32 - 128, 0, (lcg(seed) % 100) as i32 - 128)
-        };
-        let n = k.0 * k.1 * out_c;
-        let raw: Vec<i32> = (0..n)
-            .map(|i| match (uint8, i % 11) {
-                (true, 0) => 0,
-                (true, 1) => 255,
-                (true, _) => (lcg(seed) % 256) as i32,
-                (false, 0) => -128,
-                (false, 1) => 127,
-                (false, _) => (lcg(seed) % 256) as i32 - 128,
-            })
-            .collect();
-        let weights: Vec<i32> = raw.iter().map(|&w| w - z2).collect();
-        let s1 = 0.02f32;
-        let s2: Vec<f32> = (0..out_c).map(|_| 0.005 + (lcg(seed) % 1000) as f32 * 1e-5).collect();
-        let s3 = s1 * 0.005 * ((k.0 * k.1) as f32).sqrt() * 100.0;
-        let multipliers =
-            s2.iter().map(|&s| if uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) }).collect();
-        let bias: Vec<i32> = (0..out_c).map(|_| (lcg(seed) % 4001) as i32 - 2000).collect();
-        let activation = if batches == 1 { Activation::None } else { Activation::Relu6 };
-        let (act_min, act_max) = crate::ops::fused_range(activation, dtype, s3, z3);
-        let requant = Requant {
-            s1,
-            z1,
-            s2,
-            z2,
-            s3,
-            z3,
-            per_channel: !uint8,
-            bias,
-            multipliers,
-            rounding: profile.depthwise_rounding(),
-            act_min,
-            act_max,
-            output_dtype: dtype,
-        };
-        let packed = pack(dtype, z1, &weights);
-        assert!(packed.is_some());
-        Params {
-            input: 0,
-            filter: 1,
-            bias: Some(2),
-            output: 3,
-            geometry: g,
-            depth_multiplier: mult,
-            activation,
-            padding,
-            output_shape: vec![batches, g.out_h, g.out_w, out_c],
-            weights,
-            requant,
-            packed,
-        }
-    }
-
-    #[test]
-    fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
-        let mut seed = 5u64;
-        let mut checked = 0;
-        for uint8 in [false, true] {
-            for padding in [Padding::Same, Padding::Valid] {
-                for &(shape, mult, k, stride, dil) in &[
-                    ((5, 5, 1), 1, (3, 3), (1, 1), (1, 1)),
-                    ((8, 7, 8), 1, (3, 3), (2, 2), (1, 1)),
-                    ((9, 9, 3), 2, (3, 2), (1, 2), (2, 1)),
-                    ((7, 10, 17), 1, (2, 3), (2, 1), (2, 3)),
-                    ((6, 6, 4), 3, (5, 5), (1, 1), (1, 1)),
-                    ((4, 4, 33), 1, (4, 4), (3, 3), (1, 1)),
-                ] {
-                    for batches in [1, 3] {
-                        for profile in Profile::ALL {
-                            let p = params(&mut seed, profile, uint8, batches, shape, mult, k, stride, dil, padding);
-                            let len = batches * shape.0 * shape.1 * shape.2;
-                            let data = if uint8 {
-                                Data::U8((0..len).map(|_| lcg(&mut seed) as u8).collect())
-                            } else {
-                                Data::I8((0..len).map(|_| lcg(&mut seed) as i8).collect())
-                            };
-                            let input = Value { shape: vec![batches, shape.0, shape.1, shape.2], data };
-                            let want = p.eval(&input).unwrap();
-                            let mut distinct = crate::ops::widen(&want).unwrap();
-                            let all = distinct.len();
-                            distinct.sort_unstable();
-                            distinct.dedup();
-                            assert!(distinct.len() >= 4.min(all / 4), "too few distinct outputs: {distinct:?}");
-                            for path in KernelPath::available() {
-                                let mut got = Value { shape: want.shape.clone(), data: Data::I32(Vec::new()) };
-                                let mut s = Scratch::default();
-                                for _ in 0..2 {
-                                    p.eval_into(path, &input, &mut got, &mut s).unwrap();
-                                    assert_eq!(
-                                        got.data, want.data,
-                                        "{path} {profile} uint8 {uint8} {padding:?} {shape:?} mult {mult} k {k:?} stride {stride:?} dil {dil:?} batches {batches}"
-                                    );
-                                }
-                                checked += 1;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        assert!(checked >= 2 * 2 * 6 * 2 * Profile::ALL.len());
-    }
-}
+mod tests;

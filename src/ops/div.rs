@@ -8,6 +8,13 @@
 //!     u = SRDHM(a'·2^h, r)                   (the quotient, scaled up by 2^h)
 //!     q = clamp(Z_out + MBQM(u, M0, shift − e − h)),   M = S_a / (S_b·S_out) in f32
 //! ```
+//!
+//! When `|a'|` is tiny and `b'` large, `h` is near 31 and the final right
+//! shift `−(shift − e − h)` can reach 32 or more, outside gemmlowp's
+//! `RoundingDivideByPOT` contract. LiteRT's x86 build then computes its mask
+//! as `(int32)((1ll << exponent) − 1)` and shifts the int32 by `exponent mod 32`
+//! (the `sar` instruction's count); [`rounding_divide_by_pot_x86`] does the
+//! same (seen in `uint8_ops`: `a' = ±1` over `b' ≈ 100` saturates to 0 or 255).
 
 use super::layout::{broadcast_pairs, f32s};
 use super::{ints, narrow, OpContext};
@@ -64,15 +71,21 @@ pub(crate) fn prepare(ctx: &OpContext) -> Result<Params, EngineError> {
     Ok(Params { a, b, output, pairs, dtype, quant, output_shape })
 }
 
-/// TFLite's `CountLeadingSignBits` of an i32.
+/// TFLite's `CountLeadingSignBits` of an i32 (`__builtin_clrsb`): the bits
+/// after the sign bit equal to it, `clz(x ^ (x >> 31)) − 1` (−1 has 31; for a
+/// negative `x` TFLite's portable form is `clz(2·|x| − 1)`, the same).
 fn leading_sign_bits(x: i32) -> i32 {
-    if x >= 0 {
-        x.leading_zeros() as i32 - 1
-    } else if x != i32::MIN {
-        (2 * x.abs() + 1).leading_zeros() as i32 - 1
-    } else {
-        0
-    }
+    (x ^ (x >> 31)).leading_zeros() as i32 - 1
+}
+
+/// gemmlowp's `RoundingDivideByPOT(x, exponent)` as LiteRT's x86 build runs it
+/// for `32 ≤ exponent < 64`: mask `(int32)((1ll << exponent) − 1)` (all ones),
+/// `x >> (exponent mod 32)`, plus one when the remainder exceeds the threshold.
+pub fn rounding_divide_by_pot_x86(x: i32, exponent: i32) -> i32 {
+    let mask = ((1i64 << (exponent & 63)) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> (exponent & 31)).wrapping_add(i32::from(remainder > threshold))
 }
 
 impl Quantized {
@@ -89,7 +102,12 @@ impl Quantized {
         let (r, e) = fixedpoint::get_reciprocal(y, 31);
         let h = leading_sign_bits(x);
         let u = quant::saturating_rounding_doubling_high_mul(x.wrapping_mul(1i32.wrapping_shl(h as u32)), r);
-        let q = quant::multiply_by_quantized_multiplier_double_rounding(u, self.m0, self.shift - e - h) + self.z_out;
+        let total_shift = self.shift - e - h;
+        let q = if total_shift > -32 {
+            quant::multiply_by_quantized_multiplier_double_rounding(u, self.m0, total_shift)
+        } else {
+            rounding_divide_by_pot_x86(quant::saturating_rounding_doubling_high_mul(u, self.m0), -total_shift)
+        } + self.z_out;
         Some(q.clamp(self.lo, self.hi))
     }
 }
@@ -111,5 +129,27 @@ impl Params {
                 Ok(narrow(self.dtype, &self.output_shape, out))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_sign_bits_is_clrsb() {
+        for (x, n) in [(0, 31), (1, 30), (-1, 31), (-2, 30), (-3, 29), (i32::MAX, 0), (i32::MIN, 0), (255, 23), (-256, 23)] {
+            assert_eq!(leading_sign_bits(x), n, "{x}");
+        }
+    }
+
+    #[test]
+    fn a_shift_of_32_or_more_keeps_x_as_x86_does() {
+        // mask all ones: the remainder is x itself, the threshold −1 (x ≥ 0) or 0 (x < 0)
+        assert_eq!(rounding_divide_by_pot_x86(5, 32), 6);
+        assert_eq!(rounding_divide_by_pot_x86(-5, 32), -5);
+        assert_eq!(rounding_divide_by_pot_x86(-1, 32), -1);
+        // 33: the shift is by 1, the mask still all ones
+        assert_eq!(rounding_divide_by_pot_x86(6, 33), 4);
     }
 }

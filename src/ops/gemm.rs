@@ -281,40 +281,50 @@ pub struct Scratch {
 /// where `stride = w.padded_cols()` and each input row is zero-padded
 /// past `w.cols`. Exact (wrapping) on every path.
 pub fn matmul(path: KernelPath, w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32], scratch: &mut Scratch) {
+    matmul_xor(path, w, xu, 0, batch, out, scratch)
+}
+
+/// [`matmul`] on input bytes stored as `xu ^ x_xor`: with `x_xor = 0x80`
+/// an int8 tensor's own bytes are the operand (`xu = x + 128` is `x`'s bit
+/// pattern with the top bit flipped), so a caller need not convert it. The
+/// kernels flip the bytes as they load them. The padding past `w.cols` may
+/// hold anything (its weights are 0).
+pub fn matmul_xor(path: KernelPath, w: &PackedWeights, x: &[u8], x_xor: u8, batch: usize, out: &mut [i32], scratch: &mut Scratch) {
     let stride = w.padded_cols();
-    assert!(xu.len() >= batch * stride, "input rows too short");
+    assert!(x.len() >= batch * stride, "input rows too short");
     assert!(out.len() >= batch * w.rows, "output too short");
     match path {
         #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
         KernelPath::Avx512Vnni if KernelPath::Avx512Vnni.is_available() => unsafe {
             // SAFETY: the CPU has AVX-512F/BW/VNNI (checked above); sizes checked above.
-            x86::matmul_vnni(w, xu, batch, out)
+            x86::matmul_vnni(w, x, x_xor, batch, out)
         },
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 | KernelPath::Avx512Vnni if KernelPath::Avx2.is_available() => unsafe {
             // SAFETY: the CPU has AVX2 (checked above); sizes checked above.
             if w.no_min {
-                x86::matmul_avx2_sign(w, xu, batch, out, scratch)
+                x86::matmul_avx2_sign(w, x, x_xor, batch, out, scratch)
             } else {
-                x86::matmul_avx2_i16(w, xu, batch, out)
+                x86::matmul_avx2_i16(w, x, x_xor, batch, out)
             }
         },
-        _ => matmul_scalar(w, xu, batch, out, scratch),
+        _ => matmul_scalar(w, x, x_xor, batch, out, scratch),
     }
 }
 
 /// The portable path, over the same packed layout. Each input quad is
 /// repeated 16 times (`xr`) so that the inner loop is a plain 64-lane
-/// multiply-add the compiler vectorises for any target.
-pub fn matmul_scalar(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32], s: &mut Scratch) {
+/// multiply-add the compiler vectorises for any target. Input bytes are `xu ^ x_xor`.
+pub fn matmul_scalar(w: &PackedWeights, xu: &[u8], x_xor: u8, batch: usize, out: &mut [i32], s: &mut Scratch) {
     let stride = w.padded_cols();
     let xr = &mut s.repeated;
     for b in 0..batch {
         let x = &xu[b * stride..(b + 1) * stride];
         xr.clear();
         for q in x.chunks_exact(QUAD) {
+            let q = [q[0] ^ x_xor, q[1] ^ x_xor, q[2] ^ x_xor, q[3] ^ x_xor];
             for _ in 0..PANEL {
-                xr.extend_from_slice(q);
+                xr.extend_from_slice(&q);
             }
         }
         let o = &mut out[b * w.rows..(b + 1) * w.rows];
@@ -368,12 +378,17 @@ mod x86 {
     /// Requires every `w8 ≠ −128`. Computes `Σ x8·w8` and adds `128·Σw8`
     /// to get `Σ xu·w8`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn matmul_avx2_sign(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32], s: &mut Scratch) {
+    pub(super) unsafe fn matmul_avx2_sign(w: &PackedWeights, xu: &[u8], x_xor: u8, batch: usize, out: &mut [i32], s: &mut Scratch) {
         let stride = w.padded_cols();
         let n = batch * stride;
-        s.signed.resize(n, 0);
-        s.abs.resize(n, 0);
-        let flip = _mm256_set1_epi8(i8::MIN);
+        // Grow only (the first n bytes are all written below): no memset per call.
+        if s.signed.len() < n {
+            s.signed.resize(n, 0);
+            s.abs.resize(n, 0);
+        }
+        // x8 = xu ^ 0x80 = byte ^ x_xor ^ 0x80.
+        let flip_byte = 0x80 ^ x_xor;
+        let flip = _mm256_set1_epi8(flip_byte as i8);
         let mut i = 0;
         while i + 32 <= n {
             let x8 = _mm256_xor_si256(_mm256_loadu_si256(xu.as_ptr().add(i) as *const __m256i), flip);
@@ -383,7 +398,7 @@ mod x86 {
             i += 32;
         }
         for k in i..n {
-            let x8 = (xu[k] ^ 0x80) as i8;
+            let x8 = (xu[k] ^ flip_byte) as i8;
             s.signed[k] = x8;
             s.abs[k] = x8.unsigned_abs();
         }
@@ -438,8 +453,9 @@ mod x86 {
     /// AVX2 for weights that use −128: `vpmovsxbw` the weights to i16 and
     /// `vpmaddwd` with `xu` as i16 (no saturation possible).
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn matmul_avx2_i16(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32]) {
+    pub(super) unsafe fn matmul_avx2_i16(w: &PackedWeights, xu: &[u8], x_xor: u8, batch: usize, out: &mut [i32]) {
         let stride = w.padded_cols();
+        let xor4 = i32::from_ne_bytes([x_xor; 4]);
         let quads = w.quads;
         for b in 0..batch {
             let x = xu.as_ptr().add(b * stride);
@@ -451,7 +467,7 @@ mod x86 {
                 for q in 0..quads {
                     _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(q * 64 + PREFETCH) as *const i8);
                     // x quad as i16, repeated: [x0 x1 x2 x3] × 4.
-                    let xq = _mm256_cvtepu8_epi16(_mm_set1_epi32((x.add(q * QUAD) as *const i32).read_unaligned()));
+                    let xq = _mm256_cvtepu8_epi16(_mm_set1_epi32((x.add(q * QUAD) as *const i32).read_unaligned() ^ xor4));
                     for (h, a) in acc.iter_mut().enumerate() {
                         let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(q * 64 + h * 16) as *const __m128i));
                         *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xq));
@@ -478,8 +494,9 @@ mod x86 {
     #[cfg(quantlens_avx512)]
     #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn matmul_vnni(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32]) {
+    pub(super) unsafe fn matmul_vnni(w: &PackedWeights, xu: &[u8], x_xor: u8, batch: usize, out: &mut [i32]) {
         let stride = w.padded_cols();
+        let xor4 = i32::from_ne_bytes([x_xor; 4]);
         let quads = w.quads;
         let mut b = 0;
         while b < batch {
@@ -492,7 +509,7 @@ mod x86 {
                         for q in 0..quads {
                             let wv = _mm512_load_si512(wp.add(q * 64) as *const _);
                             for i in 0..$nb {
-                                let xq = _mm512_set1_epi32((xu.as_ptr().add((b + i) * stride + q * QUAD) as *const i32).read_unaligned());
+                                let xq = _mm512_set1_epi32((xu.as_ptr().add((b + i) * stride + q * QUAD) as *const i32).read_unaligned() ^ xor4);
                                 acc[i] = _mm512_dpbusd_epi32(acc[i], xq, wv);
                             }
                         }
@@ -510,11 +527,10 @@ mod x86 {
                 }
                 let c0 = p * PANEL;
                 let n = PANEL.min(w.rows - c0);
+                // The valid lanes: all 16 but in a last partial panel.
+                let mask: __mmask16 = if n == PANEL { !0 } else { (1u16 << n) - 1 };
                 for (i, a) in acc.iter().enumerate().take(nb) {
-                    let o = &mut out[(b + i) * w.rows..(b + i + 1) * w.rows];
-                    let mut tmp = [0i32; PANEL];
-                    _mm512_storeu_si512(tmp.as_mut_ptr() as *mut _, *a);
-                    o[c0..c0 + n].copy_from_slice(&tmp[..n]);
+                    _mm512_mask_storeu_epi32(out.as_mut_ptr().add((b + i) * w.rows + c0), mask, *a);
                 }
             }
             b += nb;
@@ -566,10 +582,15 @@ mod tests {
                         }
                     }
                     let want = reference(rows, cols, &w8, &xu, stride, batch);
+                    // The same input as int8 bytes (xu ^ 0x80), flipped back by the kernels.
+                    let xs: Vec<u8> = xu.iter().map(|&v| v ^ 0x80).collect();
                     for path in KernelPath::available() {
                         let mut got = vec![0; batch * rows];
                         matmul(path, &pw, &xu, batch, &mut got, &mut Scratch::default());
                         assert_eq!(got, want, "{path} rows {rows} cols {cols} batch {batch} full_range {full_range}");
+                        let mut got = vec![0; batch * rows];
+                        matmul_xor(path, &pw, &xs, 0x80, batch, &mut got, &mut Scratch::default());
+                        assert_eq!(got, want, "{path} xor rows {rows} cols {cols} batch {batch} full_range {full_range}");
                     }
                 }
             }

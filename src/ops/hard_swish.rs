@@ -70,7 +70,7 @@ fn saturating_left_shift16(v: i16, amount: i32) -> i16 {
 }
 
 pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, EngineError> {
-    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.eight_bit_unary()?;
     let hires_input_scale = (1.0f32 / 128.0) * s_in;
     let reluish_scale = 3.0f32 / 32768.0;
     let (m_out, output_exponent) = quant::quantize_multiplier((hires_input_scale / s_out) as f64);
@@ -112,7 +112,8 @@ impl Params {
         let reluish = ((reluish as i32 + (1 << 15)) >> 1) as i16;
         let preshift = doubling_high_mul16(reluish, preshift_output);
         let out = rounding_divide_by_pot16(preshift, -self.output_exponent).wrapping_add(self.z_out as i16);
-        (out as i32).clamp(-128, 127)
+        let (q_min, q_max) = super::int_range(self.output_dtype);
+        (out as i32).clamp(q_min, q_max)
     }
 
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {

@@ -8,6 +8,11 @@
 //! `acc = Σ (q − Z)²` in int32, `1/√acc ≈ m·2^e` by the same fixed-point
 //! Newton–Raphson as RSQRT ([`super::rsqrt::inv_sqrt_multiplier_exp`]), then
 //! `clamp(MBQM(q − Z, m, e + 7))`.
+//!
+//! uint8 (`reference_ops::L2Normalization` on uint8, both kernel sets; output
+//! 1/128, zero point 128): the same `m·2^e`, but the factor 128 is applied
+//! to the difference before the multiply, `128 + MBQM(128·(q − Z), m, e)`,
+//! so the doubling high multiply rounds at another place than int8's.
 
 use super::layout::f32s;
 use super::OpContext;
@@ -21,9 +26,10 @@ pub struct Params {
     pub input: usize,
     pub output: usize,
     pub depth: usize,
-    /// int8: the input zero point (`None`: float32).
+    /// int8 or uint8: the input zero point (`None`: float32).
     pub z_in: Option<i32>,
     pub output_shape: Vec<usize>,
+    pub output_dtype: DType,
 }
 
 /// Float32 in and out, the same element count; rows along the last axis.
@@ -31,18 +37,19 @@ pub(crate) fn prepare(ctx: &OpContext) -> Result<Params, EngineError> {
     let (input, output) = (ctx.input(0)?, ctx.output(0)?);
     let z_in = match (ctx.dtype(input), ctx.dtype(output)) {
         (DType::F32, DType::F32) => None,
-        (DType::I8, DType::I8) if ctx.op.kind == crate::model::OpKind::L2Normalization => {
+        (d @ (DType::I8 | DType::U8), o) if o == d && ctx.op.kind == crate::model::OpKind::L2Normalization => {
             let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
-            if (s_out, z_out) != (1.0 / 128.0, 0) {
-                return Err(ctx.unsupported(format!("int8 output scale {s_out} / zero point {z_out} (1/128 and 0 are required)")));
+            let z_want = super::int_range(d).0 + 128;
+            if (s_out, z_out) != (1.0 / 128.0, z_want) {
+                return Err(ctx.unsupported(format!("{d} output scale {s_out} / zero point {z_out} (1/128 and {z_want} are required)")));
             }
             Some(ctx.per_tensor_quant(input, "input")?.1)
         }
-        (d, _) => return Err(ctx.unsupported(format!("dtype {d} (float32{} is supported)", if ctx.op.kind == crate::model::OpKind::L2Normalization { " and int8" } else { "" }))),
+        (d, _) => return Err(ctx.unsupported(format!("dtype {d} (float32{} is supported)", if ctx.op.kind == crate::model::OpKind::L2Normalization { ", int8 and uint8" } else { "" }))),
     };
     super::same_element_count(ctx, input, output)?;
     let depth = ctx.shape(input).last().copied().unwrap_or(1).max(1);
-    Ok(Params { input, output, depth, z_in, output_shape: ctx.shape(output) })
+    Ok(Params { input, output, depth, z_in, output_shape: ctx.shape(output), output_dtype: ctx.dtype(output) })
 }
 
 impl Params {
@@ -53,9 +60,14 @@ impl Params {
             for row in q.chunks(self.depth) {
                 let acc = row.iter().fold(0i32, |a, &v| a.wrapping_add((v - z) * (v - z)));
                 let (m, e) = super::rsqrt::inv_sqrt_multiplier_exp(acc);
-                out.extend(row.iter().map(|&v| crate::quant::multiply_by_quantized_multiplier_double_rounding(v - z, m, e + 7).clamp(-128, 127)));
+                let mbqm = crate::quant::multiply_by_quantized_multiplier_double_rounding;
+                if self.output_dtype == DType::U8 {
+                    out.extend(row.iter().map(|&v| (128 + mbqm(128 * (v - z), m, e)).clamp(0, 255)));
+                } else {
+                    out.extend(row.iter().map(|&v| mbqm(v - z, m, e + 7).clamp(-128, 127)));
+                }
             }
-            return Ok(super::narrow(DType::I8, &self.output_shape, out));
+            return Ok(super::narrow(self.output_dtype, &self.output_shape, out));
         }
         let v = f32s(x, self.input)?;
         let mut out = Vec::with_capacity(v.len());

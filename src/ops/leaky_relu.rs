@@ -39,7 +39,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         Options::LeakyRelu { alpha } => *alpha,
         other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
     };
-    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.eight_bit_unary()?;
     if alpha < 0.0 {
         return Err(ctx.unsupported(format!("negative alpha {alpha}")));
     }
@@ -64,6 +64,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
 impl Params {
     pub fn eval(&self, input: &Value) -> Result<Value, EngineError> {
         let x = ints(input, self.input)?;
+        let (q_min, q_max) = super::int_range(self.output_dtype);
         let out = x
             .iter()
             .map(|&q| {
@@ -77,7 +78,7 @@ impl Params {
                         ((d * m + 128) >> 8) as i64
                     }
                 };
-                (scaled + self.z_out as i64).clamp(-128, 127) as i32
+                (scaled + self.z_out as i64).clamp(q_min as i64, q_max as i64) as i32
             })
             .collect();
         Ok(narrow(self.output_dtype, &self.output_shape, out))

@@ -24,6 +24,12 @@
 //!   XNNPACK leaves to it): `table[d] = expf(−S_in·d)` for the 256 possible
 //!   `|d|`, the row's sum in f32 in order, `ls = logf(sum)`, then
 //!   `rint((S_in/S_out)·q[j] − (S_in·q_max + ls)/S_out) + 127`, all in f32.
+//!
+//! **uint8** (issue 14): the same grid one step of 128 higher, `Z_out = 255`
+//! (0 is the bottom level). Both of LiteRT's kernel sets (`reference_ops::` and
+//! `optimized_ops::LogSoftmax` on uint8; XNNPACK leaves the op to them) run
+//! the gemmlowp fixed point above, whatever the int8 method: no runtime
+//! differs, so no profile choice. TFLite Micro has no uint8 LOG_SOFTMAX.
 
 use super::layout::f32s;
 use super::softmax::{input_radius, ACCUMULATION_INTEGER_BITS, SCALED_DIFF_INTEGER_BITS};
@@ -50,6 +56,8 @@ pub struct Params {
     pub depth: usize,
     pub output_shape: Vec<usize>,
     pub arith: Arith,
+    /// int8 or uint8 (float32 for the float kernel).
+    pub output_dtype: DType,
 }
 
 /// Which computation, with its constants.
@@ -88,15 +96,17 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     let depth = ctx.shape(input).last().copied().unwrap_or(1).max(1);
     let arith = match ctx.dtype(input) {
         DType::F32 => Arith::Float,
-        DType::I8 => {
+        dtype @ (DType::I8 | DType::U8) => {
             let (s_in, _) = ctx.per_tensor_quant(input, "input")?;
             let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
-            if (s_out, z_out) != (OUTPUT_SCALE, OUTPUT_ZERO_POINT) {
+            let z_want = super::int_range(dtype).0 + 128 + OUTPUT_ZERO_POINT;
+            if (s_out, z_out) != (OUTPUT_SCALE, z_want) {
                 return Err(ctx.unsupported(format!(
-                    "int8 output scale {s_out} / zero point {z_out} (every runtime requires 16/256 and 127)"
+                    "{dtype} output scale {s_out} / zero point {z_out} (every runtime requires 16/256 and {z_want})"
                 )));
             }
-            match profile.log_softmax_method() {
+            let method = if dtype == DType::U8 { LogSoftmaxMethod::GemmlowpFixedPoint } else { profile.log_softmax_method() };
+            match method {
                 LogSoftmaxMethod::GemmlowpFixedPoint => Arith::FixedPoint(fixed_params(s_in).ok_or_else(|| {
                     ctx.unsupported(format!("input scale {s_in} too small for the fixed-point LOG_SOFTMAX (S_in·2^26 ≤ 1)"))
                 })?),
@@ -106,9 +116,9 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
                 }
             }
         }
-        d => return Err(ctx.unsupported(format!("dtype {d} (float32 and int8 are supported)"))),
+        d => return Err(ctx.unsupported(format!("dtype {d} (float32, int8 and uint8 are supported)"))),
     };
-    Ok(Params { input, output, depth, output_shape: ctx.shape(output), arith })
+    Ok(Params { input, output, depth, output_shape: ctx.shape(output), arith, output_dtype: ctx.dtype(output) })
 }
 
 /// LiteRT's `PreprocessLogSoftmaxScalingExp` (β = 1) and `CalculateInputRadius`;
@@ -146,10 +156,11 @@ impl Params {
             Arith::FixedPoint(p) => {
                 let q = ints(x, self.input)?;
                 let mut out = Vec::with_capacity(q.len());
+                let q_min = super::int_range(self.output_dtype).0;
                 for row in q.chunks(self.depth) {
-                    log_softmax_fixed_point(p, row, &mut out);
+                    log_softmax_fixed_point(p, row, q_min, &mut out);
                 }
-                Ok(narrow(DType::I8, &self.output_shape, out))
+                Ok(narrow(self.output_dtype, &self.output_shape, out))
             }
             Arith::Table(p) => {
                 let q = ints(x, self.input)?;
@@ -177,9 +188,11 @@ impl Params {
     }
 }
 
-/// One row of `reference_integer_ops::LogSoftmax` (int8).
-pub fn log_softmax_fixed_point(p: &FixedParams, row: &[i32], out: &mut Vec<i32>) {
-    let max = row.iter().copied().fold(-128, i32::max);
+/// One row of `reference_integer_ops::LogSoftmax` (int8, `q_min = −128`) or
+/// `reference_ops::LogSoftmax` (uint8, `q_min = 0`): the same arithmetic, the
+/// output zero point `q_min + 255`.
+pub fn log_softmax_fixed_point(p: &FixedParams, row: &[i32], q_min: i32, out: &mut Vec<i32>) {
+    let max = row.iter().copied().fold(q_min, i32::max);
     let rescaled = |d: i32| quant::multiply_by_quantized_multiplier_double_rounding(d, p.input_multiplier, p.input_left_shift);
     let mut sum_of_exps: i32 = 0; // Q12.19
     for &x in row {
@@ -201,9 +214,9 @@ pub fn log_softmax_fixed_point(p: &FixedParams, row: &[i32], out: &mut Vec<i32>)
     for &x in row {
         let d = x - max;
         out.push(if d > adjusted_diff_min {
-            (quant::rounding_divide_by_pot(rescaled(d).wrapping_sub(log_sum), shift) + OUTPUT_ZERO_POINT).clamp(-128, 127)
+            (quant::rounding_divide_by_pot(rescaled(d).wrapping_sub(log_sum), shift) + q_min + 255).clamp(q_min, q_min + 255)
         } else {
-            -128
+            q_min
         });
     }
 }
@@ -299,7 +312,7 @@ mod tests {
         // Four equal inputs: ln(1/4) = −1.386 → −22.2 steps of 1/16 → 127 − 22 = 105.
         let p = fixed_params(0.05).unwrap();
         let mut out = Vec::new();
-        log_softmax_fixed_point(&p, &[3, 3, 3, 3], &mut out);
+        log_softmax_fixed_point(&p, &[3, 3, 3, 3], -128, &mut out);
         assert_eq!(out, [105; 4]);
         let t = TableParams { table: (0..256).map(|d| (-0.05f32 * d as f32).exp()).collect(), input_scale: 0.05 };
         let mut out = Vec::new();

@@ -149,7 +149,7 @@ pub(crate) fn sums(x: impl Iterator<Item = i32>, input_shape: &[usize], reduced:
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
-    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.eight_bit_unary()?;
     let Reduction { input_shape: is, reduced, count, output_shape: os } = Reduction::read(ctx, input, output)?;
     let mut axes = ctx.const_i32(ctx.input(1)?, "axis")?;
     axes.sort_unstable();
@@ -190,19 +190,20 @@ impl Params {
     #[inline]
     pub fn finish(&self, j: usize, s: i32) -> i32 {
         let n = self.count as i32;
+        let (q_min, q_max) = super::int_range(self.output_dtype);
         let centered = s.wrapping_sub(self.z_in.wrapping_mul(n));
         let scaled = match &self.arith {
             MeanArith::BiasedSum { multiplier, bias, depth, vector_channels } => {
                 let rounding = if j % depth < *vector_channels { Rounding::FixedPointTiesUp } else { Rounding::FixedPointDoubleRounding };
-                return (rounding.apply(s, multiplier) + bias).clamp(-128, 127);
+                return (rounding.apply(s, multiplier) + bias).clamp(q_min, q_max);
             }
             MeanArith::Integer { multiplier, rounding } => rounding.apply(centered, multiplier) as i64,
             MeanArith::Float { scale, zero_point } => {
                 // `x·inv_scale + zero_point` as two f32 operations (no FMA).
                 let y = (s as f32 * scale + zero_point).round_ties_even();
-                return y.clamp(-128.0, 127.0) as i32;
+                return y.clamp(q_min as f32, q_max as f32) as i32;
             }
         };
-        (scaled + self.z_out as i64).clamp(-128, 127) as i32
+        (scaled + self.z_out as i64).clamp(q_min as i64, q_max as i64) as i32
     }
 }

@@ -180,18 +180,6 @@ impl<'a> OpContext<'a> {
         }
     }
 
-    /// Input 0 and output 0, both int8, with their (S, Z): the start of every
-    /// one-input int8 op's prepare.
-    pub fn int8_unary(&self) -> Result<Int8Unary, EngineError> {
-        let input = self.input(0)?;
-        let output = self.output(0)?;
-        self.require_int8(input, "input")?;
-        self.require_int8(output, "output")?;
-        let (s_in, z_in) = self.per_tensor_quant(input, "input")?;
-        let (s_out, z_out) = self.per_tensor_quant(output, "output")?;
-        Ok(Int8Unary { input, output, s_in, z_in, s_out, z_out })
-    }
-
     /// Require int8 or uint8 (uint8: the legacy all-uint8 models) on tensor `t`.
     pub fn require_int8_or_uint8(&self, t: usize, role: &str) -> Result<(), EngineError> {
         match self.dtype(t) {
@@ -344,5 +332,20 @@ pub(crate) fn f32_buffer(out: &mut crate::tensor::Value) -> &mut Vec<f32> {
             v
         }
         _ => unreachable!(),
+    }
+}
+
+// uint8 (issue 14, u8): the one-input 8-bit ops on either 8-bit type
+impl<'a> OpContext<'a> {
+    /// Input 0 and output 0, both int8 or both uint8, with their (S, Z): the
+    /// start of a one-input op whose arithmetic is the same on both types
+    /// (only the clamp range, [`int_range`] of the output dtype, differs).
+    pub fn eight_bit_unary(&self) -> Result<Int8Unary, EngineError> {
+        let (input, output) = (self.input(0)?, self.output(0)?);
+        self.require_int8_or_uint8(input, "input")?;
+        self.require_same(input, output, false)?;
+        let (s_in, z_in) = self.per_tensor_quant(input, "input")?;
+        let (s_out, z_out) = self.per_tensor_quant(output, "output")?;
+        Ok(Int8Unary { input, output, s_in, z_in, s_out, z_out })
     }
 }

@@ -32,7 +32,7 @@ pub struct Params {
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     let Binary { activation, a, b, output, s_a, z_a, s_b, z_b, s_out, z_out, broadcast, act_min, act_max, output_dtype } =
-        Binary::read(ctx, |t, role| ctx.require_int8(t, role))?;
+        Binary::read(ctx, |t, role| ctx.require_int8_or_uint8(t, role))?;
     Ok(Params {
         inputs: [a, b],
         output,

@@ -35,7 +35,7 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
         // int16: 16x8 models (topic int16), zero point 0
         DType::I16 => ctx.per_tensor_quant(output, "output")?.1,
         _ => {
-            ctx.require_int8(input, "input")?;
+            ctx.require_int8_or_uint8(input, "input")?;
             ctx.per_tensor_quant(output, "output")?.1
         }
     };

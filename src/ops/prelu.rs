@@ -66,8 +66,8 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
             let alpha = alpha_v.as_f32().ok_or_else(|| ctx.unsupported(format!("float input with alpha of dtype {}", alpha_v.dtype())))?.to_vec();
             Arith::Float { alpha }
         }
-        // int8 only: no committed model proves LiteRT's uint8 PRELU.
-        dtype @ DType::I8 => {
+        // int8; uint8 (`uint8_ops`, issue 14) with the same arithmetic.
+        dtype @ (DType::I8 | DType::U8) => {
             ctx.require_same(input, output, false)?;
             let (s1, z1) = ctx.per_tensor_quant(input, "input")?;
             let (sa, za) = ctx.per_tensor_quant(alpha_t, "alpha")?;
@@ -88,7 +88,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
                 dtype,
             }
         }
-        other => return Err(ctx.unsupported(format!("input dtype {other} (int8 and float32 are supported)"))),
+        other => return Err(ctx.unsupported(format!("input dtype {other} (int8, uint8 and float32 are supported)"))),
     };
     Ok(Params { input, output, output_shape: is, alpha_index, arith })
 }

@@ -52,6 +52,8 @@ pub struct Params {
     /// int8 SUM: how the runtime reads the bytes ([`Profile::sum_method`]).
     pub sum_method: SumMethod,
     pub output_shape: Vec<usize>,
+    /// SUM: `S_in / S_out` in f32 (uint8 SUM in LiteRT's optimized kernels).
+    pub sum_scale: f32,
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
@@ -83,17 +85,21 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     let dtype = ctx.dtype(input);
     let sum_quant = match (dtype, fold) {
         (DType::F32, _) => None,
-        (DType::I8, Fold::Max | Fold::Min) => {
+        (DType::I8 | DType::U8, Fold::Max | Fold::Min) => {
             ctx.require_same(input, output, true)?;
             None
         }
-        (DType::I8, Fold::Sum) => {
+        (DType::I8 | DType::U8, Fold::Sum) => {
             let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
             let (s_out, z_out) = ctx.per_tensor_quant(output, "output")?;
             Some((z_in, z_out, Multiplier::from_ratio(s_in, s_out)))
         }
         (DType::I8, Fold::Prod) => None,
-        (d, f) => return Err(ctx.unsupported(format!("{f:?} on dtype {d} (float32 and int8 are supported)"))),
+        (d, f) => return Err(ctx.unsupported(format!("{f:?} on dtype {d} (float32 and int8 are supported; uint8 for SUM, REDUCE_MAX and REDUCE_MIN)"))),
+    };
+    let sum_scale = match (dtype, fold) {
+        (DType::I8 | DType::U8, Fold::Sum) => ctx.per_tensor_quant(input, "input")?.0 / ctx.per_tensor_quant(output, "output")?.0,
+        _ => 0.0,
     };
     let prod_quant = if (dtype, fold) == (DType::I8, Fold::Prod) {
         let (s_in, z_in) = ctx.per_tensor_quant(input, "input")?;
@@ -104,7 +110,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
     } else {
         None
     };
-    Ok(Params { input, output, fold, dest, n_out, count: n_in / n_out.max(1), dtype, sum_quant, prod_quant, sum_method: profile.sum_method(), output_shape: ctx.shape(output) })
+    Ok(Params { input, output, fold, dest, n_out, count: n_in / n_out.max(1), dtype, sum_quant, prod_quant, sum_method: profile.sum_method(), output_shape: ctx.shape(output), sum_scale })
 }
 
 /// TFLite's `MultiplyByQuantizedMultiplier(int64_t x, …)`: the Q31
@@ -141,13 +147,27 @@ impl Params {
         let q = ints(x, self.input)?;
         let out = match (self.fold, &self.sum_quant) {
             (Fold::Sum, Some((z_in, z_out, m))) => {
-                let as_u8 = self.sum_method == SumMethod::ReadAsUint8;
+                // uint8 tensors are read as uint8 by every kernel; int8 ones as
+                // the profile says (the bytes read as uint8, the sum clamped to
+                // 0..=255 and stored as bits, in LiteRT's reference kernel).
+                let as_u8 = self.dtype == DType::U8 || self.sum_method == SumMethod::ReadAsUint8;
                 let (lo, hi) = if as_u8 { (0, 255) } else { (-128, 127) };
                 let mut sums = vec![0i32; self.n_out];
                 for (&a, &o) in q.iter().zip(&self.dest) {
                     sums[o] = sums[o].wrapping_add(if as_u8 { a & 0xff } else { a });
                 }
                 let n = self.count as i32;
+                if self.dtype == DType::U8 && self.sum_method == SumMethod::Int8 {
+                    // LiteRT's optimized uint8 SUM (`QuantizedMeanOrSum`, compute_sum):
+                    // f32 `round(sum·scale + bias) + Z_out`, `bias = −Z_in·scale·n`,
+                    // rounded half away from zero, cast to uint8 without a clamp.
+                    let bias = -(*z_in as f32) * self.sum_scale * n as f32;
+                    return Ok(narrow(
+                        self.dtype,
+                        &self.output_shape,
+                        sums.into_iter().map(|s| (quant::round_half_away_from_zero_f32(s as f32 * self.sum_scale + bias) as i32 + z_out) as u8 as i32).collect(),
+                    ));
+                }
                 sums.into_iter()
                     .map(|s| {
                         let y = (quant::multiply_by_quantized_multiplier_double_rounding(s.wrapping_sub(z_in * n), m.m0, m.shift) + z_out).clamp(lo, hi);

@@ -41,13 +41,14 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         OpKind::ReluN1To1 => (-1.0, 1.0),
         _ => return Err(ctx.bad("not a RELU")),
     };
-    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.int8_unary()?;
+    let Int8Unary { input, output, s_in, z_in, s_out, z_out } = ctx.eight_bit_unary()?;
+    let (q_min, q_max) = super::int_range(ctx.dtype(output));
     let q = |v: f32, s: f32, z: i32| -> i32 {
         if v.is_infinite() {
-            127
+            q_max
         } else {
             // Saturating: v / s may be huge (a tiny output scale), and `as i64` saturates.
-            (z as i64).saturating_add((v / s).round() as i64).clamp(-128, 127) as i32
+            (z as i64).saturating_add((v / s).round() as i64).clamp(q_min as i64, q_max as i64) as i32
         }
     };
     let arith = match profile.relu_method(&ctx.op.kind) {

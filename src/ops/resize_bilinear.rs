@@ -35,7 +35,7 @@ use super::resize_nearest_neighbor::{output_size, resize_flags};
 use super::OpContext;
 use crate::error::EngineError;
 use crate::model::DType;
-use crate::profile::{BilinearMethod, Profile};
+use crate::profile::{BilinearMethod, BilinearUint8Method, Profile};
 use crate::tensor::{Data, Value};
 
 /// One output coordinate's source: the two input rows (or columns) and the weight of the second.
@@ -69,6 +69,9 @@ pub enum Arith {
     XnnpackQ11 { ys: Vec<Tap<i32>>, xs: Vec<Tap<i32>>, dtype: DType },
     /// … or α as f32 (float32).
     XnnpackFloat { ys: Vec<Tap<f32>>, xs: Vec<Tap<f32>> },
+    /// uint8 in LiteRT's float formulas on the integers, plus 0.5, truncated
+    /// by `static_cast<uint8_t>` ([`BilinearUint8Method`]; issue 14, `uint8_ops`).
+    Uint8Float { ys: Vec<Tap<f32>>, xs: Vec<Tap<f32>>, optimized: bool },
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
@@ -93,7 +96,18 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         (DType::F32, _) => Arith::Float { ys: taps_f32(is[1], oh, align, half), xs: taps_f32(is[2], ow, align, half) },
         // uint8 takes the float formula in LiteRT; only int8 takes Q10.
         (DType::I8, _) => Arith::Integer { ys: taps_q10(is[1], oh, align, half), xs: taps_q10(is[2], ow, align, half), dtype: DType::I8 },
-        (other, _) => return Err(ctx.unsupported(format!("input dtype {other} (int8 and float32 are supported)"))),
+        (DType::U8, _) => match profile.bilinear_uint8_method() {
+            BilinearUint8Method::Xnnpack => {
+                let q11 = |t: Vec<Tap<f32>>| t.into_iter().map(|t| Tap { lo: t.lo, hi: t.hi, pos: (t.pos * 2048.0).round_ties_even() as i32 }).collect();
+                Arith::XnnpackQ11 { ys: q11(xnn(is[1], oh)), xs: q11(xnn(is[2], ow)), dtype: DType::U8 }
+            }
+            m => Arith::Uint8Float {
+                ys: taps_f32(is[1], oh, align, half),
+                xs: taps_f32(is[2], ow, align, half),
+                optimized: m == BilinearUint8Method::OptimizedWeights,
+            },
+        },
+        (other, _) => return Err(ctx.unsupported(format!("input dtype {other} (int8, uint8 and float32 are supported)"))),
     };
     Ok(Params { input, output, input_shape: is, output_shape: os, align_corners: align, half_pixel_centers: half, arith })
 }
@@ -182,6 +196,20 @@ impl Params {
                     v[tl] * (1.0 - dy) * (1.0 - dx) + v[bl] * dy * (1.0 - dx) + v[tr] * (1.0 - dy) * dx + v[br] * dy * dx + 0.0
                 });
                 Value { shape, data: Data::F32(out) }
+            }
+            Arith::Uint8Float { ys, xs, optimized } => {
+                let q = super::ints(x, self.input)?;
+                let out = self.interpolate(ys, xs, |[tl, tr, bl, br], ty, tx| {
+                    let (dy, dx) = (ty.pos - ty.lo as f32, tx.pos - tx.lo as f32);
+                    let v = |i: usize| q[i] as f32;
+                    let sum = if *optimized {
+                        v(tl) * ((1.0 - dy) * (1.0 - dx)) + v(tr) * ((1.0 - dy) * dx) + v(bl) * (dy * (1.0 - dx)) + v(br) * (dy * dx)
+                    } else {
+                        v(tl) * (1.0 - dy) * (1.0 - dx) + v(bl) * dy * (1.0 - dx) + v(tr) * (1.0 - dy) * dx + v(br) * dy * dx
+                    };
+                    (sum + 0.5) as i32
+                });
+                super::narrow(DType::U8, &shape, out)
             }
             Arith::XnnpackFloat { ys, xs } => {
                 let v = floats()?;

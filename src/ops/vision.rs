@@ -91,6 +91,7 @@ impl VisionOp {
                 resize_bilinear::Arith::Float { .. } => "bilinear_method = reference f32 formula".into(),
                 resize_bilinear::Arith::XnnpackQ11 { .. } => "bilinear_method = XNNPACK Q11 weights, two-step lerp, >> 22".into(),
                 resize_bilinear::Arith::XnnpackFloat { .. } => "bilinear_method = XNNPACK two-step f32 lerp".into(),
+                resize_bilinear::Arith::Uint8Float { optimized, .. } => format!("bilinear_uint8_method = {}: the f32 formula + 0.5, truncated", if *optimized { "optimized weight products" } else { "reference" }),
             },
         }
     }

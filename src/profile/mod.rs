@@ -734,3 +734,35 @@ pub enum Requantize8Method {
     /// XNNPACK's Q8 convert: `Z_out + ((q − Z_in)·lrintf(256·S_in/S_out) + 128) >> 8`.
     XnnpackQ8,
 }
+
+// uint8 (issue 14, u8): the choices only the uint8 kernels make
+impl Profile {
+    /// How uint8 RESIZE_BILINEAR interpolates. int8 takes LiteRT's Q10
+    /// reference kernel in every LiteRT kernel set; uint8 does not: the
+    /// reference kernel (`reference_ops::ResizeBilinear<uint8_t>`) sums the
+    /// four f32 terms `v·(1−dy)·(1−dx)` (top-left, bottom-left, top-right,
+    /// bottom-right) + 0.5 and truncates; the optimized kernel (builtin)
+    /// multiplies each value by a precomputed weight product
+    /// `((1−dy)·(1−dx))`, in the order top-left, top-right, bottom-left,
+    /// bottom-right, + 0.5, truncated; XNNPACK takes the op in its Q11 form.
+    /// Seen in `uint8_ops`'s goldens: builtin differs from ref by 1 on 75 of
+    /// 21 600 outputs, and each rule gives 0 differing against its runtime.
+    pub fn bilinear_uint8_method(self) -> BilinearUint8Method {
+        match self {
+            Profile::TfliteXnnpack => BilinearUint8Method::Xnnpack,
+            Profile::TfliteBuiltin => BilinearUint8Method::OptimizedWeights,
+            Profile::TfliteRef | Profile::Tflm => BilinearUint8Method::Reference,
+        }
+    }
+}
+
+/// How uint8 RESIZE_BILINEAR interpolates ([`Profile::bilinear_uint8_method`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BilinearUint8Method {
+    /// `reference_ops`: Σ v·(1−dy)·(1−dx) in the order TL, BL, TR, BR, + 0.5, truncated.
+    Reference,
+    /// `optimized_ops`: Σ v·(weight product) in the order TL, TR, BL, BR, + 0.5, truncated.
+    OptimizedWeights,
+    /// XNNPACK: Q11 weights, two-step interpolation (as int8).
+    Xnnpack,
+}

@@ -148,8 +148,26 @@ fn tensor_ref(model: &Model, t: usize) -> String {
     format!("t{t} {}", short_name("code", &model.tensors[t].name))
 }
 
+/// How far [`build_with_progress`] is, counted in sample runs: the sample
+/// stepped through (1), then every profile that runs the model over the `k`
+/// samples of the comparison (`k` each). Most of a page's time is these runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The page takes this many sample runs in all. Sent first as 1 (only
+    /// the step-through is known), then again once `k` and the profiles that
+    /// run the model are known.
+    Total(usize),
+    /// `n` more sample runs are done.
+    Done(usize),
+}
+
 /// Build the page. `model_path` and `input_source` are only printed.
 pub fn build(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &str, opts: &Options) -> Result<String, Error> {
+    build_with_progress(model_path, model, inputs, input_source, opts, &|_| {})
+}
+
+/// [`build`] that calls `progress` as the sample runs finish (see [`Progress`]).
+pub fn build_with_progress(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &str, opts: &Options, progress: &dyn Fn(Progress)) -> Result<String, Error> {
     if opts.sample >= inputs.len() {
         return Err(crate::error::EngineError::BadInput(format!("sample {} asked for, but {input_source} holds {} samples", opts.sample, inputs.len())).into());
     }
@@ -161,10 +179,12 @@ pub fn build(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &
     let sample = inputs.sample(opts.sample);
     // A model the profile refuses (an op or dtype it does not run) still gets its page: the mode,
     // the tensors and the operators, and which op was refused and why.
+    progress(Progress::Total(1));
     let ran = Plan::new(model.clone(), opts.profile).map_err(Error::from).and_then(|plan| {
         let trace = plan.run(&sample)?;
         Ok((plan, trace))
     });
+    progress(Progress::Done(1));
     let mut charts = Charts { used: 0, budget: opts.chart_budget, skipped: 0 };
     let file = model_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut b = String::new();
@@ -399,9 +419,17 @@ pub fn build(model_path: &Path, model: &Model, inputs: &Stacked, input_source: &
     let samples = first(inputs, k);
     let mut runs = Vec::new();
     let mut refused = Vec::new();
+    let mut plans = Vec::new();
     for p in Profile::ALL {
-        match Plan::new(model.clone(), p).map_err(Error::from).and_then(|pl| Ok((pl.run_batch(&samples)?, pl))) {
-            Ok((traces, pl)) => runs.push(lessons::ProfileRun { profile: p, plan: pl, traces }),
+        match Plan::new(model.clone(), p) {
+            Ok(pl) => plans.push((p, pl)),
+            Err(e) => refused.push(format!("{}: {}", p.name(), e)),
+        }
+    }
+    progress(Progress::Total(1 + plans.len() * k));
+    for (p, pl) in plans {
+        match pl.run_batch_progress(&samples, &|n| progress(Progress::Done(n))) {
+            Ok(traces) => runs.push(lessons::ProfileRun { profile: p, plan: pl, traces }),
             Err(e) => refused.push(format!("{}: {}", p.name(), e)),
         }
     }

@@ -1,4 +1,4 @@
-//! ADD, SUB and MUL in the graph export: the broadcast (output shape and
+//! ADD, SUB, MUL and int8 SQUARED_DIFFERENCE in the graph export: the broadcast (output shape and
 //! each input's stride per output dimension), the zero points, the
 //! multipliers as `M0`/`shift` and the clamp. The C runtime is
 //! [`BINARY_C`].
@@ -85,4 +85,61 @@ pub fn mul(cx: &Ctx, p: &crate::ops::mul::Params) -> Result<Node, Error> {
     let m = mult(cx, "OUT", &p.multiplier, &mut scalars);
     let init = format!("1, {bc}, {}, {}, {}, {}, {}, 0, 1, {code}, 0, 0, 0, 0, {m}", p.z_a, p.z_b, p.z_out, p.act_min, p.act_max);
     Ok(node(cx, p.inputs, p.output, scalars, init))
+}
+
+// vit (issue 15, item 4)
+/// The broadcast of `a` and `b` to `out` (numpy's rule, shapes right-aligned) as strides per output dimension.
+fn strides_of(a: &[usize], b: &[usize], out: &[usize]) -> Broadcast {
+    let stride = |s: &[usize]| -> Vec<usize> {
+        let rank = out.len();
+        let mut v = vec![0; rank];
+        let mut acc = 1;
+        for d in (0..rank).rev() {
+            let k = d as isize - (rank - s.len()) as isize;
+            if k >= 0 {
+                let dim = s[k as usize];
+                v[d] = if dim == 1 { 0 } else { acc };
+                acc *= dim;
+            }
+        }
+        v
+    };
+    Broadcast { output_shape: out.to_vec(), a_strides: stride(a), b_strides: stride(b), same_shape: a == b }
+}
+
+/// SQUARED_DIFFERENCE on int8: ADD's scaling (left shift 7), then the square
+/// of the difference rescaled by `M_out`. The broadcast is checked against
+/// the engine's prepared element pairs.
+pub fn squared_difference(cx: &Ctx, p: &crate::ops::squared_difference::Params) -> Result<Node, Error> {
+    let Some(q) = &p.quant else {
+        return Err(cx.refuse("float32 SQUARED_DIFFERENCE: the export covers int8"));
+    };
+    let shape = |t: usize| cx.tensor(t).shape;
+    let b = strides_of(&shape(p.a), &shape(p.b), &p.output_shape);
+    // Every output element reads the pair the engine reads.
+    let mut pairs = p.pairs.iter();
+    let n: usize = p.output_shape.iter().product();
+    for i in 0..n {
+        let (mut rest, mut ia, mut ib) = (i, 0, 0);
+        for d in (0..p.output_shape.len()).rev() {
+            let k = rest % p.output_shape[d];
+            rest /= p.output_shape[d];
+            ia += k * b.a_strides[d];
+            ib += k * b.b_strides[d];
+        }
+        if pairs.next() != Some(&(ia, ib)) {
+            return Err(cx.refuse(format!("output element {i}: the broadcast's strides disagree with the engine's pairs")));
+        }
+    }
+    let code = 0; // MultiplyByQuantizedMultiplier, gemmlowp double rounding, in every runtime
+    let (mut scalars, bc) = broadcast(cx, &b)?;
+    scalars.extend([
+        cx.scalar("Z_A", q.z_a as i64, "first input zero point"),
+        cx.scalar("Z_B", q.z_b as i64, "second input zero point"),
+        cx.scalar("Z_OUT", q.z_out as i64, "output zero point"),
+        cx.scalar("LEFT_SHIFT", 7, "inputs shifted up by this before scaling"),
+    ]);
+    let (ma, mb, mo) = (mult(cx, "A", &q.m_a, &mut scalars), mult(cx, "B", &q.m_b, &mut scalars), mult(cx, "OUT", &q.m_out, &mut scalars));
+    let init = format!("2, {bc}, {}, {}, {}, -128, 127, 7, 1, {code}, {ma}, {mb}, {mo}", q.z_a, q.z_b, q.z_out);
+    Ok(node(cx, [p.a, p.b], p.output, scalars, init))
 }

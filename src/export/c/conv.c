@@ -3,8 +3,9 @@
  * Output (b, oy, ox, oc) reads the window whose top-left tap is at
  * (oy*stride_h - pad_h, ox*stride_w - pad_w), taps dil_h / dil_w apart. Taps outside the
  * input are skipped (TFLM's `is_point_inside_image`), which equals reading Z1 there.
- *   conv:      acc = sum_{ky,kx,ic} (x - Z1) * W[oc][ky][kx][ic]
- *   depthwise: acc = sum_{ky,kx} (x[ic] - Z1) * W[0][ky][kx][oc], ic = oc / depth_multiplier
+ *   conv:      acc = sum_{ky,kx,ic} (x - Z1) * (W[oc][ky][kx][ic] - Z2)
+ *   depthwise: acc = sum_{ky,kx} (x[ic] - Z1) * (W[0][ky][kx][oc] - Z2), ic = oc / depth_multiplier
+ * W is int8 with Z2 = 0, or (w_u8, a legacy uint8 model) uint8 with its zero point Z2.
  *   y = clamp(Z3 + requant(acc + bias[oc], M0[oc], shift[oc]), act_min, act_max)
  * The int32 sums wrap as TFLM's do: they are kept in 64 bits and wrapped once (same value mod 2^32).
  * MAX_POOL_2D: the largest in-bounds tap; AVERAGE_POOL_2D: the sum over the in-bounds taps divided
@@ -14,9 +15,11 @@ typedef struct {
     int stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, depth_multiplier;
     int32_t z1, z3, act_min, act_max;
     int rounding;
+    int32_t z2;
+    int w_u8;
 } ql_window_t;
 
-static inline void ql_conv(const ql_window_t *g, int depthwise, const int8_t *w, const int32_t *bias, const int32_t *m0,
+static inline void ql_conv(const ql_window_t *g, int depthwise, const void *w, const int32_t *bias, const int32_t *m0,
                     const int32_t *shift, const int32_t *x, int32_t *y) {
     long o = 0;
     for (int b = 0; b < g->batches; b++)
@@ -33,9 +36,14 @@ static inline void ql_conv(const ql_window_t *g, int depthwise, const int8_t *w,
                             if (ix < 0 || ix >= g->in_w) continue;
                             const int32_t *xp = x + (((long)b * g->in_h + iy) * g->in_w + ix) * g->in_c;
                             if (depthwise) {
-                                acc += (int64_t)(xp[ic0] - g->z1) * w[((long)ky * g->k_w + kx) * g->out_c + oc];
+                                long i = ((long)ky * g->k_w + kx) * g->out_c + oc;
+                                int32_t wv = g->w_u8 ? ((const uint8_t *)w)[i] - g->z2 : ((const int8_t *)w)[i];
+                                acc += (int64_t)(xp[ic0] - g->z1) * wv;
+                            } else if (g->w_u8) {
+                                const uint8_t *wp = (const uint8_t *)w + (((long)oc * g->k_h + ky) * g->k_w + kx) * g->in_c;
+                                for (int ic = 0; ic < g->in_c; ic++) acc += (int64_t)(xp[ic] - g->z1) * (wp[ic] - g->z2);
                             } else {
-                                const int8_t *wp = w + (((long)oc * g->k_h + ky) * g->k_w + kx) * g->in_c;
+                                const int8_t *wp = (const int8_t *)w + (((long)oc * g->k_h + ky) * g->k_w + kx) * g->in_c;
                                 for (int ic = 0; ic < g->in_c; ic++) acc += (int64_t)(xp[ic] - g->z1) * wp[ic];
                             }
                         }

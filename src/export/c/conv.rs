@@ -1,8 +1,8 @@
 //! CONV_2D, DEPTHWISE_CONV_2D, MAX_POOL_2D and AVERAGE_POOL_2D in the graph
 //! export: the window geometry (strides, dilations, padding before the first
-//! row and column), the stored int8 filter, the int32 bias, per-channel
-//! `M0`/`shift`, the zero points and the clamp. The C runtime is
-//! [`CONV_C`].
+//! row and column), the stored filter (int8, or a legacy model's uint8
+//! with its zero point `Z2`), the int32 bias, per-channel `M0`/`shift`, the
+//! zero points and the clamp. The C runtime is [`CONV_C`].
 
 use super::graph::{wide, Ctx, Node};
 use crate::error::Error;
@@ -39,8 +39,9 @@ fn geometry_scalars(cx: &Ctx, g: &Geometry, padding: Padding, depth_multiplier: 
     ]
 }
 
-/// `static const ql_window_t ql_l<k>_g = {…};`
-fn window_decl(cx: &Ctx, g: &Geometry, depth_multiplier: usize, z1: i32, z3: i32, act: (i32, i32), rounding: i64) -> String {
+/// `static const ql_window_t ql_l<k>_g = {…};` (`z2`, `w_u8`: the filter's zero point and dtype).
+#[allow(clippy::too_many_arguments)]
+fn window_decl(cx: &Ctx, g: &Geometry, depth_multiplier: usize, z1: i32, z3: i32, act: (i32, i32), rounding: i64, z2: i32, w_u8: bool) -> String {
     let v = [
         g.batches, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.k_h, g.k_w, g.stride_h, g.stride_w, g.dil_h, g.dil_w, g.pad_h, g.pad_w,
         depth_multiplier,
@@ -48,13 +49,23 @@ fn window_decl(cx: &Ctx, g: &Geometry, depth_multiplier: usize, z1: i32, z3: i32
     let mut list: Vec<String> = v.iter().map(|x| x.to_string()).collect();
     list.extend([z1, z3, act.0, act.1].iter().map(|x| x.to_string()));
     list.push(rounding.to_string());
+    list.push(z2.to_string());
+    list.push((w_u8 as i32).to_string());
     format!("static const ql_window_t {} = {{{}}};\n", cx.arr("g"), list.join(", "))
 }
 
-fn requant_part(cx: &Ctx, q: &Requant, weights: &[i32], layout: String) -> Result<(Vec<crate::export::Scalar>, Vec<crate::export::Array>), Error> {
-    if q.output_dtype != DType::I8 || weights.iter().any(|&w| !(-128..=127).contains(&w)) {
-        return Err(cx.refuse(format!("output {} or weights outside int8: the C kernels carry int8 filters (the tflm profile's int8 convolutions)", q.output_dtype)));
+/// The filter as stored: int8 (`Z2 = 0`), or a legacy model's uint8 (the engine's centred `W − Z2` plus `Z2`).
+fn stored_filter(cx: &Ctx, q: &Requant, weights: &[i32]) -> Result<(DType, Vec<i64>), Error> {
+    match q.output_dtype {
+        DType::I8 if q.z2 == 0 && weights.iter().all(|w| (-128..=127).contains(w)) => Ok((DType::I8, wide(weights))),
+        // legacy uint8 (issue 15, item 4)
+        DType::U8 if weights.iter().all(|&w| (0..=255).contains(&(w + q.z2))) => Ok((DType::U8, weights.iter().map(|&w| (w + q.z2) as i64).collect())),
+        other => Err(cx.refuse(format!("output {other} with filter zero point {}: the C kernels carry int8 filters, or uint8 filters with uint8 tensors", q.z2))),
     }
+}
+
+fn requant_part(cx: &Ctx, q: &Requant, weights: &[i32], layout: String) -> Result<(Vec<crate::export::Scalar>, Vec<crate::export::Array>), Error> {
+    let (w_dtype, stored) = stored_filter(cx, q, weights)?;
     let rounding = cx.rounding(q.rounding)?;
     let c = q.bias.len();
     let scalars = vec![
@@ -68,7 +79,7 @@ fn requant_part(cx: &Ctx, q: &Requant, weights: &[i32], layout: String) -> Resul
     ];
     let per = format!("[out_c={c}]");
     let arrays = vec![
-        cx.array("weights", DType::I8, wide(weights), layout),
+        cx.array("weights", w_dtype, stored, layout),
         cx.array("bias", DType::I32, wide(&q.bias), per.clone()),
         cx.array("m0", DType::I32, q.multipliers.iter().map(|m| m.m0 as i64).collect(), per.clone()),
         cx.array("shift", DType::I32, q.multipliers.iter().map(|m| m.shift as i64).collect(), per),
@@ -84,7 +95,7 @@ fn conv_node(cx: &Ctx, g: &Geometry, padding: Padding, q: &Requant, weights: &[i
     let (mut scalars, arrays) = requant_part(cx, q, weights, layout)?;
     let dm = depth_multiplier.unwrap_or(1);
     scalars.splice(0..0, geometry_scalars(cx, g, padding, dm));
-    let decl = window_decl(cx, g, dm, q.z1, q.z3, (q.act_min, q.act_max), cx.rounding(q.rounding)?);
+    let decl = window_decl(cx, g, dm, q.z1, q.z3, (q.act_min, q.act_max), cx.rounding(q.rounding)?, q.z2, q.output_dtype == DType::U8);
     let call = format!(
         "ql_conv(&{}, {}, {}, {}, {}, {}, {}, {});",
         cx.arr("g"),
@@ -125,7 +136,7 @@ pub fn pool(cx: &Ctx, p: &crate::ops::pool::Params) -> Result<Node, Error> {
         cx.scalar("ACT_MIN", p.act_min as i64, "clamp low"),
         cx.scalar("ACT_MAX", p.act_max as i64, "clamp high"),
     ]);
-    let decl = window_decl(cx, g, 1, 0, 0, (p.act_min, p.act_max), 0);
+    let decl = window_decl(cx, g, 1, 0, 0, (p.act_min, p.act_max), 0, 0, false);
     let call = format!("ql_pool(&{}, {}, {}, {});", cx.arr("g"), average as i32, cx.buf(p.input), cx.buf(p.output));
     Ok(cx.node(scalars, vec![], decl, call, &[CONV_C]))
 }

@@ -16,9 +16,15 @@ pub const DENSE_C: &str = include_str!("dense.c");
 /// FULLY_CONNECTED: rows × [out][in] centred weights.
 pub fn fully_connected(cx: &Ctx, p: &crate::ops::fully_connected::Params) -> Result<Node, Error> {
     let f = crate::export::export_fc(cx.plan, p, None, &[]).map_err(|e| cx.refuse(e))?;
-    let centred: Vec<i64> = f.weights.iter().enumerate().map(|(i, &w)| (w - f.z2[i / f.in_features]) as i64).collect();
-    if centred.iter().any(|w| !(-128..=127).contains(w)) {
-        return Err(cx.refuse("centred weights W − Z2 outside int8 (uint8 weights): the C kernel carries int8 weights"));
+    // int8: the centred weights W − Z2; legacy uint8 (issue 15, item 4): the stored weights, Z2 subtracted in C.
+    let w_u8 = f.weight_dtype == DType::U8;
+    let (w_dtype, weights): (DType, Vec<i64>) = if w_u8 {
+        (DType::U8, wide(&f.weights))
+    } else {
+        (DType::I8, f.weights.iter().enumerate().map(|(i, &w)| (w - f.z2[i / f.in_features]) as i64).collect())
+    };
+    if weights.iter().any(|w| !(-128..=255).contains(w)) || (!w_u8 && weights.iter().any(|w| *w > 127)) {
+        return Err(cx.refuse(format!("{} weights outside the {} range (centred W − Z2 for int8)", f.weight_dtype, w_dtype)));
     }
     let rounding = cx.rounding(f.rounding)?;
     let size = cx.tensor(p.input).size();
@@ -36,17 +42,19 @@ pub fn fully_connected(cx: &Ctx, p: &crate::ops::fully_connected::Params) -> Res
     ];
     let per = format!("[out={}]", f.out_features);
     let arrays = vec![
-        cx.array("weights", DType::I8, centred, format!("[out={}][in={}] W - Z2", f.out_features, f.in_features)),
+        cx.array("weights", w_dtype, weights, format!("[out={}][in={}] {}", f.out_features, f.in_features, if w_u8 { "W (uint8)" } else { "W - Z2" })),
         cx.array("bias", DType::I32, wide(&f.bias), per.clone()),
         cx.array("z2", DType::I32, wide(&f.z2), per.clone()),
         cx.array("m0", DType::I32, wide(&f.m0), per.clone()),
         cx.array("shift", DType::I32, wide(&f.shift), per),
     ];
     let call = format!(
-        "ql_dense({rows}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {rounding}, {}, {});",
+        "ql_dense({rows}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {rounding}, {}, {});",
         f.in_features,
         f.out_features,
         cx.arr("weights"),
+        w_u8 as i32,
+        cx.arr("z2"),
         cx.arr("bias"),
         cx.arr("m0"),
         cx.arr("shift"),

@@ -3,12 +3,19 @@
  * RoundingDivideByPOT (rdbpot), and MultiplyByQuantizedMultiplier (requant)
  * under the exported rounding rule; emitted once per model.c. */
 #include <stdint.h>
-/* Element i of a stored array of the given dtype code (1 int8, 2 uint8, 3 int16, 4 int32). */
+#include <string.h>
+/* Element i of a stored array of the given dtype code (1 int8, 2 uint8, 3 int16, 4 int32); for code 5
+ * (float32) the element's bits, so that floats are compared bit for bit. */
 int32_t ql_get(const void *p, int dtype, long i) {
     switch (dtype) {
     case 1: return ((const int8_t *)p)[i];
     case 2: return ((const uint8_t *)p)[i];
     case 3: return ((const int16_t *)p)[i];
+    case 5: {
+        uint32_t bits;
+        memcpy(&bits, (const unsigned char *)p + 4 * i, sizeof bits); /* the 4 bytes of a float */
+        return (int32_t)bits;
+    }
     default: return ((const int32_t *)p)[i];
     }
 }

@@ -26,7 +26,9 @@ use crate::tensor::Value;
 /// One layer of the graph export.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
-    /// Position in the export = position in the plan.
+    /// Position in the export: the plan's steps in order, without the
+    /// constants folded at prepare time (DENSIFY, DEQUANTIZE float16), which
+    /// are constants of the export.
     pub index: usize,
     /// Operator index in the model.
     pub op: usize,
@@ -144,14 +146,23 @@ pub struct GraphExport {
 pub const COVERED: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, ADD, SUB, MUL, CONCATENATION, PACK, PAD, \
 MEAN, SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6, RELU_N1_TO_1, QUANTIZE (8-bit to 8-bit), RESHAPE, SHAPE, STRIDED_SLICE, \
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, TILE, MIRROR_PAD, PADV2, RESIZE_NEAREST_NEIGHBOR, PRELU, RESIZE_BILINEAR, TRANSPOSE_CONV, \
-EXPAND_DIMS, SQUEEZE, LOG_SOFTMAX (int8), ARG_MAX, ARG_MIN";
+EXPAND_DIMS, SQUEEZE, LOG_SOFTMAX (int8), ARG_MAX, ARG_MIN, \
+QUANTIZE (float32 to 8-bit), DEQUANTIZE (8-bit to float32), BATCH_MATMUL (int8), TRANSPOSE, GELU (8-bit), RSQRT (int8), \
+SQUARED_DIFFERENCE (int8), NEG (float32), \
+LESS, LESS_EQUAL, GREATER, GREATER_EQUAL, EQUAL, NOT_EQUAL (8-bit, int32), LOGICAL_AND, LOGICAL_OR, SELECT, SELECT_V2, MAXIMUM, MINIMUM (integers), \
+DIV, SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD, L2_NORMALIZATION, EXP, LOG, ABS, SQRT (int8), SLICE, SPLIT, SPLIT_V, GATHER, CAST, \
+RESHAPE and CONCATENATION (float32)";
 
 impl GraphExport {
     /// Build the export of `plan`; refuses, by op name and index, any op outside [`COVERED`].
     pub fn new(plan: &Plan, model_name: &str) -> Result<GraphExport, Error> {
         let mut nodes = Vec::new();
-        for (k, step) in plan.steps.iter().enumerate() {
-            let cx = Ctx { plan, step, k };
+        for step in &plan.steps {
+            // float plumbing (issue 15, item 4): a folded constant is read from its array
+            if matches!(step.kernel, Kernel::Folded(_)) {
+                continue;
+            }
+            let cx = Ctx { plan, step, k: nodes.len() };
             let node = match &step.kernel {
                 Kernel::Conv2d(p) => super::conv::conv(&cx, p)?,
                 Kernel::DepthwiseConv2d(p) => super::conv::depthwise(&cx, p)?,
@@ -162,9 +173,13 @@ impl GraphExport {
                 Kernel::Mul(p) => super::binary::mul(&cx, p)?,
                 Kernel::Logistic(p) if super::unary::fixed_point(p) => super::unary::logistic_tanh(&cx, p, false)?,
                 Kernel::Tanh(p) if super::unary::fixed_point(&p.0) => super::unary::logistic_tanh(&cx, &p.0, true)?,
+                // float plumbing (issue 15, item 4): QUANTIZE of a float32 tensor
+                Kernel::Quantize(p) if matches!(p.arith, crate::ops::quantize::Arith::FromFloat) => super::float::quantize(&cx, p)?,
                 Kernel::Relu(_) | Kernel::LeakyRelu(_) | Kernel::Quantize(_) => super::unary::rescale(&cx)?,
                 Kernel::HardSwish(p) if p.output_dtype == DType::I8 => super::unary::hard_swish(&cx, p)?,
                 Kernel::Logistic(_) | Kernel::Tanh(_) | Kernel::HardSwish(_) => super::unary::table(&cx)?,
+                // tops (cexpb): RESHAPE and CONCATENATION of float32 tensors
+                Kernel::Reshape(_) | Kernel::Concatenation(_) if super::tops_float::float_output(&cx) => super::tops_float::moves(&cx)?,
                 Kernel::Reshape(_) => super::moves::reshape(&cx)?,
                 Kernel::Shape(_) => super::moves::shape(&cx)?,
                 Kernel::Concatenation(p) => super::moves::concatenation(&cx, p)?,
@@ -180,12 +195,29 @@ impl GraphExport {
                 Kernel::Transformer(Op::ExpandDims(_) | Op::Squeeze(_)) => super::moves::reshape(&cx)?,
                 Kernel::Transformer(Op::LogSoftmax(p)) => super::dense::log_softmax(&cx, p)?,
                 Kernel::Transformer(Op::ArgMinMax(p)) => super::reduce::arg_min_max(&cx, p)?,
-                Kernel::Dequantize(_) => return Err(cx.refuse("DEQUANTIZE produces floats; the integer export stops before it")),
+                // vit (issue 15, item 4)
+                Kernel::Transformer(Op::BatchMatmul(p)) => super::transformer::batch_matmul(&cx, p)?,
+                Kernel::Transformer(Op::Transpose(p)) => super::transformer::transpose(&cx, p)?,
+                Kernel::Transformer(Op::Gelu(p)) => super::transformer::gelu(&cx, p)?,
+                Kernel::Transformer(Op::Rsqrt(p)) => super::transformer::rsqrt(&cx, p)?,
+                Kernel::Transformer(Op::Neg(p)) => super::transformer::neg(&cx, p)?,
+                Kernel::Transformer(Op::SquaredDifference(p)) => super::binary::squared_difference(&cx, p)?,
+                // tops (cexpb): comparisons, logic, SELECT, MAXIMUM/MINIMUM, DIV, reductions, L2_NORMALIZATION, SLICE/SPLIT/GATHER, int8 EXP/LOG/ABS/SQRT
+                Kernel::Transformer(op) if super::tops::covers(op) => super::tops::node(&cx, op)?,
+                Kernel::Transformer(Op::Cast(p)) => super::tops_float::cast(&cx, p)?,
+                Kernel::Dequantize(p) => super::float::dequantize(&cx, p)?,
                 _ => return Err(cx.refuse(format!("outside the integer export, which covers {COVERED}"))),
             };
+            // float plumbing (issue 15, item 4): the kernels whose C reads or writes `float` buffers.
+            let float_kernel = matches!(step.kernel, Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Transformer(Op::Neg(_)))
+                // tops (cexpb): CAST, SELECT, RESHAPE and CONCATENATION carry float32 values (src/export/c/tops_float.rs)
+                || super::tops_float::carries_floats(&step.kernel);
             for t in std::iter::once(&node.output).chain(&node.inputs) {
-                if !matches!(t.dtype, DType::I8 | DType::U8 | DType::I32) {
-                    return Err(cx.refuse(format!("tensor t{} is {}; the integer export carries int8, uint8 and int32 tensors", t.index, t.dtype)));
+                if !matches!(t.dtype, DType::I8 | DType::U8 | DType::I32 | DType::F32 | DType::Bool) {
+                    return Err(cx.refuse(format!("tensor t{} is {}; the graph export carries int8, uint8, int32, float32 and bool tensors", t.index, t.dtype)));
+                }
+                if t.dtype == DType::F32 && !float_kernel {
+                    return Err(cx.refuse(format!("tensor t{} is float32; this op's C kernel carries integers", t.index)));
                 }
             }
             nodes.push(node);
@@ -236,9 +268,12 @@ impl GraphExport {
 }
 
 /// True when the MLP export ([`super::super::Export`]) covers the plan: its
-/// ops are FULLY_CONNECTED, QUANTIZE, DEQUANTIZE, RESHAPE and SOFTMAX only.
+/// ops are FULLY_CONNECTED, QUANTIZE, RESHAPE and SOFTMAX only, and its
+/// input is an integer tensor (float32 inputs and DEQUANTIZE outputs go to
+/// the graph export).
 pub fn is_mlp(plan: &Plan) -> bool {
-    plan.steps.iter().all(|s| matches!(s.kernel, Kernel::FullyConnected(_) | Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Reshape(_) | Kernel::Softmax(_)))
+    plan.model.tensors[plan.input()].dtype != DType::F32
+        && plan.steps.iter().all(|s| matches!(s.kernel, Kernel::FullyConnected(_) | Kernel::Quantize(_) | Kernel::Reshape(_) | Kernel::Softmax(_)))
 }
 
 impl GraphExport {

@@ -137,7 +137,11 @@ pub fn write_verilog(e: &GraphExport, dir: &Path, golden: Option<&Golden>) -> Re
     let mut golden_json = Vec::new();
     if let Some(g) = golden {
         let _ = writeln!(vh, "localparam integer GOLDEN_N = {};", g.n);
-        let v = |s: &crate::io::Stacked| s.to_i64_vec().unwrap_or_default();
+        // float32 goldens (DEQUANTIZE outputs) as their bits, 8 hex digits
+        let v = |s: &crate::io::Stacked| match &s.data {
+            crate::tensor::Data::F32(f) => f.iter().map(|x| x.to_bits() as i64).collect(),
+            _ => s.to_i64_vec().unwrap_or_default(),
+        };
         let input = crate::export::Array { name: "golden_input".into(), dtype: g.input.dtype(), values: v(&g.input), layout: format!("[image={}][{}]", g.n, e.input.size()) };
         verilog::write_hex(dir, &input, &mut files, &mut golden_json)?;
         for (l, out) in e.nodes.iter().zip(&g.outputs) {

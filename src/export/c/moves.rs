@@ -35,15 +35,31 @@ pub fn shape(cx: &Ctx) -> Result<Node, Error> {
     Ok(cx.node(vec![cx.scalar("RANK", n as i64, "input rank")], arrays, String::new(), call, &[MOVES_C]))
 }
 
-/// CONCATENATION and PACK: `outer` blocks of `chunk[j]` elements of each input j.
-fn interleave(cx: &Ctx, inputs: &[usize], constants: &[Option<Value>], outer: usize, chunk: &[usize], output: usize) -> Result<Node, Error> {
+/// CONCATENATION and PACK: `outer` blocks of `chunk[j]` elements of each input j,
+/// input j first mapped through `tables[j]` (256 entries, uint8 → uint8) where it has one.
+fn interleave(cx: &Ctx, inputs: &[usize], constants: &[Option<Value>], tables: &[Option<Vec<i64>>], outer: usize, chunk: &[usize], output: usize) -> Result<Node, Error> {
     let mut arrays = vec![cx.array("chunk", DType::I32, dims(chunk), format!("[inputs={}] elements per block", chunk.len()))];
     let mut srcs = Vec::new();
+    let mut mapped = String::new();
+    let mut runtime = vec![MOVES_C];
     for (j, (&t, c)) in inputs.iter().zip(constants).enumerate() {
+        let table = tables.get(j).and_then(Option::as_ref);
         match c {
-            None => srcs.push(cx.buf(t)),
+            None => match table {
+                None => srcs.push(cx.buf(t)),
+                Some(tab) => {
+                    let (name, n) = (format!("rescale{j}"), outer * chunk[j]);
+                    arrays.push(cx.array(&name, DType::I16, tab.clone(), format!("[256] input {j} (t{t}) on the output's (S, Z), for q = 0..255")));
+                    mapped += &format!("static int32_t r{j}[{n}]; ql_table({n}, 0, {}, {}, r{j}); ", cx.arr(&name), cx.buf(t));
+                    srcs.push(format!("r{j}"));
+                    runtime.insert(0, super::unary::UNARY_C);
+                }
+            },
             Some(v) => {
-                let vals = v.to_i64_vec().ok_or_else(|| cx.refuse(format!("constant input t{t} is not integer")))?;
+                let mut vals = v.to_i64_vec().ok_or_else(|| cx.refuse(format!("constant input t{t} is not integer")))?;
+                if let Some(tab) = table {
+                    vals = vals.iter().map(|&q| tab[q.clamp(0, 255) as usize]).collect();
+                }
                 let name = format!("const{j}");
                 arrays.push(cx.array(&name, DType::I32, vals, format!("constant input t{t}")));
                 srcs.push(cx.arr(&name));
@@ -52,29 +68,30 @@ fn interleave(cx: &Ctx, inputs: &[usize], constants: &[Option<Value>], outer: us
     }
     let scalars = vec![cx.scalar("OUTER", outer as i64, "blocks (product of the dimensions before the axis)"), cx.scalar("INPUTS", inputs.len() as i64, "inputs")];
     let call = format!(
-        "{{ static const int32_t *const src[{}] = {{{}}}; ql_interleave({outer}, {}, {}, src, {}); }}",
+        "{{ {mapped}{{ const int32_t *const src[{}] = {{{}}}; ql_interleave({outer}, {}, {}, src, {}); }} }}",
         srcs.len(),
         srcs.join(", "),
         srcs.len(),
         cx.arr("chunk"),
         cx.buf(output)
     );
-    Ok(cx.node(scalars, arrays, String::new(), call, &[MOVES_C]))
+    Ok(cx.node(scalars, arrays, String::new(), call, &runtime))
 }
 
-/// CONCATENATION (inputs on the output's grid; the uint8 f32 rescale is refused).
+/// CONCATENATION. A uint8 input on another (S, Z) than the output's is
+/// requantized in f32 by the engine ([`crate::ops::concatenation::Rescale`]);
+/// that maps each of its 256 values to one output value, so the export
+/// carries the map, computed by the engine's own `apply`.
 pub fn concatenation(cx: &Ctx, p: &crate::ops::concatenation::Params) -> Result<Node, Error> {
-    if p.rescale.iter().any(Option::is_some) {
-        return Err(cx.refuse("inputs on different (S, Z) are requantized in f32 (uint8): no integer export"));
-    }
-    let mut node = interleave(cx, &p.inputs, &p.constants, p.outer, &p.chunk, p.output)?;
+    let tables: Vec<Option<Vec<i64>>> = p.rescale.iter().map(|r| r.map(|r| (0..256).map(|q| r.apply(q) as i64).collect())).collect();
+    let mut node = interleave(cx, &p.inputs, &p.constants, &tables, p.outer, &p.chunk, p.output)?;
     node.scalars.push(cx.scalar("AXIS", p.axis as i64, "concatenation axis"));
     Ok(node)
 }
 
 /// PACK.
 pub fn pack(cx: &Ctx, p: &crate::ops::pack::Params) -> Result<Node, Error> {
-    interleave(cx, &p.inputs, &p.constants, p.outer, &vec![p.inner; p.inputs.len()], p.output)
+    interleave(cx, &p.inputs, &p.constants, &[], p.outer, &vec![p.inner; p.inputs.len()], p.output)
 }
 
 /// PAD: the output filled with the pad value, the input placed after `before[d]`.
