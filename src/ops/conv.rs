@@ -52,6 +52,18 @@ pub struct Geometry {
 /// An NHWC element position: (batch, row, column, channel).
 pub(crate) type Position = (usize, usize, usize, usize);
 
+/// The taps `t0..t1` of a `k`-tap window (dilation `d`) at padded position
+/// `start` whose input position `start + t·d − pad` lands inside the input
+/// `[0, n)`. Positions grow with `t`, so the taps inside are one contiguous run
+/// (empty, `t0 == t1`, when the window misses the input).
+#[inline(always)]
+pub(crate) fn taps_inside(start: usize, k: usize, d: usize, pad: usize, n: usize) -> (usize, usize) {
+    let ok = |t: usize| (pad..pad + n).contains(&(start + t * d));
+    let t0 = (0..k).find(|&t| ok(t)).unwrap_or(k);
+    let t1 = (t0..k).find(|&t| !ok(t)).unwrap_or(k);
+    (t0, t1)
+}
+
 /// TFLite's `ComputePaddingHeightWidth` for one dimension.
 pub fn padding_before(in_size: usize, out_size: usize, k: usize, stride: usize, dilation: usize) -> usize {
     let effective = (k as i64 - 1) * dilation as i64 + 1;

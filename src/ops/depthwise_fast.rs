@@ -40,7 +40,7 @@
 //! keeps the reference loop; the tests below compare every path against it,
 //! and the golden tests compare both against the runtimes.
 
-use super::conv::{Geometry, Requant};
+use super::conv::{taps_inside, Geometry, Requant};
 use super::depthwise_conv::Params;
 use super::gemm::KernelPath;
 use super::requant::RequantTable;
@@ -94,15 +94,6 @@ pub struct Packed {
     table: RequantTable,
 }
 
-/// The taps `k0..k1` of a `k`-tap window (dilation `d`) at padded position
-/// `start` that land inside the input `[pad, pad + n)`.
-fn inside(start: usize, k: usize, d: usize, pad: usize, n: usize) -> (usize, usize) {
-    let ok = |t: usize| (pad..pad + n).contains(&(start + t * d));
-    let k0 = (0..k).find(|&t| ok(t)).unwrap_or(k);
-    let k1 = (k0..k).find(|&t| !ok(t)).unwrap_or(k);
-    (k0, k1)
-}
-
 /// The fast form of a DEPTHWISE_CONV_2D layer; `None` (the reference loop)
 /// unless the input is int8/uint8 and every `W − Z2` fits i16 (always, for
 /// the layers `prepare` accepts).
@@ -137,9 +128,9 @@ pub fn pack(input_dtype: DType, g: &Geometry, mult: usize, r: &Requant, centered
     for t in 0..taps {
         weights.extend((0..period).map(|j| centered[t * c + j % c] as i16 as u16 as i32));
     }
-    let ky_range = (0..g.out_h).map(|oy| inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h)).collect();
+    let ky_range = (0..g.out_h).map(|oy| taps_inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h)).collect();
     let kx_range = if period == c {
-        (0..g.out_w).map(|ox| inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w)).collect()
+        (0..g.out_w).map(|ox| taps_inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w)).collect()
     } else {
         vec![(0, g.k_w)]
     };

@@ -157,18 +157,25 @@ fn pool<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut
     let mut rows = o.chunks_exact_mut(c);
     for b in 0..images {
         for oy in 0..g.out_h {
+            // The window's taps inside the input form one run of rows and one of
+            // columns ([`taps_inside`](crate::ops::conv::taps_inside)): plain loops instead of filtering every tap.
+            let (ky0, ky1) = crate::ops::conv::taps_inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h);
             for ox in 0..g.out_w {
+                let (kx0, kx1) = crate::ops::conv::taps_inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w);
                 acc.fill(if max { i32::MIN } else { 0 });
-                let mut count = 0i32;
-                for (_, _, iy, ix) in g.inside(oy, ox) {
-                    let start = g.in_index(b, iy, ix, 0);
-                    let pixel = &xs[start..start + c];
-                    if max {
-                        acc.iter_mut().zip(pixel).for_each(|(a, &v)| *a = (*a).max(v.widen()));
-                    } else {
-                        acc.iter_mut().zip(pixel).for_each(|(a, &v)| *a += v.widen());
+                let count = ((ky1 - ky0) * (kx1 - kx0)) as i32;
+                for ky in ky0..ky1 {
+                    let iy = oy * g.stride_h + ky * g.dil_h - g.pad_h;
+                    for kx in kx0..kx1 {
+                        let ix = ox * g.stride_w + kx * g.dil_w - g.pad_w;
+                        let start = g.in_index(b, iy, ix, 0);
+                        let pixel = &xs[start..start + c];
+                        if max {
+                            acc.iter_mut().zip(pixel).for_each(|(a, &v)| *a = (*a).max(v.widen()));
+                        } else {
+                            acc.iter_mut().zip(pixel).for_each(|(a, &v)| *a += v.widen());
+                        }
                     }
-                    count += 1;
                 }
                 let Some(row) = rows.next() else { return false };
                 if max {
