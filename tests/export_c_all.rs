@@ -63,7 +63,7 @@ const MODELS: &[(&str, Expect)] = &[
     ("cnn_modes_ptq_uint8io", Expect::Exact),
     // effb0 (issue 14): the full-width keras.applications.EfficientNetB0
     ("efficientnet_b0_ptq_int8", Expect::Exact),
-    // uint8 (u8): int8 PTQ coverage graphs rewritten into uint8 (issue 14)
+    // uint8 (issue 14): int8 PTQ coverage graphs rewritten into uint8 (issue 14)
     ("uint8_ops", Expect::Refused("REDUCE_MAX", "uint8 activations through the reductions, comparisons, GELU, …: the C forms of the issue-14 ops are the int8 ones")),
     ("uint8_ops_builtin", Expect::Exact),
 ];
@@ -228,7 +228,7 @@ models!(
     cnn_modes_ptq_uint8io,
     // effb0
     efficientnet_b0_ptq_int8,
-    // uint8 (u8)
+    // uint8 (issue 14)
     uint8_ops,
     uint8_ops_builtin,
 );

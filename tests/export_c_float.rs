@@ -96,7 +96,7 @@ fn dequantize_then_quantize_every_int8_value() {
 fn a_float_tensor_into_an_integer_kernel_is_refused_by_name() {
     let spec = chain(
         4,
-        // tops (cexpb): float32 RESHAPE is exported now (src/export/c/tops_float.rs); SQUEEZE's C copies integers
+        // tops_ptq_int8: float32 RESHAPE is exported now (src/export/c/tops_float.rs); SQUEEZE's C copies integers
         vec![t("q", &[1, 4], INT8, 0, q(&[0.1], &[0])), t("r", &[1, 4], FLOAT32, 0, None), t("r2", &[4], FLOAT32, 0, None), t("q2", &[4], INT8, 0, q(&[0.1], &[0]))],
         vec![DEQUANTIZE, SQUEEZE, QUANTIZE],
     );

@@ -21,7 +21,7 @@ pub mod reduce;
 pub mod transformer;
 pub mod unary;
 pub mod vision;
-// tops (cexpb)
+// tops_ptq_int8
 pub mod tops;
 pub mod tops_float;
 

@@ -247,7 +247,7 @@ pub fn dtype_code(d: DType) -> i64 {
         DType::I32 => 4,
         // float plumbing (issue 15, item 4): float32 buffers and goldens, compared by bits
         DType::F32 => 5,
-        // tops (cexpb): bool, stored as uint8 0 / 1
+        // tops_ptq_int8: bool, stored as uint8 0 / 1
         DType::Bool => 2,
         _ => 0,
     }

@@ -178,7 +178,7 @@ impl GraphExport {
                 Kernel::Relu(_) | Kernel::LeakyRelu(_) | Kernel::Quantize(_) => super::unary::rescale(&cx)?,
                 Kernel::HardSwish(p) if p.output_dtype == DType::I8 => super::unary::hard_swish(&cx, p)?,
                 Kernel::Logistic(_) | Kernel::Tanh(_) | Kernel::HardSwish(_) => super::unary::table(&cx)?,
-                // tops (cexpb): RESHAPE and CONCATENATION of float32 tensors
+                // tops_ptq_int8: RESHAPE and CONCATENATION of float32 tensors
                 Kernel::Reshape(_) | Kernel::Concatenation(_) if super::tops_float::float_output(&cx) => super::tops_float::moves(&cx)?,
                 Kernel::Reshape(_) => super::moves::reshape(&cx)?,
                 Kernel::Shape(_) => super::moves::shape(&cx)?,
@@ -202,7 +202,7 @@ impl GraphExport {
                 Kernel::Transformer(Op::Rsqrt(p)) => super::transformer::rsqrt(&cx, p)?,
                 Kernel::Transformer(Op::Neg(p)) => super::transformer::neg(&cx, p)?,
                 Kernel::Transformer(Op::SquaredDifference(p)) => super::binary::squared_difference(&cx, p)?,
-                // tops (cexpb): comparisons, logic, SELECT, MAXIMUM/MINIMUM, DIV, reductions, L2_NORMALIZATION, SLICE/SPLIT/GATHER, int8 EXP/LOG/ABS/SQRT
+                // tops_ptq_int8: comparisons, logic, SELECT, MAXIMUM/MINIMUM, DIV, reductions, L2_NORMALIZATION, SLICE/SPLIT/GATHER, int8 EXP/LOG/ABS/SQRT
                 Kernel::Transformer(op) if super::tops::covers(op) => super::tops::node(&cx, op)?,
                 Kernel::Transformer(Op::Cast(p)) => super::tops_float::cast(&cx, p)?,
                 Kernel::Dequantize(p) => super::float::dequantize(&cx, p)?,
@@ -210,7 +210,7 @@ impl GraphExport {
             };
             // float plumbing (issue 15, item 4): the kernels whose C reads or writes `float` buffers.
             let float_kernel = matches!(step.kernel, Kernel::Quantize(_) | Kernel::Dequantize(_) | Kernel::Transformer(Op::Neg(_)))
-                // tops (cexpb): CAST, SELECT, RESHAPE and CONCATENATION carry float32 values (src/export/c/tops_float.rs)
+                // tops_ptq_int8: CAST, SELECT, RESHAPE and CONCATENATION carry float32 values (src/export/c/tops_float.rs)
                 || super::tops_float::carries_floats(&step.kernel);
             for t in std::iter::once(&node.output).chain(&node.inputs) {
                 if !matches!(t.dtype, DType::I8 | DType::U8 | DType::I32 | DType::F32 | DType::Bool) {
