@@ -225,10 +225,11 @@ fn macs(plan: &Plan, op: usize) -> u64 {
     }
 }
 
-/// `--kernels`: min / median ns per image of the bare matrix kernels on each layer (for tuning).
+/// `--kernels`: min / median ns per image of the bare matrix kernels FULLY_CONNECTED runs on each layer (for tuning).
 fn kernels(data: &Path) {
+    use quantlens::ops::fc_fast::matmul;
     use quantlens::ops::fully_connected::Arith;
-    use quantlens::ops::gemm::{matmul, Scratch};
+    use quantlens::ops::gemm::Scratch;
     let model = Model::from_path(data.join("models/mlp_ptq_int8_per_tensor.tflite")).unwrap();
     let plan = Plan::new(model, Profile::TfliteRef).unwrap();
     let inputs = read_samples(data.join("goldens/mlp_ptq_int8_per_tensor/input.npy")).unwrap();

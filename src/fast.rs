@@ -2,21 +2,25 @@
 //!
 //! [`Plan::run`] keeps every tensor of one sample so it can be shown; this
 //! option of the run keeps only the model's output, reuses every buffer
-//! between samples (a [`Workspace`]), pushes a group of [`GROUP`] samples
-//! through each layer at once — FULLY_CONNECTED and CONV_2D as one gemm
-//! whose N dimension is the whole group, every other step on the group's
-//! buffers — so each layer's weights are read once per group, and can split
-//! a batch over threads. A model with a step that has no form for several
+//! between samples (a [`Workspace`]; the batch runs keep theirs in the plan
+//! from one run to the next), pushes a group of samples (up to [`GROUP`],
+//! as many as [`Plan::batch_group`] finds fit the cache) through each layer
+//! at once — FULLY_CONNECTED and CONV_2D as one gemm whose N dimension is
+//! the whole group, every other step on the group's buffers — so each
+//! layer's weights are read once per group, and can split a batch over
+//! threads (each a contiguous share of the samples). A model with a step that has no form for several
 //! samples runs its samples one at a time. The bits are the same:
 //! FULLY_CONNECTED runs the same packed kernels in both; CONV_2D runs
 //! im2col + the packed gemm ([`crate::ops::conv_gemm`]) and
-//! DEPTHWISE_CONV_2D an i16 channel loop ([`crate::ops::depthwise_fast`])
+//! DEPTHWISE_CONV_2D a one-pass channel-vector loop ([`crate::ops::depthwise_fast`])
 //! here, the reference loops in [`Plan::run`], with the same requantization
 //! function (the golden tests check both). ADD, SUB, MUL, MEAN over (H, W),
 //! the pools, CONCATENATION, PAD and the one-input 8-bit element-wise ops
 //! (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, as 256-entry tables
 //! probed from their own kernels) run in vector lanes or as copies
-//! ([`crate::ops::elementwise_fast`]). The command line's `run`,
+//! ([`crate::ops::elementwise_fast`]); a MUL that reads a table op's output
+//! reads it through the table, and a table op read only that way is skipped
+//! (`fusion`). The command line's `run`,
 //! `verify --outputs-only` and `diff` of outputs use this path.
 //!
 //! ```no_run
@@ -36,9 +40,23 @@ use crate::ops::elementwise_fast::{self, Lut};
 use crate::ops::{conv_gemm, depthwise_fast, fully_connected, KernelPath};
 use crate::plan::{Kernel, Plan};
 use crate::tensor::{Data, Value};
+use fusion::{Fusion, MulForm};
 
-/// Samples pushed through each layer together by the batch runs.
+mod fusion;
+
+/// The most samples the batch runs push through each layer together.
 pub const GROUP: usize = 16;
+
+/// The bytes a group's buffers of one step may take (see
+/// [`Plan::batch_group`]): a quarter of the 1 MB second-level cache of the
+/// cores quantlens is measured on, leaving room for the layer's weights.
+/// Measured (CPU time per image, one thread): MobileNetV2 and EfficientNet-B0
+/// w0.5 (64 KB per sample in their widest step) are 10–15 % faster in groups
+/// of 4–16 than one at a time, and no faster at 8 or 16 than at 4 while the
+/// command line's page faults grow with the group; the full EfficientNet-B0
+/// (128 KB) is 12 % faster at 4 than at 1; the MLPs (3 KB) gain 2× from
+/// groups of 8–16.
+pub const GROUP_BYTES: usize = 256 * 1024;
 
 /// Reusable buffers for running one plan without a trace.
 #[derive(Clone, Debug)]
@@ -48,6 +66,9 @@ pub struct Workspace {
     /// ([`Workspace::time_steps`]); empty otherwise.
     step_ns: Vec<Vec<u32>>,
     scratch: Scratch,
+    /// A batch run found a step with no form for several samples: the
+    /// plan's later batch runs in this workspace go one sample at a time.
+    one_at_a_time: bool,
 }
 
 /// The kernels' scratch buffers and tables, kept between runs.
@@ -60,8 +81,13 @@ struct Scratch {
     ys: Vec<i32>,
     /// Per step: the 256-entry table of a one-input 8-bit element-wise op,
     /// probed on the step's first run (`Some(None)`: not a table op).
-    /// For a MUL, `(table, the operand it reads is input 0)` when it is x·f(x).
     luts: Vec<Option<Option<(Lut, bool)>>>,
+    /// The MULs' forms and the table ops they make unneeded, on the first run.
+    fusion: Option<Fusion>,
+    /// The gate MUL's per-gate-element constants.
+    gate: elementwise_fast::GateScratch,
+    /// A MUL operand read through a table, materialised when no fused form applies.
+    operand: Option<Value>,
     /// MEAN's int32 sums, the pools' accumulators.
     sums: Vec<i32>,
     /// Per step: an ADD's per-input tables (empty for other steps).
@@ -80,7 +106,7 @@ impl Plan {
                 values[p.output] = Some(p.value.clone());
             }
         }
-        Workspace { values, step_ns: Vec::new(), scratch: Scratch { luts: vec![None; self.steps.len()], adds: vec![Default::default(); self.steps.len()], ..Default::default() } }
+        Workspace { values, step_ns: Vec::new(), one_at_a_time: false, scratch: Scratch { luts: vec![None; self.steps.len()], adds: vec![Default::default(); self.steps.len()], ..Default::default() } }
     }
 
     /// The model's output for one sample (no trace). Allocates a workspace:
@@ -106,6 +132,14 @@ impl Plan {
     /// a thread has finished `k` more samples (from any of the threads: a
     /// progress bar's `inc`). The outputs are the same.
     pub fn run_batch_outputs_progress(&self, inputs: &Stacked, threads: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<Stacked, EngineError> {
+        self.run_batch_outputs_grouped(inputs, threads, self.batch_group(), progress)
+    }
+
+    /// [`Plan::run_batch_outputs_progress`] with `group` samples through each
+    /// layer together instead of [`Plan::batch_group`]'s choice (1: one
+    /// sample at a time, as [`Workspace::run`]). The outputs are the same
+    /// for every `group`; only the speed differs.
+    pub fn run_batch_outputs_grouped(&self, inputs: &Stacked, threads: usize, group: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<Stacked, EngineError> {
         let t_in = &self.model.tensors[self.input()];
         let per: usize = t_in.num_elements();
         if inputs.dtype() != t_in.dtype {
@@ -122,20 +156,22 @@ impl Plan {
         let n = inputs.len();
         let path = crate::ops::kernel_path();
         let threads = threads.clamp(1, n.max(1));
+        let group = group.max(1);
         let chunk = n.div_ceil(threads);
-        let parts: Vec<Result<Option<Data>, EngineError>> = if threads == 1 {
-            vec![self.run_rows(path, &inputs.data, 0, n, progress)]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let (start, end) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
-                        s.spawn(move || self.run_rows(path, &inputs.data, start, end, progress))
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().expect("worker thread panicked")).collect()
-            })
-        };
+        let share = |t: usize| ((t * chunk).min(n), ((t + 1) * chunk).min(n));
+        // Thread 0's share runs on the calling thread while the others run
+        // theirs: one spawn fewer, and each thread a fixed contiguous range.
+        let parts: Vec<Result<Option<Data>, EngineError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..threads)
+                .map(|t| {
+                    let (start, end) = share(t);
+                    s.spawn(move || self.run_rows(path, group, &inputs.data, start, end, progress))
+                })
+                .collect();
+            let (start, end) = share(0);
+            let first = self.run_rows(path, group, &inputs.data, start, end, progress);
+            std::iter::once(first).chain(handles.into_iter().map(|h| h.join().expect("worker thread panicked"))).collect()
+        });
         let t_out = &self.model.tensors[self.output()];
         let mut data: Option<Data> = None;
         for part in parts {
@@ -154,15 +190,69 @@ impl Plan {
         Ok(Stacked { shape, data })
     }
 
-    /// Samples `start..end` of `inputs`, in groups, on this thread.
-    fn run_rows(&self, path: KernelPath, inputs: &Data, start: usize, end: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<Option<Data>, EngineError> {
+    /// Samples pushed through each layer together by the batch runs of this
+    /// plan. A group shares each layer's weights (read once per group, not
+    /// once per sample) and its per-call work; it costs buffers `group` times
+    /// larger, which leave the cache between layers and, in a fresh process
+    /// (the command line), are page-faulted in at several µs per 4 KB page.
+    /// So: one sample at a time when all the weights take fewer bytes than
+    /// one sample's widest step (the project CNN: 3 KB of weights, 53 KB per
+    /// sample — its groups ran no faster and the CLI 25 % slower); otherwise
+    /// as many as keep the widest step's buffers within [`GROUP_BYTES`], at
+    /// least 1 and at most [`GROUP`] (the MLPs 16, MobileNetV2 and
+    /// EfficientNet-B0 w0.5 4, EfficientNet-B0 2).
+    pub fn batch_group(&self) -> usize {
+        let widest = self.steps.iter().map(|s| self.step_bytes(&s.kernel)).max().unwrap_or(0).max(1);
+        let weights: usize = self.model.tensors.iter().filter(|t| t.is_constant()).map(|t| t.num_elements() * t.dtype.size()).sum();
+        if weights < widest {
+            return 1;
+        }
+        (GROUP_BYTES / widest).clamp(1, GROUP)
+    }
+
+    /// Bytes one sample makes step `k` touch: its run-time inputs and its
+    /// output, plus the fast kernels' own buffers (the int32 accumulators of
+    /// CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, CONV_2D's patch
+    /// matrix, DEPTHWISE_CONV_2D's padded int16 copy of the input).
+    fn step_bytes(&self, k: &Kernel) -> usize {
+        let tensor = |t: usize| {
+            let t = &self.model.tensors[t];
+            t.num_elements() * t.dtype.size()
+        };
+        let out = &self.model.tensors[k.output()];
+        let acc = 4 * out.num_elements();
+        let own = match k {
+            Kernel::Conv2d(p) => {
+                let g = &p.geometry;
+                acc + g.out_h * g.out_w * g.k_h * g.k_w * g.in_c
+            }
+            Kernel::DepthwiseConv2d(p) => {
+                let g = &p.geometry;
+                acc + 2 * (g.in_h + g.k_h) * (g.in_w + g.k_w) * g.in_c
+            }
+            Kernel::FullyConnected(_) => acc,
+            _ => 0,
+        };
+        k.inputs().into_iter().map(tensor).sum::<usize>() + tensor(k.output()) + own
+    }
+
+    /// Samples `start..end` of `inputs`, in groups of `group`, on this thread,
+    /// in a workspace from the plan's pool (returned to it afterwards).
+    fn run_rows(&self, path: KernelPath, group: usize, inputs: &Data, start: usize, end: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<Option<Data>, EngineError> {
         if start >= end {
             return Ok(None);
         }
-        let mut ws = self.workspace();
-        // Groups of GROUP samples go through each layer together; a model
-        // with a step that has no form for several samples runs one at a time.
-        let mut group = GROUP;
+        let mut ws = self.pool.take().unwrap_or_else(|| self.workspace());
+        let out = self.run_rows_in(&mut ws, path, group, inputs, start, end, progress);
+        self.pool.put(ws);
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_rows_in(&self, ws: &mut Workspace, path: KernelPath, group: usize, inputs: &Data, start: usize, end: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<Option<Data>, EngineError> {
+        // Groups go through each layer together; a model with a step that
+        // has no form for several samples runs one at a time.
+        let mut group = if ws.one_at_a_time { 1 } else { group };
         let per = self.model.tensors[self.input()].num_elements();
         let out_per = self.model.tensors[self.output()].num_elements();
         let mut out: Option<Data> = None;
@@ -173,6 +263,7 @@ impl Plan {
             copy_range(inputs, i * per, rows * per, input);
             if !ws.run_loaded(self, path, rows)? {
                 group = 1;
+                ws.one_at_a_time = true;
                 continue;
             }
             let y = ws.output(self)?;
@@ -186,6 +277,39 @@ impl Plan {
             progress(rows);
         }
         Ok(out)
+    }
+}
+
+/// The workspaces of a plan's batch runs, kept between runs: a batch of a
+/// few images (MobileNetV2's 16, EfficientNet's 3) would otherwise pay for
+/// a fresh workspace each run — its buffers first touched, its element-wise
+/// tables probed (≈ 200 µs on EfficientNet-B0), once per thread. A clone of
+/// the plan starts with an empty pool.
+#[derive(Default)]
+pub struct WorkspacePool(std::sync::Mutex<Vec<Workspace>>);
+
+impl WorkspacePool {
+    fn take(&self) -> Option<Workspace> {
+        self.0.lock().ok()?.pop()
+    }
+
+    fn put(&self, ws: Workspace) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(ws);
+        }
+    }
+}
+
+impl Clone for WorkspacePool {
+    fn clone(&self) -> Self {
+        WorkspacePool::default()
+    }
+}
+
+impl std::fmt::Debug for WorkspacePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |v| v.len());
+        write!(f, "WorkspacePool({n} kept)")
     }
 }
 
@@ -250,6 +374,9 @@ impl Workspace {
             if matches!(k, Kernel::Folded(_)) {
                 continue; // float16: already in the workspace (see `Plan::workspace`)
             }
+            if self.scratch.fusion.get_or_insert_with(|| Fusion::new(plan)).skip[si] {
+                continue; // read only through its table by fused MULs (`fusion`)
+            }
             let (i, o) = (k.data_input(), k.output());
             let shape = &plan.model.tensors[o].shape;
             let mut out = self.values[o].take().unwrap_or_else(|| Value { shape: shape.clone(), data: Data::I32(Vec::new()) });
@@ -311,15 +438,8 @@ impl Scratch {
             // moves without a per-image allocation, for every sample at once.
             Kernel::AddSub(p) => fast(values[p.inputs[1]].as_ref().is_some_and(|y| elementwise_fast::add_into(path, p, x, y, out, &mut self.adds[si]))),
             Kernel::Mul(p) => {
-                // x·f(x) with f a one-input table op (EfficientNet's swish
-                // x·σ(x)) is itself a table of x.
-                let fused = self.luts[si].get_or_insert_with(|| swish_table(plan, p));
-                match (fused, values[p.inputs[1]].as_ref()) {
-                    (Some((l, true)), _) => l.apply(path, x, out).map(|_| Fast::Done)?,
-                    (Some((l, false)), Some(y)) => l.apply(path, y, out).map(|_| Fast::Done)?,
-                    (None, Some(y)) => fast(elementwise_fast::mul_into(path, p, x, y, out)),
-                    _ => Fast::Reference,
-                }
+                let fusion = self.fusion.get_or_insert_with(|| Fusion::new(plan));
+                mul_step(values, fusion.mul[si].as_ref(), p, path, rows, x, out, &mut self.gate, &mut self.operand)?
             }
             Kernel::MaxPool2d(p) | Kernel::AveragePool2d(p) => fast(elementwise_fast::pool_into(path, p, x, out, &mut self.sums)),
             Kernel::Mean(p) => fast(elementwise_fast::mean_into(path, p, x, out, &mut self.sums)),
@@ -343,6 +463,52 @@ impl Scratch {
     }
 }
 
+/// MUL step on `x` (its input 0) by its fused `form` ([`fusion`]), or the
+/// generic element-wise form, or (one sample) the reference kernel.
+#[allow(clippy::too_many_arguments)]
+fn mul_step(
+    values: &[Option<Value>],
+    form: Option<&MulForm>,
+    p: &crate::ops::mul::Params,
+    path: KernelPath,
+    rows: usize,
+    x: &Value,
+    out: &mut Value,
+    gate_scratch: &mut elementwise_fast::GateScratch,
+    operand: &mut Option<Value>,
+) -> Result<Fast, EngineError> {
+        let get = |t: usize| values[t].as_ref().ok_or_else(|| EngineError::BadInput(format!("tensor {t} has no value yet")));
+        match form {
+            Some(MulForm::Table { lut, t }) => return lut.apply(path, get(*t)?, out).map(|_| Fast::Done),
+            Some(MulForm::Gate { full, gate, lut, m, gate_is_b }) => {
+                let (f, g) = (get(*full)?, get(*gate)?);
+                if elementwise_fast::gate_into(path, p, *m, *gate_is_b, f, g, lut.as_ref(), out, gate_scratch) {
+                    return Ok(Fast::Done);
+                }
+                if let Some(l) = lut {
+                    // The gate's table op was skipped: its output, then the generic forms.
+                    let operand = operand.get_or_insert_with(|| Value::zeros(g.dtype(), &g.shape));
+                    operand.shape.clone_from(&g.shape);
+                    l.apply(path, g, operand)?;
+                    let (a, b) = if *gate_is_b { (f, &*operand) } else { (&*operand, f) };
+                    return Ok(if elementwise_fast::mul_into(path, p, a, b, out) {
+                        Fast::Done
+                    } else if rows == 1 {
+                        *out = p.eval(a, b)?;
+                        Fast::Done
+                    } else {
+                        Fast::Reference
+                    });
+                }
+            }
+            None => {}
+        }
+        Ok(match values[p.inputs[1]].as_ref() {
+            Some(y) if elementwise_fast::mul_into(path, p, x, y, out) => Fast::Done,
+            _ => Fast::Reference,
+        })
+}
+
 /// What [`Workspace::step_into`] did.
 enum Fast {
     /// The output is written.
@@ -362,41 +528,6 @@ fn unary_eval(k: &Kernel, v: &Value) -> Result<Value, EngineError> {
         Kernel::Relu(p) => p.eval(v),
         _ => Err(EngineError::BadInput("not a one-input element-wise op".into())),
     }
-}
-
-/// The table of a MUL of `t` by `f(t)`, `f` a one-input element-wise op
-/// (either operand order), both 8-bit of one dtype and of the same shape:
-/// `y = MUL(v, f(v))` for the 256 values `v`, each half computed by its own
-/// reference kernel. With it, whether `t` is input 0 of the MUL. `None` for
-/// any other MUL.
-fn swish_table(plan: &Plan, p: &crate::ops::mul::Params) -> Option<(Lut, bool)> {
-    if !p.broadcast.same_shape {
-        return None;
-    }
-    let [a, b] = p.inputs;
-    let dtype = plan.model.tensors[a].dtype;
-    if plan.model.tensors[b].dtype != dtype || plan.model.tensors[p.output].dtype != dtype {
-        return None;
-    }
-    for (t, ft, first) in [(a, b, true), (b, a, false)] {
-        let Some(step) = plan.step_for_tensor(ft) else { continue };
-        if step.kernel.data_input() != t || step.kernel.inputs().len() != 1 {
-            continue;
-        }
-        let k = &step.kernel;
-        let lut = Lut::probe(dtype, |v| {
-            let fv = unary_eval(k, v)?;
-            if first {
-                p.eval(v, &fv)
-            } else {
-                p.eval(&fv, v)
-            }
-        });
-        if let Some(l) = lut {
-            return Some((l, first));
-        }
-    }
-    None
 }
 
 /// `dst.data ← src[start..start + len]`, reusing `dst`'s buffer when the dtypes match.

@@ -167,7 +167,38 @@ fn from_array<T: Clone>(a: ArrayD<T>, wrap: fn(Vec<T>) -> Data) -> Stacked {
 pub fn read_samples(path: impl AsRef<Path>) -> Result<Stacked, Error> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::Npy { path: path.display().to_string(), message: e.to_string() })?;
-    parse_samples(&bytes, &path.display().to_string())
+    match bytes_in_place(bytes) {
+        Ok(stacked) => Ok(stacked),
+        Err(bytes) => parse_samples(&bytes, &path.display().to_string()),
+    }
+}
+
+/// batch (issue 16): a C-order `uint8`/`int8` file whose data is exactly its
+/// elements (the images `quantlens run` reads) becomes its samples in the
+/// buffer it was read into: the header is moved out and the bytes kept
+/// (int8 converted in place), instead of ndarray-npy's second copy of the
+/// whole file. Anything else (or anything [`check_npy_header`] refuses) is
+/// handed back for [`parse_samples`], which reads or refuses it.
+fn bytes_in_place(mut bytes: Vec<u8>) -> Result<Stacked, Vec<u8>> {
+    let Ok(header) = check_npy_header(&bytes) else { return Err(bytes) };
+    let descr = header.type_descriptor.as_string().map_or("", String::as_str);
+    let n: usize = header.shape.iter().product();
+    if header.layout.is_fortran() || !matches!(descr, "|u1" | "|i1") || n == 0 || n > bytes.len() {
+        return Err(bytes);
+    }
+    let start = bytes.len() - n;
+    // The header's own length (preamble + dict, padded) must end where the data begins.
+    let preamble = if bytes.get(6) == Some(&1) { 10 } else { 12 };
+    let declared = match bytes.get(6) {
+        Some(1) => u16::from_le_bytes([bytes[8], bytes[9]]) as usize,
+        _ => u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+    };
+    if preamble + declared != start {
+        return Err(bytes);
+    }
+    bytes.drain(..start);
+    let data = if descr == "|u1" { Data::U8(bytes) } else { Data::I8(bytes.into_iter().map(|b| b as i8).collect()) };
+    Ok(Stacked { shape: header.shape, data })
 }
 
 /// Largest `.npy` header accepted (numpy itself refuses headers over 10 000

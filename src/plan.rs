@@ -296,7 +296,17 @@ impl Step {
                 ops::quantize::Arith::XnnpackQ8 { multiplier, .. } => format!("requantize_8bit_method = XNNPACK Q8 convert, m = {multiplier}/256, ties up"),
             },
             Kernel::AddSub(p) => match &p.arith {
-                AddArith::LeftShift { rounding, .. } => format!("add_method = left shift 20, {}", rounding.name()),
+                AddArith::LeftShift { rounding, .. } => match &p.neon {
+                    None => format!("add_method = left shift 20, {}", rounding.name()),
+                    // add_ties (issue 14)
+                    Some(n) => format!(
+                        "add_method = left shift 20, {}; add_blocks = NEON blocks of {} ({:?}) in each run of {}, tails by the reference",
+                        rounding.name(),
+                        n.block,
+                        n.form,
+                        n.run
+                    ),
+                },
                 AddArith::Xnnpack { .. } => "add_method = XNNPACK 20-bit multipliers, one accumulator, shift ties up".into(),
             },
             Kernel::Mul(p) => format!("mul_rounding = {}", p.rounding.name()),
@@ -354,6 +364,8 @@ pub struct Plan {
     pub model: Model,
     pub profile: Profile,
     pub steps: Vec<Step>,
+    // batch (issue 16): the outputs-only batch runs' workspaces, kept between runs
+    pub(crate) pool: crate::fast::WorkspacePool,
 }
 
 impl Plan {
@@ -525,7 +537,7 @@ impl Plan {
                 return Err(EngineError::BadGraph(format!("graph output {i} is tensor {t} ({}), which is {what}", tensor.name)));
             }
         }
-        Ok(Plan { model, profile, steps })
+        Ok(Plan { model, profile, steps, pool: Default::default() })
     }
 
     /// The same model prepared for another profile.

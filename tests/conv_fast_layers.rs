@@ -26,6 +26,8 @@ fn every_conv_layer_equals_the_reference_loop_on_every_path() {
         .collect();
     stems.sort();
     let (mut layers, mut direct, mut failures) = (0, 0, Vec::new());
+    // Layers with few input channels, on the direct convolution (`conv_direct`) instead of the gemm.
+    let mut small_c = 0;
     for stem in &stems {
         let Ok(inputs) = read_samples(common::golden_dir(stem).join("input.npy")) else { continue };
         let model = Model::from_path(common::model(stem)).unwrap();
@@ -54,6 +56,7 @@ fn every_conv_layer_equals_the_reference_loop_on_every_path() {
                 let (x, want) = (stack(p.input), stack(p.output));
                 layers += 1;
                 direct += p.packed.as_ref().unwrap().input_is_patches(&p.geometry) as usize;
+                small_c += p.packed.as_ref().unwrap().direct.is_some() as usize;
                 for path in KernelPath::available() {
                     let mut got = Value { shape: want.shape.clone(), data: Data::I32(Vec::new()) };
                     let mut s = Scratch::default();
@@ -66,9 +69,11 @@ fn every_conv_layer_equals_the_reference_loop_on_every_path() {
             }
         }
     }
-    eprintln!("{layers} CONV_2D layers × profiles checked, {direct} of them 1×1 without im2col");
+    eprintln!("{layers} CONV_2D layers × profiles checked, {direct} of them 1×1 without im2col, {small_c} direct (few input channels)");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // MobileNetV2 and EfficientNet alone have 100 conv layers, most 1×1 stride 1.
     assert!(layers >= 4 * 100, "only {layers} layers");
     assert!(direct >= 4 * 60, "only {direct} 1×1 layers ran without im2col");
+    // The first layer of every committed CNN (one channel) and of the RGB models.
+    assert!(small_c >= 4 * 10, "only {small_c} layers ran the direct form");
 }

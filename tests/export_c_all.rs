@@ -66,6 +66,11 @@ const MODELS: &[(&str, Expect)] = &[
     // uint8 (issue 14): int8 PTQ coverage graphs rewritten into uint8 (issue 14)
     ("uint8_ops", Expect::Refused("REDUCE_MAX", "uint8 activations through the reductions, comparisons, GELU, …: the C forms of the issue-14 ops are the int8 ones")),
     ("uint8_ops_builtin", Expect::Exact),
+    // uint8_graph (issue 14): uint8 TRANSPOSE, comparisons, SELECT_V2, RELU6 written with the schema
+    ("uint8_graph", Expect::Exact),
+    // add_ties (issue 14): ADDs whose ties separate LiteRT builtin's NEON blocks (exported with tflm: the reference)
+    ("add_ties_uint8", Expect::Exact),
+    ("add_ties_int8", Expect::Exact),
 ];
 
 /// Integer elements widened, float32 elements as their bits (as the harness writes them).
@@ -231,6 +236,11 @@ models!(
     // uint8 (issue 14)
     uint8_ops,
     uint8_ops_builtin,
+    // uint8_graph (issue 14)
+    uint8_graph,
+    // add_ties (issue 14)
+    add_ties_uint8,
+    add_ties_int8,
 );
 
 #[test]

@@ -181,7 +181,7 @@ fn legacy_cnn_concatenation_requantizes_inputs_of_different_scales() {
     assert_eq!(convs, 4);
 }
 
-/// Every CONV_2D (packed gemm) and DEPTHWISE_CONV_2D (i16 channel loop) of
+/// Every CONV_2D (packed gemm) and DEPTHWISE_CONV_2D (one-pass channel-vector loop) of
 /// the committed models runs its fast form in the outputs-only path (so the
 /// checks above cover it on every kernel path).
 #[test]

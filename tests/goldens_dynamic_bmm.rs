@@ -13,7 +13,7 @@ use quantlens::io::{read_samples, Npz};
 use quantlens::ops::hybrid::InputQuantizer;
 use quantlens::plan::Kernel;
 use quantlens::tensor::Data;
-use quantlens::{Model, Plan, Profile};
+use quantlens::{Plan, Profile};
 
 /// (model, golden images, whether its weights are per-channel, its run-time quantizer under LiteRT).
 const MODELS: [(&str, usize, bool, InputQuantizer); 3] = [
@@ -25,39 +25,23 @@ const MODELS: [(&str, usize, bool, InputQuantizer); 3] = [
 const PROFILES: [Profile; 3] = [Profile::TfliteRef, Profile::TfliteBuiltin, Profile::TfliteXnnpack];
 
 fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+    common::root().join("data")
 }
 
 fn plan(stem: &str, profile: Profile) -> Plan {
-    Plan::new(Model::from_path(data().join("models").join(format!("{stem}.tflite"))).unwrap(), profile).unwrap()
+    common::open_plan(stem, profile)
 }
 
-/// (op, tensor, differing elements) of every op-produced tensor against one golden file.
+/// (op, tensor, differing elements) of every op-produced tensor against one
+/// golden file: the library's own `verify` (floats compared by their bits).
 fn compare(stem: &str, images: usize, profile: Profile, golden: &str) -> Vec<(usize, usize, usize)> {
-    let dir = data().join("goldens").join(stem);
     let plan = plan(stem, profile);
-    let inputs = read_samples(dir.join("input.npy")).unwrap();
-    assert_eq!(inputs.len(), images, "{stem}: golden images");
+    let inputs = common::golden_inputs(stem, images);
     let traces = plan.run_batch(&inputs.samples()).unwrap();
-    let mut npz = Npz::open(dir.join(format!("{golden}.npz"))).unwrap();
-    let mut rows = Vec::new();
-    for step in &plan.steps {
-        let t = step.kernel.output();
-        let g = npz.get(&format!("t{t}")).unwrap();
-        let mut differ = 0usize;
-        for (i, tr) in traces.iter().enumerate() {
-            let (ours, want) = (&tr.value(t).unwrap().data, &g.sample(i).data);
-            match (ours, want) {
-                (Data::F32(a), Data::F32(b)) => {
-                    assert_eq!(a.len(), b.len(), "{stem} t{t}");
-                    differ += a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
-                }
-                (a, b) => panic!("{stem} t{t}: {a:?} vs {b:?}"),
-            }
-        }
-        rows.push((step.op, t, differ));
-    }
-    rows
+    let mut npz = Npz::open(common::golden_dir(stem).join(format!("{golden}.npz"))).unwrap();
+    let report = quantlens::verify::verify(&plan, &traces, &mut npz).unwrap();
+    assert!(report.tensors.iter().all(|t| t.elements > 0), "{stem}: an empty tensor");
+    report.tensors.iter().map(|t| (t.op, t.tensor, t.differing)).collect()
 }
 
 fn hybrid_bmms(plan: &Plan) -> Vec<&quantlens::ops::hybrid_batch_matmul::Params> {

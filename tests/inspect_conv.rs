@@ -122,7 +122,7 @@ fn every_other_quantized_op_gets_one_line_with_scales_and_its_profile_choice() {
         assert!(lines[0].ends_with("choice: none: every runtime computes it the same way"), "{}", lines[0]);
     };
     expect(Profile::TfliteRef, "add_method = left shift 20, M0/shift, gemmlowp double rounding", "softmax = gemmlowp fixed point");
-    expect(Profile::TfliteBuiltin, "add_method = left shift 20, M0/shift, gemmlowp double rounding", "softmax = f32 exp table");
+    expect(Profile::TfliteBuiltin, "add_method = left shift 20, M0/shift, gemmlowp double rounding; add_blocks = NEON blocks of 8 (TruncatingShift) in each run of 1568, tails by the reference", "softmax = f32 exp table");
     expect(Profile::TfliteXnnpack, "add_method = XNNPACK 20-bit multipliers, one accumulator, shift ties up", "softmax = f32 exp table");
 
     // An int8 model with the activation ops: each one's named choice.

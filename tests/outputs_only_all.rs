@@ -8,32 +8,15 @@
 mod common;
 
 use quantlens::io::read_samples;
-use quantlens::tensor::Data;
+use common::bits;
 use quantlens::{Model, Plan, Profile};
 
 /// Golden inputs per model (the traced run of the big models is the cost).
 const SAMPLES: usize = 3;
 
-/// The elements' bits (f32 by bits, so NaN and −0.0 count), for an exact comparison.
-fn bits(d: &Data) -> Vec<u64> {
-    match d {
-        Data::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
-        Data::I32(v) => v.iter().map(|&x| x as u32 as u64).collect(),
-        Data::I64(v) => v.iter().map(|&x| x as u64).collect(),
-        Data::I16(v) => v.iter().map(|&x| x as u16 as u64).collect(),
-        Data::I8(v) => v.iter().map(|&x| x as u8 as u64).collect(),
-        Data::U8(v) => v.iter().map(|&x| x as u64).collect(),
-        Data::Bool(v) => v.iter().map(|&x| x as u64).collect(),
-    }
-}
-
 #[test]
 fn outputs_only_equals_the_traced_run_on_every_committed_model() {
-    let mut stems: Vec<String> = std::fs::read_dir(common::root().join("data/models"))
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_suffix(".tflite")).map(str::to_owned))
-        .collect();
-    stems.sort();
+    let stems = common::model_stems();
     let (mut ran, mut refused, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for stem in &stems {
         let model = Model::from_path(common::model(stem)).unwrap();

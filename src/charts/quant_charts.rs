@@ -286,14 +286,8 @@ pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64)
             .y_label_area_size(60)
             .build_cartesian_2d(x_range, 0f64..ymax)?;
         grid_mesh(&mut c, Some(x_desc))?;
-        for (k, (label, q)) in marks.iter().enumerate() {
+        for (_, q) in marks {
             c.draw_series(std::iter::once(DashedPathElement::new(vec![(*q, 0.0), (*q, ymax)], 5, 3, C_RED.stroke_width(2))))?;
-            let left = *q < (q_min + q_max) as f64 / 2.0;
-            c.draw_series(std::iter::once(Text::new(
-                label.clone(),
-                (if left { q + 3.0 } else { q - 3.0 }, ymax * (0.86 - 0.08 * k as f64)),
-                tsc(13.0, if left { HPos::Left } else { HPos::Right }, VPos::Top, &C_RED),
-            )))?;
         }
         c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
             let q = (q_min + i as i64) as f64;
@@ -301,6 +295,18 @@ pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64)
             let color = if tall(n) { C_ORANGE } else { C_BLUE };
             Rectangle::new([(q - width(n), 0.0), (q + width(n), top)], color.filled())
         }))?;
+        // The marks' labels last, each on a light box, so that a mark in the middle
+        // of the histogram (Z = 128 of a uint8 tensor, Z ≈ 0 of a tanh output)
+        // keeps its label readable over the bars.
+        for (k, (label, q)) in marks.iter().enumerate() {
+            let left = *q < (q_min + q_max) as f64 / 2.0;
+            let (px, py) = c.backend_coord(&(if left { q + 3.0 } else { q - 3.0 }, ymax * (0.86 - 0.08 * k as f64)));
+            let h = if left { HPos::Left } else { HPos::Right };
+            let w = label.chars().count() as i32 * 5;
+            let x0 = if left { px } else { px - w };
+            canvas.draw(&Rectangle::new([(x0 - 4, py - 3), (x0 + w + 4, py + 17)], WHITE.mix(0.85).filled()))?;
+            canvas.draw(&Text::new(label.clone(), (px, py), tsc(13.0, h, VPos::Top, &C_RED)))?;
+        }
         let mut notes = vec![format!("{} values", int(values.len() as i64))];
         if outside > 0 {
             notes.push(format!("{} outside the grid", int(outside as i64)));

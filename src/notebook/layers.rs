@@ -132,7 +132,7 @@ pub fn quant_mode(model: &Model) -> String {
             (t.dtype, q.is_per_channel(), q.zero_point.iter().any(|&z| z != 0))
         })
         .collect();
-    let io: Vec<String> = model.inputs.iter().chain(&model.outputs).map(|&t| model.tensors[t].dtype.name().to_string()).collect();
+    let io = |ts: &[usize]| dtype_counts(ts.iter().map(|&t| model.tensors[t].dtype));
     let has = |d: DType| acts.contains(&d);
     let kind = if weights.is_empty() && !has(DType::I8) && !has(DType::U8) {
         if weights.is_empty() && model.tensors.iter().any(|t| t.is_constant() && t.dtype == DType::F32) { "float (not quantized)" } else { "no quantized weights" }
@@ -146,10 +146,32 @@ pub fn quant_mode(model: &Model) -> String {
     let per_channel = weights.iter().filter(|w| w.1).count();
     let asym = weights.iter().filter(|w| w.2).count();
     format!(
-        "{kind}; inputs/outputs {}; {} quantized weight tensors, {per_channel} per-channel, {asym} with nonzero weight zero points",
-        io.join(" / "),
+        "{kind}; inputs {}, outputs {}; {} quantized weight tensors, {per_channel} per-channel, {asym} with nonzero weight zero points",
+        io(&model.inputs),
+        io(&model.outputs),
         weights.len()
     )
+}
+
+/// The dtypes of a tensor list, each once with its count, in order of first
+/// appearance: `INT8` for one tensor, `2 × INT8` for two, `43 × UINT8, 2 × FLOAT32`
+/// for a graph that exposes every intermediate tensor as an output.
+fn dtype_counts(dtypes: impl Iterator<Item = DType>) -> String {
+    let mut counts: Vec<(DType, usize)> = Vec::new();
+    for d in dtypes {
+        match counts.iter_mut().find(|(e, _)| *e == d) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((d, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return "none".to_string();
+    }
+    counts
+        .iter()
+        .map(|&(d, n)| if n == 1 { d.name().to_string() } else { format!("{n} × {}", d.name()) })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A layer's error against a float path.

@@ -24,7 +24,7 @@
 use super::{fused_range, ints, narrow, strides, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, DType, Options};
-use crate::profile::{AddMethod, Multiplier, Profile, Rounding};
+use crate::profile::{AddBlocks, AddMethod, Multiplier, Profile, Rounding};
 use crate::tensor::Value;
 
 /// How two input shapes broadcast to the output shape.
@@ -173,6 +173,10 @@ pub struct Params {
     pub act_max: i32,
     pub output_dtype: DType,
     pub arith: AddArith,
+    /// LiteRT's optimized ADD ([`AddBlocks::NeonBlocks`]): which output
+    /// elements its vector blocks compute, and how. `None`: every element by
+    /// [`Params::element`].
+    pub neon: Option<NeonBlocks>,
 }
 
 /// XNNPACK's multipliers for `a·s_a + b·s_b` (s_b negative for SUB).
@@ -219,11 +223,184 @@ pub(crate) fn prepare_add_sub(ctx: &OpContext, profile: Profile, sign_b: i32) ->
             AddArith::Xnnpack { m_a, m_b, bias, shift }
         }
     };
-    Ok(Params { inputs: [a, b], output, broadcast, activation, z_out, act_min, act_max, output_dtype, arith })
+    let neon = match (profile.add_blocks(), &arith) {
+        // SUB's 8-bit kernels are the reference ones in every LiteRT kernel set
+        (AddBlocks::NeonBlocks, AddArith::LeftShift { left_shift, m_a, m_b, m_out, .. }) if sign_b == 1 => {
+            NeonBlocks::new(&ctx.shape(a), &ctx.shape(b), output_dtype, *left_shift, z_a, z_b, *m_a, *m_b, *m_out)
+        }
+        _ => None,
+    };
+    Ok(Params { inputs: [a, b], output, broadcast, activation, z_out, act_min, act_max, output_dtype, arith, neon })
 }
 
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     prepare_add_sub(ctx, profile, 1)
+}
+
+/// The two arithmetic forms of LiteRT's NEON ADD blocks (on x86 the same
+/// intrinsics through NEON_2_SSE). Both rescale each centered input `x` with
+/// `vqrdmulh` (the high-mul [`crate::quant::saturating_rounding_doubling_high_mul`])
+/// and then finish like the reference: `RoundingDivideByPOT(vqrdmulh(a' + b', M0_out), −shift_out)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockForm {
+    /// `vqrdmulh(x·2^20, M0) >> −shift` with `vshlq_s32` by a negative
+    /// count: the shift truncates (floor) where the reference rounds. uint8
+    /// `AddElementwise` and `AddScalarBroadcast`, int8 `AddScalarBroadcast`;
+    /// blocks of 8.
+    TruncatingShift,
+    /// `vqrdmulh(x·2^(20+shift), M0)`: the input's right shift folded into
+    /// the left shift, one rounding instead of two. int8 `AddElementwiseInt8`;
+    /// blocks of 16.
+    FoldedShift,
+}
+
+/// Where LiteRT's optimized 8-bit ADD runs its vector blocks, computed once
+/// from the two input shapes the way `ProcessBroadcastShapes` and
+/// `BinaryBroadcastFiveFold` split the output into kernel calls.
+///
+/// The output is written in order, as consecutive calls of `run` elements
+/// each (one call for a non-broadcast ADD; one per innermost run `y4` when
+/// `y4 > 1`, the elementwise kernel; one per `y3` run of the scalar-broadcast
+/// kernel when `y4 = 1`). Each call computes its first `⌊run/block⌋·block`
+/// elements in blocks, the rest (the tail) by the reference formula. A
+/// broadcast that does not fit the five-fold pattern runs the reference
+/// `BroadcastAdd6DSlow`: then there is no `NeonBlocks`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NeonBlocks {
+    /// Output elements per kernel call.
+    pub run: usize,
+    /// Elements of each call computed in blocks: `⌊run/block⌋·block`.
+    pub vector_len: usize,
+    pub block: usize,
+    pub form: BlockForm,
+    pub left_shift: i32,
+    pub z_a: i32,
+    pub z_b: i32,
+    pub m_a: Multiplier,
+    pub m_b: Multiplier,
+    pub m_out: Multiplier,
+    /// The dtype's range (`vqmovun_s16` / `vqmovn_s16` saturate to it).
+    pub dtype_min: i32,
+    pub dtype_max: i32,
+}
+
+/// `ProcessBroadcastShapes` of two input shapes: `None` for the generic
+/// category, else `(y3, y4, n)` (`n` the output size; `y3 = y4 = 0` when
+/// the shapes are equal).
+pub fn five_fold(sa: &[usize], sb: &[usize]) -> Option<(usize, usize, usize)> {
+    let rank = sa.len().max(sb.len());
+    let ext = |s: &[usize]| -> Vec<usize> {
+        let mut v = vec![1; rank - s.len()];
+        v.extend_from_slice(s);
+        v
+    };
+    let (e0, e1) = (ext(sa), ext(sb));
+    let n: usize = e0.iter().zip(&e1).map(|(&p, &q)| p.max(q)).product();
+    if e0 == e1 {
+        return Some((0, 0, n));
+    }
+    // the innermost differing dimension says which input broadcasts fast (is "input 1")
+    let d = (0..rank).rev().find(|&d| e0[d] != e1[d])?;
+    let (a, b) = match (e0[d], e1[d]) {
+        (1, _) => (&e0, &e1),
+        (_, 1) => (&e1, &e0),
+        _ => return None,
+    };
+    let mut y = [1usize; 5];
+    let mut i = rank as isize - 1;
+    // y4: equal dims; y3: a broadcasts; y2: equal; y1: b broadcasts; y0: equal
+    // (dim k of y multiplies b's size, except y1's a's)
+    for (k, which) in [(4, 0), (3, 1), (2, 0), (1, 2), (0, 0)] {
+        while i >= 0 {
+            let (p, q) = (a[i as usize], b[i as usize]);
+            let take = match which {
+                0 => p == q,
+                1 => p == 1,
+                _ => q == 1,
+            };
+            if !take {
+                break;
+            }
+            y[k] *= if which == 2 { p } else { q };
+            i -= 1;
+        }
+    }
+    (i < 0).then_some((y[3], y[4], n))
+}
+
+impl NeonBlocks {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sa: &[usize],
+        sb: &[usize],
+        dtype: DType,
+        left_shift: i32,
+        z_a: i32,
+        z_b: i32,
+        m_a: Multiplier,
+        m_b: Multiplier,
+        m_out: Multiplier,
+    ) -> Option<NeonBlocks> {
+        let (y3, y4, n) = five_fold(sa, sb)?;
+        let (elementwise, dtype_min, dtype_max) = match dtype {
+            DType::I8 => ((16, BlockForm::FoldedShift), -128, 127),
+            DType::U8 => ((8, BlockForm::TruncatingShift), 0, 255),
+            _ => return None,
+        };
+        let ((block, form), run) = match (y3, y4) {
+            (0, 0) => (elementwise, n),
+            (_, 1) => ((8, BlockForm::TruncatingShift), y3),
+            (_, y4) => (elementwise, y4),
+        };
+        let vector_len = run / block * block;
+        Some(NeonBlocks { run, vector_len, block, form, left_shift, z_a, z_b, m_a, m_b, m_out, dtype_min, dtype_max })
+    }
+
+    /// Whether output element `i` is computed in a vector block.
+    #[inline]
+    pub fn in_block(&self, i: usize) -> bool {
+        self.run > 0 && i % self.run < self.vector_len
+    }
+
+    /// One input rescaled to the common scale, as the block does it.
+    #[inline]
+    pub fn rescale(&self, q: i32, z: i32, m: &Multiplier) -> i32 {
+        use crate::quant::saturating_rounding_doubling_high_mul as qrdmulh;
+        let x = q - z;
+        match self.form {
+            BlockForm::TruncatingShift => vshl(qrdmulh(vshl(x, self.left_shift), m.m0), m.shift),
+            BlockForm::FoldedShift => qrdmulh(vshl(x, self.left_shift + m.shift), m.m0),
+        }
+    }
+
+    /// The output of a block element from the two rescaled inputs' sum
+    /// (before the fused activation's clamp).
+    #[inline]
+    pub fn output(&self, sum: i32, z_out: i32) -> i32 {
+        use crate::quant::{rounding_divide_by_pot, saturating_rounding_doubling_high_mul as qrdmulh};
+        let s = rounding_divide_by_pot(qrdmulh(sum, self.m_out.m0), (-self.m_out.shift).clamp(0, 31));
+        // vmovn_s32, then the offset added in 16 bits, then a saturating narrowing
+        let s16 = (s as i16).wrapping_add(z_out as i16) as i32;
+        s16.clamp(self.dtype_min, self.dtype_max)
+    }
+
+    /// One output element of a block (before the activation clamp).
+    #[inline]
+    pub fn element(&self, a: i32, b: i32, z_out: i32) -> i32 {
+        let sum = self.rescale(a, self.z_a, &self.m_a).wrapping_add(self.rescale(b, self.z_b, &self.m_b));
+        self.output(sum, z_out)
+    }
+}
+
+/// `vshlq_s32` by a signed count: left for `n ≥ 0`, else an arithmetic right
+/// shift that truncates (floor).
+#[inline]
+fn vshl(x: i32, n: i32) -> i32 {
+    if n >= 0 {
+        x.wrapping_shl(n as u32)
+    } else {
+        x >> (-n).min(31)
+    }
 }
 
 impl Params {
@@ -245,9 +422,28 @@ impl Params {
         raw.clamp(self.act_min as i64, self.act_max as i64) as i32
     }
 
+    /// Output element `i` (in output order) from one element of each input:
+    /// [`Params::element`], or a vector block's arithmetic where LiteRT's
+    /// optimized kernel computes `i` in a block.
+    #[inline]
+    pub fn element_at(&self, i: usize, a: i32, b: i32) -> i32 {
+        match &self.neon {
+            Some(n) if n.in_block(i) => n.element(a, b, self.z_out).clamp(self.act_min, self.act_max),
+            _ => self.element(a, b),
+        }
+    }
+
     pub fn eval(&self, a: &Value, b: &Value) -> Result<Value, EngineError> {
         let (x, y) = (ints(a, self.inputs[0])?, ints(b, self.inputs[1])?);
-        let out = self.broadcast.map(&x, &y, |p, q| self.element(p, q));
+        let mut i = 0;
+        let out = self.broadcast.map(&x, &y, |p, q| {
+            i += 1;
+            self.element_at(i - 1, p, q)
+        });
         Ok(narrow(self.output_dtype, &self.broadcast.output_shape, out))
     }
 }
+
+#[cfg(test)]
+#[path = "add_neon_tests.rs"]
+mod neon_tests;

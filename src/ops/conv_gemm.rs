@@ -2,7 +2,9 @@
 //! fast path): im2col (none for a 1×1 filter at stride 1: the input is the
 //! patch matrix), one matrix product, then the layer's requantization,
 //! vectorised ([`super::requant::RequantTable`], the same rule as
-//! [`super::conv::Requant::apply`]).
+//! [`super::conv::Requant::apply`]). On AVX-512 VNNI the requantization is
+//! fused into the gemm's stores instead ([`super::conv_fused`]): no i32
+//! accumulators leave the registers.
 //!
 //! Each output position `(b, oy, ox)` is one row of a patch matrix holding
 //! its receptive field in the filter's order `(ky, kx, ic)`, read by the
@@ -27,6 +29,7 @@
 //! the golden tests compare both against the runtimes.
 
 use super::conv::{Geometry, Params, Requant};
+use super::conv_fused::{self, FusedTable};
 use super::gemm::{self, KernelPath, PackedWeights};
 use super::requant::RequantTable;
 use crate::error::EngineError;
@@ -50,6 +53,11 @@ pub struct ConvPacked {
     pub fold: Vec<i32>,
     /// The layer's requantization with `fold` as the offset (vectorised).
     pub requant: RequantTable,
+    /// The same, for the gemm with fused requantization ([`conv_fused`]);
+    /// `None` where that kernel cannot hold it exactly.
+    pub fused: Option<FusedTable>,
+    /// The direct form for few input channels, taken instead of the gemm ([`super::conv_direct`]).
+    pub direct: Option<super::conv_direct::DirectConv>,
 }
 
 impl ConvPacked {
@@ -74,7 +82,9 @@ impl ConvPacked {
         let z2p = z2.checked_sub(w_off)?;
         let fold = weights.fold_zero_points(bias, zu as i32, |_| z2p);
         let requant = RequantTable::from_conv(r).with_offsets(&fold);
-        Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold, requant })
+        let fused = FusedTable::new(&requant, r.output_dtype);
+        let direct = super::conv_direct::DirectConv::new(g, input_dtype, r, centered);
+        Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold, requant, fused, direct })
     }
 }
 
@@ -86,6 +96,7 @@ pub struct Scratch {
     /// Accumulators, then the requantized outputs.
     dots: Vec<i32>,
     gemm: gemm::Scratch,
+    direct: super::conv_direct::Scratch,
 }
 
 /// The bytes of an 8-bit tensor: `x` itself for uint8, `x`'s two's-complement
@@ -126,7 +137,7 @@ fn im2col(g: &Geometry, x: &[u8], batches: usize, pad: u8, tail: u8, stride: usi
                     if contiguous && ix0 >= 0 && ix0 as usize + g.k_w <= g.in_w {
                         // The whole kernel row is inside: one contiguous run of the input.
                         let s = g.in_index(b, iy as usize, ix0 as usize, 0);
-                        d[k..k + run].copy_from_slice(&x[s..s + run]);
+                        copy_run(&mut d[k..k + run], &x[s..s + run]);
                         k += run;
                         continue;
                     }
@@ -136,7 +147,7 @@ fn im2col(g: &Geometry, x: &[u8], batches: usize, pad: u8, tail: u8, stride: usi
                             d[k..k + ic].fill(pad);
                         } else {
                             let s = g.in_index(b, iy as usize, ix as usize, 0);
-                            d[k..k + ic].copy_from_slice(&x[s..s + ic]);
+                            copy_run(&mut d[k..k + ic], &x[s..s + ic]);
                         }
                         k += ic;
                     }
@@ -144,6 +155,27 @@ fn im2col(g: &Geometry, x: &[u8], batches: usize, pad: u8, tail: u8, stride: usi
                 d[k..].fill(tail);
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short runs of im2col (a few channels
+/// × a few taps): up to 16 bytes as two overlapping fixed-size moves instead
+/// of a call to `memcpy`, which costs more than such a copy.
+#[inline]
+fn copy_run(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    debug_assert_eq!(dst.len(), n);
+    match n {
+        8..=16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        0..=3 => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s),
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -181,6 +213,9 @@ impl Params {
             return Ok(());
         };
         let g = &self.geometry;
+        if let Some(d) = &pk.direct {
+            return d.eval_into(path, g, input, self.input, out, &mut s.direct);
+        }
         let batches = g.samples_in(input.len(), self.input)?;
         let stride = pk.weights.padded_cols();
         let n = batches * g.out_h * g.out_w;
@@ -200,6 +235,20 @@ impl Params {
             &s.patches[..n * stride]
         };
         let m = g.out_c;
+        if let (Some(ft), true) = (&pk.fused, conv_fused::runs_on(path)) {
+            // The gemm with the requantization in its stores: no i32 outputs.
+            let zsum = (pk.z2 != 0).then(|| {
+                grow(&mut s.dots, n);
+                for (z, p) in s.dots.iter_mut().zip(patches.chunks_exact(stride)) {
+                    *z = pk.z2.wrapping_mul(p.iter().map(|&v| (v ^ x_xor) as i32).sum::<i32>());
+                }
+                &s.dots[..n]
+            });
+            let dst = conv_fused::out_bytes(out, self.requant.output_dtype, n * m).expect("a fused table has an 8-bit output");
+            let done = conv_fused::gemm_requant(path, &pk.weights, ft, patches, x_xor, n, zsum, dst);
+            debug_assert!(done, "runs_on checked the path");
+            return Ok(());
+        }
         grow(&mut s.dots, n * m);
         let dots = &mut s.dots[..n * m];
         gemm::matmul_xor(path, &pk.weights, patches, x_xor, n, dots, &mut s.gemm);
@@ -221,7 +270,7 @@ mod tests {
     use super::*;
     use crate::model::{Activation, Padding};
     use crate::ops::conv::Requant;
-    use crate::ops::testkit::{geometry, lcg};
+    use crate::ops::testkit::{geometry, lcg, quant_layer, QuantSpec};
     use crate::profile::{Multiplier, Profile, Rounding};
 
     struct Case {
@@ -242,47 +291,8 @@ mod tests {
         let in_c = c.in_hwc.2;
         let g = geometry(c.batches, c.in_hwc, c.out_c, c.k, c.stride, c.dil, c.padding);
         let kk = c.k.0 * c.k.1 * in_c;
-        let (dtype, z1, z2, z3) = if c.uint8 {
-            // Zero points near the middle (as calibrated layers have), so the outputs do not all saturate.
-            (DType::U8, 100 + (lcg(seed) % 56) as i32, 100 + (lcg(seed) % 56) as i32, (lcg(seed) % 156) as i32)
-        } else {
-            (DType::I8, (lcg(seed) % 256) as i32 - 128, 0, (lcg(seed) % 100) as i32 - 128)
-        };
-        let raw: Vec<i32> = (0..c.out_c * kk)
-            .map(|i| match (c.uint8, i % 13) {
-                (true, 0) if c.full_range => 0,
-                (true, 1) if c.full_range => 255,
-                (true, _) => (lcg(seed) % 256) as i32,
-                (false, 0) => -127,
-                (false, 1) => 127,
-                (false, _) => (lcg(seed) % 255) as i32 - 127,
-            })
-            .collect();
-        let weights: Vec<i32> = raw.iter().map(|&w| w - z2).collect();
-        let per_channel = !c.uint8;
-        let s1 = 0.02f32;
-        let s2: Vec<f32> = (0..c.out_c).map(|_| 0.001 + (lcg(seed) % 1000) as f32 * 1e-5).collect();
-        // Outputs spread over the whole range, some saturated.
-        let s3 = s1 * 0.005 * (kk as f32).sqrt() * 150.0;
-        let multipliers: Vec<Multiplier> =
-            s2.iter().map(|&s| if c.uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) }).collect();
-        let bias: Vec<i32> = (0..c.out_c).map(|_| (lcg(seed) % 20001) as i32 - 10000).collect();
-        let (act_min, act_max) = crate::ops::fused_range(c.activation, dtype, s3, z3);
-        let requant = Requant {
-            s1,
-            z1,
-            s2,
-            z2,
-            s3,
-            z3,
-            per_channel,
-            bias,
-            multipliers,
-            rounding,
-            act_min,
-            act_max,
-            output_dtype: dtype,
-        };
+        let spec = QuantSpec { uint8: c.uint8, out_c: c.out_c, n_weights: c.out_c * kk, fan_in: kk, full_range: c.full_range, activation: c.activation, rounding };
+        let (dtype, weights, requant) = quant_layer(seed, &spec);
         let packed = ConvPacked::new(&g, dtype, &requant, &weights);
         assert!(packed.is_some());
         Params {

@@ -1,7 +1,7 @@
-//! DEPTHWISE_CONV_2D for the outputs-only fast path: the reference sum,
-//! computed a whole output row at a time in channel vectors, then the shared
-//! vectorised per-channel requantization ([`RequantTable`], the bias as its
-//! offset).
+//! DEPTHWISE_CONV_2D for the outputs-only fast path: one pass per output
+//! pixel — accumulate a vector of channels over the taps inside the input,
+//! requantize it in registers, narrow and store its bytes — reading the
+//! input in place (no padded copy) and writing the output once.
 //!
 //! # The derivation
 //!
@@ -11,34 +11,46 @@
 //! every product is exact, so the order of the additions cannot change a
 //! bit). Three rewrites make that a SIMD loop with no test per element:
 //!
-//! 1. **A zero frame.** The input is copied once per image, centered
-//!    (`x − Z1`, as i16), into a buffer framed by the padding, the frame 0.
-//!    A tap on the frame adds `0·w = 0`: the same sum as skipping it, so the
-//!    SAME borders and the interior run the same loop. Taps whose whole row
-//!    (or, per pixel, whole column) lies in the frame are skipped outright —
-//!    on 1×1 and 2×2 maps under a 5×5 kernel most taps are frame.
-//! 2. **Rows as vectors.** With channels last, output row `oy` is one run
-//!    `j = ox·C + c` of `L = out_w·C` accumulators. For stride 1, tap
-//!    `(ky, kx)` reads padded row `oy + ky·dh` at `j + kx·dw·C`: a contiguous
-//!    run. For a column stride `s > 1` the buffer stores each row's columns by
-//!    phase (`pc mod s`, then `pc div s`): column `s·ox + kx·dw` is slot
-//!    `ox + ⌊kx·dw/s⌋` of phase `kx·dw mod s`, so every tap again reads a
-//!    contiguous run at a constant offset.
-//! 3. **Weights by lane.** The weight of lane `j` is `w_t[j mod C]`. When `C`
-//!    is a multiple of the block (16 lanes), every pixel's channels start a
-//!    block and one run of `C` weights per tap serves every pixel; otherwise
-//!    the weights are stored tiled along the whole row (in `prepare`).
+//! 1. **The taps inside are a rectangle.** Along each axis the taps whose
+//!    input position lands inside the input are one run `k0..k1`
+//!    ([`taps_inside`]); a pixel's taps are the product of its row's run and
+//!    its column's run. Computed once per output row and per output column
+//!    in `prepare`, they replace the padding: the loop visits exactly the
+//!    taps the reference visits, reading the input where it lies. (On a
+//!    1×1 map under a 5×5 kernel that is 1 tap of 25.)
+//! 2. **Z1 folded into the bias.** `Σ (x − Z1)·w + b = Σ x·w + (b − Z1·Σ w)`
+//!    mod 2³², where both sums run over the pixel's rectangle. The
+//!    rectangle is one of a few *classes* (the distinct row runs times the
+//!    distinct column runs: 9 for a 3×3 SAME layer, whatever its size), so
+//!    `offset[class][c] = b[c] − Z1·Σ_rect w[t][c]` is a table made in
+//!    `prepare`, and the loop multiplies raw input bytes.
+//! 3. **Channels as lanes.** With channels last, the `C` channels of one
+//!    input pixel are contiguous, and so are the `C` weights of one tap (the
+//!    filter is `[1, k_h, k_w, C]`). One block of 8 or 16 channels: the
+//!    accumulators start at the class's offsets; per tap one widening load
+//!    of the input bytes and one multiply-add by the tap's weights; then
+//!    the profile's rounding in registers
+//!    ([`requantize8`](super::requant::requantize8)), the clamp, two packs,
+//!    one store of the output bytes. A channel count that is not a multiple
+//!    of 16 ends with a block of 8 and at most one partial block.
+//! 4. **Narrow layers: pixels as lanes too.** When `C` is not a multiple of
+//!    16 and the column stride is 1, the pixels `a..b` of the longest run of
+//!    columns of one class are, for every tap, one contiguous run of
+//!    `(b − a)·C` input bytes, and their outputs one run of output bytes:
+//!    lane `j` is channel `j mod C` of pixel `a + j div C`. With weights,
+//!    offsets and multipliers tiled to that period (a [`Run`], in
+//!    `prepare`), the run is one wide pixel: 8 channels (CNN's first
+//!    depthwise layer) become 16-lane blocks with no partial block.
 //!
-//! A depth multiplier `m > 1` repeats each input channel `m` times in the
-//! copy (output channel `ic·m + k` reads input channel `ic`), which makes it
-//! the `m = 1` case with `C = out_c`.
+//! A depth multiplier `m > 1` (output channel `ic·m + k` reads input channel
+//! `ic`) first repeats each input channel `m` times into a scratch image,
+//! which makes it the `m = 1` case with `C = out_c`.
 //!
-//! So `acc[j] = Σ_t xc[off_t + j]·w_t[j]`: per block of 16 lanes one
-//! accumulator register and per tap one widening load and one multiply-add
-//! ([`x86`]: AVX2 and AVX-512). The portable path is the same loop in
-//! plain Rust. The traced path ([`super::depthwise_conv::Params::eval`])
-//! keeps the reference loop; the tests below compare every path against it,
-//! and the golden tests compare both against the runtimes.
+//! The portable path is the same loop in plain Rust, requantizing by
+//! [`RequantTable::apply_scalar`]. The traced path
+//! ([`super::depthwise_conv::Params::eval`]) keeps the reference loop; the
+//! tests compare every path against it, and the golden tests compare both
+//! against the runtimes.
 
 use super::conv::{taps_inside, Geometry, Requant};
 use super::depthwise_conv::Params;
@@ -51,54 +63,133 @@ use crate::tensor::{Data, Value};
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-/// Lanes per block: the widest vector (16 i32 in a `zmm`); rows are padded to it.
+/// Lanes per block: the widest vector (16 i32 in a `zmm`); tables are padded to it.
 const BLOCK: usize = 16;
-/// Elements of readable slack after the padded input (a block's overrun).
-const SLACK: usize = BLOCK;
 
-/// The layer's fast form, computed once in `prepare` from the geometry.
+/// One output row's (or column's) taps inside the input.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    /// The taps `k0..k1` inside (empty when the window misses the input).
+    k0: usize,
+    k1: usize,
+    /// The input row (column) of tap `k0` (0 when there is none).
+    start: usize,
+    /// Which distinct run `k0..k1` this is, among the rows' (columns') runs.
+    class: usize,
+}
+
+/// The runs of taps inside of every output position along one axis, and how many distinct runs there are.
+fn spans(out: usize, stride: usize, k: usize, d: usize, pad: usize, n: usize) -> (Vec<Span>, usize) {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let spans = (0..out)
+        .map(|o| {
+            let (k0, k1) = taps_inside(o * stride, k, d, pad, n);
+            let class = runs.iter().position(|&r| r == (k0, k1)).unwrap_or_else(|| {
+                runs.push((k0, k1));
+                runs.len() - 1
+            });
+            let start = if k0 < k1 { o * stride + k0 * d - pad } else { 0 };
+            Span { k0, k1, start, class }
+        })
+        .collect();
+    (spans, runs.len())
+}
+
+/// Output columns `a..b` (one class, column stride 1) as one pixel of
+/// `(b − a)·C` lanes, lane `j` being channel `j mod C`: the tables tiled.
 #[derive(Clone, Debug)]
-pub struct Packed {
-    /// `Z1`, subtracted in the copy.
-    z1: i32,
-    /// Output channels `C` (= `in_c · mult`).
-    channels: usize,
-    mult: usize,
-    /// Padded rows (`(out_h − 1)·sh + (k_h − 1)·dh + 1`).
-    rows: usize,
-    /// Padded columns (`(out_w − 1)·sw + (k_w − 1)·dw + 1`).
-    cols: usize,
-    /// Column slots per phase (`⌈cols / sw⌉`).
-    slots: usize,
-    /// Elements per padded row: `sw · slots · C`.
-    row_len: usize,
-    /// `L = out_w · C` and `L` rounded up to [`BLOCK`].
-    len: usize,
-    len_pad: usize,
-    k_w: usize,
-    /// Per tap `t = ky·k_w + kx`: where its run starts, relative to the row `oy·sh`.
-    tap_offsets: Vec<usize>,
-    /// Per output row: the taps rows `ky0..ky1` that are not all frame.
-    ky_range: Vec<(usize, usize)>,
-    /// Per weight segment (a pixel when `period = C`, else the whole row):
-    /// the tap columns `kx0..kx1` that are not all frame.
-    kx_range: Vec<(usize, usize)>,
-    /// Lanes per weight run: `C` when `C` is a multiple of [`BLOCK`], else
-    /// `len_pad` (tiled along the row).
-    period: usize,
-    /// Per tap, `period` lanes: `W − Z2` for channel `j mod C`, as an i32
-    /// whose high 16 bits are zero (the low 16 the i16 `W − Z2`): the form
-    /// `vpmaddwd` multiplies by a sign-extended input exactly.
-    weights: Vec<i32>,
-    /// The requantization: the profile's rounding, vectorised, the bias as offset.
+struct Run {
+    a: usize,
+    b: usize,
+    /// `(b − a)·C`, and rounded up to [`BLOCK`].
+    lanes: usize,
+    lpad: usize,
+    /// As [`Packed::weights`], `lpad` lanes per tap.
+    weights: Vec<u8>,
+    /// Per row class, `lpad` lanes: the offsets of the run's class.
+    offsets: Vec<i32>,
+    /// The requantization, one "channel" per lane.
     table: RequantTable,
 }
 
+impl Run {
+    /// The longest run of at least two columns of one class, when `C` is
+    /// not a multiple of [`BLOCK`] and the column stride is 1.
+    fn new(pk: &Packed, g: &Geometry, multipliers: &[crate::profile::Multiplier]) -> Option<Run> {
+        let c = pk.channels;
+        if c % BLOCK == 0 || g.stride_w != 1 {
+            return None;
+        }
+        let (mut a, mut b, mut start) = (0, 0, 0);
+        for ox in 1..=pk.cols.len() {
+            if ox == pk.cols.len() || pk.cols[ox].class != pk.cols[start].class {
+                if ox - start > b - a {
+                    (a, b) = (start, ox);
+                }
+                start = ox;
+            }
+        }
+        if b - a < 2 {
+            return None;
+        }
+        let lanes = (b - a) * c;
+        let lpad = lanes.div_ceil(BLOCK) * BLOCK;
+        let (wb, taps, cc) = (pk.wbytes, g.k_h * g.k_w, pk.cols[a].class);
+        let mut weights = vec![0u8; taps * lpad * wb];
+        for t in 0..taps {
+            for j in 0..lanes {
+                let from = (t * pk.cpad + j % c) * wb;
+                weights[(t * lpad + j) * wb..][..wb].copy_from_slice(&pk.weights[from..from + wb]);
+            }
+        }
+        let row_classes = pk.offsets.len() / (pk.col_classes * pk.cpad);
+        let mut offsets = vec![0i32; row_classes * lpad];
+        for rc in 0..row_classes {
+            for j in 0..lanes {
+                offsets[rc * lpad + j] = pk.offsets[(rc * pk.col_classes + cc) * pk.cpad + j % c];
+            }
+        }
+        let tiled: Vec<_> = (0..lanes).map(|j| multipliers[j % c]).collect();
+        let t = &pk.table;
+        let table = RequantTable::new(t.rounding, &tiled, t.z3, t.act_min, t.act_max);
+        Some(Run { a, b, lanes, lpad, weights, offsets, table })
+    }
+}
+
+/// The layer's fast form, computed once in `prepare`.
+#[derive(Clone, Debug)]
+pub struct Packed {
+    /// The input (and output) byte type.
+    dtype: DType,
+    /// Output channels `C` (= `in_c · mult`) and `C` rounded up to [`BLOCK`].
+    channels: usize,
+    cpad: usize,
+    mult: usize,
+    /// Per tap `t = ky·k_w + kx`, `cpad` lanes: `W − Z2` of channel `c`, as
+    /// one byte (i8) for an int8 layer (`Z2 = 0`), as two (i16, little-endian)
+    /// for a uint8 one (`W − Z2 ∈ [−255, 255]`): the layer's weights are read
+    /// once per image, so their size is what the loop streams from the caches.
+    weights: Vec<u8>,
+    /// Bytes per weight: 1 (int8) or 2 (uint8).
+    wbytes: usize,
+    /// Per output row and per output column: its taps inside.
+    rows: Vec<Span>,
+    cols: Vec<Span>,
+    /// Distinct column runs (the class of pixel `(oy, ox)` is `rows[oy].class · col_classes + cols[ox].class`).
+    col_classes: usize,
+    /// Per class, `cpad` lanes: `bias − Z1·Σ_rect (W − Z2)` (wrapping).
+    offsets: Vec<i32>,
+    /// The requantization (no offset: the accumulators start at `offsets`).
+    table: RequantTable,
+    /// The columns taken as one wide pixel by the SIMD loops, if any.
+    run: Option<Run>,
+}
+
 /// The fast form of a DEPTHWISE_CONV_2D layer; `None` (the reference loop)
-/// unless the input is int8/uint8 and every `W − Z2` fits i16 (always, for
-/// the layers `prepare` accepts).
+/// unless input and output are the same 8-bit type and every `W − Z2` fits
+/// i16 (always, for the layers `prepare` accepts).
 pub fn pack(input_dtype: DType, g: &Geometry, mult: usize, r: &Requant, centered: &[i32]) -> Option<Packed> {
-    if !matches!(input_dtype, DType::I8 | DType::U8) || !(-32_000..=32_000).contains(&r.z1) {
+    if !matches!(input_dtype, DType::I8 | DType::U8) || r.output_dtype != input_dtype {
         return None;
     }
     let c = g.out_c;
@@ -106,151 +197,149 @@ pub fn pack(input_dtype: DType, g: &Geometry, mult: usize, r: &Requant, centered
     if c == 0 || mult == 0 || c != g.in_c * mult || centered.len() != taps * c || r.multipliers.len() != c || r.bias.len() != c {
         return None;
     }
-    if g.out_h == 0 || g.out_w == 0 || taps == 0 || g.stride_h == 0 || g.stride_w == 0 || centered.iter().any(|&w| i16::try_from(w).is_err()) {
+    // int8: one byte per weight; uint8: two.
+    let wbytes = if input_dtype == DType::I8 { 1 } else { 2 };
+    let fits = |w: i32| if wbytes == 1 { i8::try_from(w).is_ok() } else { i16::try_from(w).is_ok() };
+    if g.out_h == 0 || g.out_w == 0 || taps == 0 || g.stride_h == 0 || g.stride_w == 0 || !centered.iter().all(|&w| fits(w)) {
         return None;
     }
-    let rows = (g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1;
-    let cols = (g.out_w - 1) * g.stride_w + (g.k_w - 1) * g.dil_w + 1;
-    let s = g.stride_w;
-    let slots = cols.div_ceil(s);
-    let row_len = s * slots * c;
-    let len = g.out_w * c;
-    let len_pad = len.div_ceil(BLOCK) * BLOCK;
-    let mut tap_offsets = Vec::with_capacity(taps);
-    for ky in 0..g.k_h {
-        for kx in 0..g.k_w {
-            let col = kx * g.dil_w;
-            tap_offsets.push(ky * g.dil_h * row_len + ((col % s) * slots + col / s) * c);
+    let cpad = c.div_ceil(BLOCK) * BLOCK;
+    let mut weights = vec![0u8; taps * cpad * wbytes];
+    for t in 0..taps {
+        for (lane, &w) in weights[t * cpad * wbytes..(t * cpad + c) * wbytes].chunks_exact_mut(wbytes).zip(&centered[t * c..(t + 1) * c]) {
+            lane.copy_from_slice(&(w as i16).to_le_bytes()[..wbytes]);
         }
     }
-    let period = if c % BLOCK == 0 { c } else { len_pad };
-    let mut weights = Vec::with_capacity(taps * period);
-    for t in 0..taps {
-        weights.extend((0..period).map(|j| centered[t * c + j % c] as i16 as u16 as i32));
+    let (rows, row_classes) = spans(g.out_h, g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h);
+    let (cols, col_classes) = spans(g.out_w, g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w);
+    let mut offsets = vec![0i32; row_classes * col_classes * cpad];
+    let first = |spans: &[Span], class: usize| spans.iter().find(|s| s.class == class).map_or((0, 0), |s| (s.k0, s.k1));
+    for rc in 0..row_classes {
+        let (ky0, ky1) = first(&rows, rc);
+        for cc in 0..col_classes {
+            let (kx0, kx1) = first(&cols, cc);
+            let o = &mut offsets[(rc * col_classes + cc) * cpad..][..c];
+            for (ch, o) in o.iter_mut().enumerate() {
+                let mut sum = 0i32;
+                for ky in ky0..ky1 {
+                    for kx in kx0..kx1 {
+                        sum = sum.wrapping_add(centered[(ky * g.k_w + kx) * c + ch]);
+                    }
+                }
+                *o = r.bias[ch].wrapping_sub(r.z1.wrapping_mul(sum));
+            }
+        }
     }
-    let ky_range = (0..g.out_h).map(|oy| taps_inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h)).collect();
-    let kx_range = if period == c {
-        (0..g.out_w).map(|ox| taps_inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w)).collect()
-    } else {
-        vec![(0, g.k_w)]
-    };
-    Some(Packed {
-        z1: r.z1,
+    let mut pk = Packed {
+        dtype: input_dtype,
         channels: c,
+        cpad,
         mult,
+        weights,
+        wbytes,
         rows,
         cols,
-        slots,
-        row_len,
-        len,
-        len_pad,
-        k_w: g.k_w,
-        tap_offsets,
-        ky_range,
-        kx_range,
-        period,
-        weights,
-        table: RequantTable::from_conv(r),
-    })
+        col_classes,
+        offsets,
+        table: RequantTable::new(r.rounding, &r.multipliers, r.z3, r.act_min, r.act_max),
+        run: None,
+    };
+    pk.run = Run::new(&pk, g, &r.multipliers);
+    Some(pk)
 }
 
 /// Buffers the fast DEPTHWISE_CONV_2D reuses between calls.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
-    /// One image's padded (and phase-ordered) input, `x − Z1`.
-    padded: Vec<i16>,
-    /// The accumulators, then the requantized outputs, of every image.
+    /// One image with each channel repeated `mult` times (depth multiplier > 1 only).
+    expanded: Vec<u8>,
+    /// One pixel's accumulators (the portable path).
     acc: Vec<i32>,
 }
 
-/// 8-bit input elements, widened and centered by the copy.
-trait Byte: Copy {
-    fn centered(self, z1: i32) -> i16;
+fn bytes(v: &[i8]) -> &[u8] {
+    // SAFETY: i8 and u8 have the same size and alignment; every bit pattern is valid.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len()) }
 }
-impl Byte for i8 {
-    #[inline]
-    fn centered(self, z1: i32) -> i16 {
-        (self as i32 - z1) as i16
+
+/// `out` as `n` bytes of `dtype` (I8 or U8), reusing its buffer.
+fn bytes_out(out: &mut Value, dtype: DType, n: usize) -> &mut [u8] {
+    let ok = matches!((&out.data, dtype), (Data::U8(_), DType::U8) | (Data::I8(_), DType::I8));
+    if !ok {
+        out.data = if dtype == DType::I8 { Data::I8(Vec::new()) } else { Data::U8(Vec::new()) };
+    }
+    match &mut out.data {
+        Data::I8(o) => {
+            o.resize(n, 0);
+            // SAFETY: as in `bytes`, and the borrow is exclusive.
+            unsafe { std::slice::from_raw_parts_mut(o.as_mut_ptr() as *mut u8, n) }
+        }
+        Data::U8(o) => {
+            o.resize(n, 0);
+            o
+        }
+        // Made I8 or U8 above.
+        _ => &mut [],
     }
 }
-impl Byte for u8 {
-    #[inline]
-    fn centered(self, z1: i32) -> i16 {
-        (self as i32 - z1) as i16
+
+/// `x` (pixels of `ic` channels) with each channel repeated `m` times, into `buf`.
+fn expand(x: &[u8], ic: usize, m: usize, buf: &mut Vec<u8>) {
+    buf.clear();
+    for px in x.chunks_exact(ic) {
+        for &v in px {
+            buf.extend(std::iter::repeat(v).take(m));
+        }
     }
 }
 
 impl Packed {
-    /// Copy image `x` (`in_h × in_w × in_c`) into `padded` as `x − Z1`: the
-    /// frame 0, columns by phase, channels repeated `mult` times.
-    fn pad_image<T: Byte>(&self, g: &Geometry, x: &[T], padded: &mut Vec<i16>) {
-        // Only the frame is zeroed: every interior element is written below.
-        // (The buffer is shared by every depthwise layer of the plan, so the
-        // frame is not left over from this layer's last call.)
-        padded.resize(self.rows * self.row_len + SLACK, 0);
-        padded[self.rows * self.row_len..].fill(0);
-        let (c, ic, s, z1) = (self.channels, g.in_c, g.stride_w, self.z1);
-        // Input columns that land inside the padded width.
-        let first = g.pad_w.min(self.cols);
-        let last = (g.pad_w + g.in_w).min(self.cols).max(first);
-        for r in 0..self.rows {
-            let dst = &mut padded[r * self.row_len..(r + 1) * self.row_len];
-            let Some(iy) = r.checked_sub(g.pad_h).filter(|&iy| iy < g.in_h && first < last) else {
-                dst.fill(0);
-                continue;
-            };
-            for pc in (0..first).chain(last..s * self.slots) {
-                let at = ((pc % s) * self.slots + pc / s) * c;
-                dst[at..at + c].fill(0);
-            }
-            let src = &x[iy * g.in_w * ic..(iy + 1) * g.in_w * ic];
-            if s == 1 && self.mult == 1 {
-                let d = &mut dst[first * c..last * c];
-                for (d, &v) in d.iter_mut().zip(&src[(first - g.pad_w) * ic..(last - g.pad_w) * ic]) {
-                    *d = v.centered(z1);
+    /// Requantized outputs of one image (`x`: `in_h × in_w × C` bytes) into
+    /// `out` (`out_h × out_w × C` bytes): portable Rust.
+    fn image_portable(&self, g: &Geometry, x: &[u8], out: &mut [u8], acc: &mut Vec<i32>) {
+        let (c, cp) = (self.channels, self.cpad);
+        let signed = self.dtype == DType::I8;
+        acc.resize(c, 0);
+        for (oy, r) in self.rows.iter().enumerate() {
+            for (ox, s) in self.cols.iter().enumerate() {
+                let class = r.class * self.col_classes + s.class;
+                acc.copy_from_slice(&self.offsets[class * cp..class * cp + c]);
+                for (i, ky) in (r.k0..r.k1).enumerate() {
+                    for (j, kx) in (s.k0..s.k1).enumerate() {
+                        let at = ((r.start + i * g.dil_h) * g.in_w + s.start + j * g.dil_w) * c;
+                        let w = &self.weights[(ky * g.k_w + kx) * cp * self.wbytes..][..c * self.wbytes];
+                        for ((a, &xv), wv) in acc.iter_mut().zip(&x[at..at + c]).zip(w.chunks_exact(self.wbytes)) {
+                            let (xv, wv) = if signed { (xv as i8 as i32, wv[0] as i8 as i32) } else { (xv as i32, i16::from_le_bytes([wv[0], wv[1]]) as i32) };
+                            *a = a.wrapping_add(xv * wv);
+                        }
+                    }
                 }
-                continue;
-            }
-            for pc in first..last {
-                let at = ((pc % s) * self.slots + pc / s) * c;
-                let px = &src[(pc - g.pad_w) * ic..(pc - g.pad_w + 1) * ic];
-                let d = &mut dst[at..at + c];
-                if self.mult == 1 {
-                    for (d, &v) in d.iter_mut().zip(px) {
-                        *d = v.centered(z1);
-                    }
-                } else {
-                    for (d, &v) in d.chunks_exact_mut(self.mult).zip(px) {
-                        d.fill(v.centered(z1));
-                    }
+                self.table.apply_scalar(acc);
+                for (o, &a) in out[(oy * g.out_w + ox) * c..][..c].iter_mut().zip(acc.iter()) {
+                    *o = a as u8;
                 }
             }
         }
     }
 
-    /// The portable accumulation of one image: `acc[oy·L + j]` (bias not included).
-    fn rows_portable(&self, g: &Geometry, padded: &[i16], acc: &mut [i32]) {
-        let l = self.len;
-        for oy in 0..g.out_h {
-            let xrow = &padded[oy * g.stride_h * self.row_len..];
-            let (ky0, ky1) = self.ky_range[oy];
-            for (si, seg) in (0..l).step_by(self.period).enumerate() {
-                let (kx0, kx1) = self.kx_range[si.min(self.kx_range.len() - 1)];
-                let n = self.period.min(l - seg);
-                let a = &mut acc[oy * l + seg..oy * l + seg + n];
-                a.fill(0);
-                for ky in ky0..ky1 {
-                    for kx in kx0..kx1 {
-                        let t = ky * self.k_w + kx;
-                        let off = self.tap_offsets[t] + seg;
-                        let w = &self.weights[t * self.period..t * self.period + n];
-                        for ((a, &xv), &wv) in a.iter_mut().zip(&xrow[off..off + n]).zip(w) {
-                            *a = a.wrapping_add(xv as i32 * wv as i16 as i32);
-                        }
-                    }
-                }
-            }
+    /// One image on `path`.
+    ///
+    /// The choice of kernel, by measurement: the AVX2 kernel on both x86
+    /// paths. An AVX-512 variant (16 lanes per `zmm`, the multiply-add and
+    /// accumulation of uint8 layers in one `vpdpwssd`) measured 2–5 % slower
+    /// per model on the Zen 4 this was tuned on (`scripts/bench_ab.py
+    /// --path avx2` / `--path avx512vnni`): Zen 4 runs 512-bit integer ops
+    /// as two 256-bit halves, and the requantization, about half of the
+    /// work, is 256-bit either way. So [`KernelPath::Avx512Vnni`] runs the
+    /// AVX2 kernel (the tests still force every path).
+    fn image(&self, path: KernelPath, g: &Geometry, x: &[u8], out: &mut [u8], acc: &mut Vec<i32>) {
+        #[cfg(target_arch = "x86_64")]
+        if self.table.vectorised() && path != KernelPath::Scalar && KernelPath::Avx2.is_available() {
+            // SAFETY: the CPU has AVX2 (checked above); `x86` checks the lengths.
+            return unsafe { x86::image_avx2(self, g, x, out) };
         }
+        let _ = path;
+        self.image_portable(g, x, out, acc)
     }
 }
 
@@ -265,37 +354,25 @@ impl Params {
         };
         let g = &self.geometry;
         let batches = g.samples_in(input.len(), self.input)?;
+        let x: &[u8] = match (&input.data, pk.dtype) {
+            (Data::I8(x), DType::I8) => bytes(x),
+            (Data::U8(x), DType::U8) => x,
+            _ => return Err(EngineError::BadInput(format!("tensor {} is {}, not the conv's input dtype", self.input, input.dtype()))),
+        };
         let per_in = g.in_h * g.in_w * g.in_c;
-        let per_out = g.out_h * pk.len;
-        // Every lane is written by the row loops: grow only, no zeroing per call.
-        if s.acc.len() < batches * per_out + BLOCK {
-            s.acc.resize(batches * per_out + BLOCK, 0);
-        }
+        let per_out = g.out_h * g.out_w * pk.channels;
+        let dst = bytes_out(out, pk.dtype, batches * per_out);
+        let Scratch { expanded, acc } = s;
         for b in 0..batches {
-            match &input.data {
-                Data::I8(x) => pk.pad_image(g, &x[b * per_in..(b + 1) * per_in], &mut s.padded),
-                Data::U8(x) => pk.pad_image(g, &x[b * per_in..(b + 1) * per_in], &mut s.padded),
-                _ => return Err(EngineError::BadInput(format!("tensor {} is {}, not the conv's input dtype", self.input, input.dtype()))),
-            }
-            let acc = &mut s.acc[b * per_out..];
-            match path {
-                #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
-                KernelPath::Avx512Vnni if KernelPath::Avx512Vnni.is_available() => unsafe {
-                    // SAFETY: the CPU has AVX-512F/BW/VNNI (checked above); `padded` has SLACK
-                    // elements after its rows and `acc` BLOCK lanes after this image's rows.
-                    x86::rows_avx512(pk, g, &s.padded, acc)
-                },
-                #[cfg(target_arch = "x86_64")]
-                KernelPath::Avx2 | KernelPath::Avx512Vnni if KernelPath::Avx2.is_available() => unsafe {
-                    // SAFETY: the CPU has AVX2 (checked above); slack as above.
-                    x86::rows_avx2(pk, g, &s.padded, acc)
-                },
-                _ => pk.rows_portable(g, &s.padded, acc),
-            }
+            let img = &x[b * per_in..(b + 1) * per_in];
+            let img: &[u8] = if pk.mult == 1 {
+                img
+            } else {
+                expand(img, g.in_c, pk.mult, expanded);
+                expanded
+            };
+            pk.image(path, g, img, &mut dst[b * per_out..(b + 1) * per_out], acc);
         }
-        let all = &mut s.acc[..batches * per_out];
-        pk.table.apply(path, all);
-        super::narrow_into(self.requant.output_dtype, all, out);
         Ok(())
     }
 }

@@ -28,7 +28,12 @@
 //! ```
 //!
 //! in wrapping i32 arithmetic, which equals the runtimes' int32 sum exactly
-//! (both are the true sum mod 2³²). [`QuantParams::accumulate`] (used by
+//! (both are the true sum mod 2³²). The gemm kernel is
+//! [`super::fc_fast`] (register tiles for one sample or a batch on AVX-512
+//! VNNI); `fold` is the [`RequantTable`]'s per-channel offset, so the
+//! requantization adds it, rounds and narrows to bytes in one pass. One
+//! sample needing no padding is read as its own bytes (`x ^ 0x80` is `x + 128`
+//! for int8), without a conversion pass. [`QuantParams::accumulate`] (used by
 //! [`Params::steps`]) computes the left-hand side directly, as the reference
 //! kernels do; the bit-exact tests compare both against the goldens.
 
@@ -116,7 +121,8 @@ pub struct Packed {
     pub has_z2: bool,
     /// `bias[c] − zu·Σ w8[c] + n·zu·z2'[c]` (wrapping).
     pub fold: Vec<i32>,
-    /// The requantization constants in the kernels' layout.
+    /// The requantization constants in the kernels' layout, with `fold` as
+    /// the per-channel offset.
     pub requant: RequantTable,
 }
 
@@ -331,6 +337,7 @@ fn pack(
     let zu = z1 + x_off;
     let z2p: Vec<i32> = z2.iter().map(|&z| z - w_off).collect();
     let fold = weights.fold_zero_points(bias, zu, |c| z2p[c]);
+    let requant = requant.with_offsets(&fold);
     Packed { weights, x_off, w_off, zu, has_z2: z2p.iter().any(|&z| z != 0), z2: z2p, fold, requant }
 }
 
@@ -412,48 +419,45 @@ impl Params {
         if rows * n != input.len() {
             return Err(EngineError::BadInput(format!("tensor {} has {} elements, not a multiple of {n}", self.input, input.len())));
         }
+        // The input's own bytes (`xu ^ x_xor`) when one row needs no padding:
+        // the kernel flips them as it loads them.
+        let (raw, x_xor): (&[u8], u8) = match (&input.data, pk.x_off) {
+            // SAFETY: i8 and u8 have the same size and alignment.
+            (Data::I8(x), 128) => (unsafe { std::slice::from_raw_parts(x.as_ptr() as *const u8, x.len()) }, 0x80),
+            (Data::U8(x), 0) => (&x[..], 0),
+            _ => return Err(EngineError::BadInput(format!("tensor {} is {}, expected {}", self.input, input.dtype(), q.input_dtype))),
+        };
+        s.dots.clear();
+        s.dots.resize(rows * self.out_features, 0);
+        if rows == 1 && n == stride && !pk.has_z2 {
+            super::fc_fast::gemv_xor(path, &pk.weights, raw, x_xor, &mut s.dots, &mut s.gemm);
+            pk.requant.apply_into(path, &mut s.dots, q.output_dtype, out);
+            return Ok(());
+        }
         // xu = x + x_off, zero-padded to the kernel's stride.
         s.xu.clear();
         s.xu.resize(rows * stride, 0);
-        match (&input.data, pk.x_off) {
-            (Data::I8(x), 128) => {
-                for (dst, src) in s.xu.chunks_exact_mut(stride).zip(x.chunks_exact(n)) {
-                    for (d, &v) in dst.iter_mut().zip(src) {
-                        *d = (v as u8) ^ 0x80;
-                    }
-                }
+        for (dst, src) in s.xu.chunks_exact_mut(stride).zip(raw.chunks_exact(n)) {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v ^ x_xor;
             }
-            (Data::U8(x), 0) => {
-                for (dst, src) in s.xu.chunks_exact_mut(stride).zip(x.chunks_exact(n)) {
-                    dst[..n].copy_from_slice(src);
-                }
-            }
-            _ => return Err(EngineError::BadInput(format!("tensor {} is {}, expected {}", self.input, input.dtype(), q.input_dtype))),
         }
         s.sums.clear();
         if pk.has_z2 {
             s.sums.extend(s.xu.chunks_exact(stride).map(|r| r.iter().map(|&v| v as i32).sum::<i32>()));
         }
-        s.dots.clear();
-        s.dots.resize(rows * self.out_features, 0);
-        gemm::matmul(path, &pk.weights, &s.xu, rows, &mut s.dots, &mut s.gemm);
-        // acc = dot + fold − z2'·Σxu, then the profile's requantization.
-        let m = self.out_features;
-        for b in 0..rows {
-            let dots = &mut s.dots[b * m..(b + 1) * m];
-            if pk.has_z2 {
-                let sx = s.sums[b];
-                for ((d, &f), &z) in dots.iter_mut().zip(&pk.fold).zip(&pk.z2) {
-                    *d = d.wrapping_add(f).wrapping_sub(z.wrapping_mul(sx));
-                }
-            } else {
-                for (d, &f) in dots.iter_mut().zip(&pk.fold) {
-                    *d = d.wrapping_add(f);
+        super::fc_fast::matmul(path, &pk.weights, &s.xu, rows, &mut s.dots, &mut s.gemm);
+        // acc = dot + fold − z2'·Σxu: the requantization table adds `fold`
+        // (its per-channel offset); the last term only for asymmetric weights.
+        if pk.has_z2 {
+            let m = self.out_features;
+            for (dots, &sx) in s.dots.chunks_exact_mut(m).zip(&s.sums) {
+                for (d, &z) in dots.iter_mut().zip(&pk.z2) {
+                    *d = d.wrapping_sub(z.wrapping_mul(sx));
                 }
             }
         }
-        pk.requant.apply(path, &mut s.dots);
-        super::narrow_into(q.output_dtype, &s.dots, out);
+        pk.requant.apply_into(path, &mut s.dots, q.output_dtype, out);
         Ok(())
     }
 

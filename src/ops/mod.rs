@@ -94,6 +94,12 @@ pub mod squeeze;
 pub mod eigen_math;
 // speed (issue 16): the outputs-only forms of the element-wise ops and MEAN
 pub mod elementwise_fast;
+// speed (issue 16, conv): CONV_2D's gemm with the requantization fused into its stores
+pub mod conv_fused;
+// speed (issue 16): CONV_2D with few input channels as a direct convolution
+pub mod conv_direct;
+// speed (issue 16, mlp): FULLY_CONNECTED's register-tiled VNNI matrix product
+pub mod fc_fast;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};

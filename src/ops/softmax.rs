@@ -56,6 +56,28 @@ pub struct FixedParams {
     /// Differences (in input steps, negated) below this contribute 0.
     pub diff_min: i32,
     pub output_dtype: DType,
+    /// speed (issue 16): `exp` of every difference an 8-bit input can have,
+    /// `exp_table[d]` for `x − x_max = −d`, `d = 0..=255` (−1 below
+    /// `diff_min`): the same function of `d` the row loop computes, looked up.
+    pub exp_table: Vec<i32>,
+}
+
+impl FixedParams {
+    /// The constants, with [`FixedParams::exp_table`] filled.
+    pub fn new(input_multiplier: i32, input_left_shift: i32, diff_min: i32, output_dtype: DType) -> FixedParams {
+        let mut p = FixedParams { input_multiplier, input_left_shift, diff_min, output_dtype, exp_table: Vec::new() };
+        p.exp_table = (0..256).map(|d| p.exp_of_diff(-d).unwrap_or(-1)).collect();
+        p
+    }
+
+    /// `exp(β·S·diff)` in Q0.31 for `diff = x − x_max ≤ 0`; `None` below `diff_min`.
+    pub fn exp_of_diff(&self, diff: i32) -> Option<i32> {
+        (diff >= self.diff_min).then(|| {
+            // MultiplyByQuantizedMultiplierGreaterThanOne: SRDHM(diff·2^left, M0).
+            let d = quant::saturating_rounding_doubling_high_mul(diff.wrapping_mul(1 << self.input_left_shift), self.input_multiplier);
+            fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS)
+        })
+    }
 }
 
 /// Constants of the f32-table softmax.
@@ -100,7 +122,7 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
                         return Err(ctx.unsupported(format!("input scale·beta too small ({real}) for the fixed-point softmax")));
                     }
                     let diff_min = -input_radius(SCALED_DIFF_INTEGER_BITS, input_left_shift, 31);
-                    Arith::FixedPoint(FixedParams { input_multiplier, input_left_shift, diff_min, output_dtype: out_dt })
+                    Arith::FixedPoint(FixedParams::new(input_multiplier, input_left_shift, diff_min, out_dt))
                 }
                 SoftmaxMethod::FloatExpTable => {
                     let scale = -s_in * beta;
@@ -177,20 +199,18 @@ impl Params {
 /// One row of the gemmlowp fixed-point softmax.
 pub fn softmax_fixed_point(p: &FixedParams, row: &[i32], out: &mut Vec<i32>) {
     let max = row.iter().copied().max().unwrap_or(0);
-    let scaled_diff = |x: i32| -> Option<i32> {
-        let diff = x - max;
-        (diff >= p.diff_min).then(|| {
-            // MultiplyByQuantizedMultiplierGreaterThanOne: SRDHM(diff·2^left, M0).
-            quant::saturating_rounding_doubling_high_mul(diff.wrapping_mul(1 << p.input_left_shift), p.input_multiplier)
-        })
+    // exp(d) per element (the table for 8-bit differences), kept in `out`
+    // (−1 marks "below diff_min": exp ≥ 0 otherwise).
+    let exp = |x: i32| match usize::try_from(max as i64 - x as i64).ok().and_then(|d| p.exp_table.get(d)) {
+        Some(&e) => (e >= 0).then_some(e),
+        None => p.exp_of_diff(x.wrapping_sub(max)),
     };
-    // exp(d) per element, kept in `out` (−1 marks "below diff_min": exp ≥ 0 otherwise).
     let start = out.len();
     let mut sum_of_exps: i32 = 0; // Q12.19
     for &x in row {
-        match scaled_diff(x) {
-            Some(d) => {
-                let e = fixedpoint::exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS); // Q0.31
+        match exp(x) {
+            Some(e) => {
+                // e: Q0.31
                 sum_of_exps = sum_of_exps.wrapping_add(fixedpoint::rescale(e, 0, ACCUMULATION_INTEGER_BITS));
                 out.push(e);
             }

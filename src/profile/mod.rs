@@ -21,6 +21,7 @@
 //! |---|---|---|---|---|
 //! | [`Profile::conv_rounding`], [`Profile::depthwise_rounding`] | M0/shift double rounding | M0/shift ties up | f32, half even | M0/shift double rounding |
 //! | [`Profile::add_method`] (ADD, SUB) | left shift 20, double rounding | same | XNNPACK 20-bit multipliers | left shift 20, double rounding |
+//! | [`Profile::add_blocks`] (8-bit ADD) | reference formula | NEON blocks of 8/16, tails reference | reference (XNNPACK's own recipe) | reference formula |
 //! | [`Profile::mul_rounding`] | M0/shift double rounding | same | f32, half even | same as ref |
 //! | [`Profile::mean_method`] | M0/shift with 1/n folded in | same | f32 | same as ref |
 //! | [`Profile::relu_method`] (RELU, RELU6) | requantize to the output scale | same | same (not delegated) | RELU: requantize; RELU6: clamp in the input's scale |
@@ -765,4 +766,42 @@ pub enum BilinearUint8Method {
     OptimizedWeights,
     /// XNNPACK: Q11 weights, two-step interpolation (as int8).
     Xnnpack,
+}
+
+// add_ties (issue 14): LiteRT builtin's 8-bit ADD in NEON blocks
+impl Profile {
+    /// Which elements of a uint8/int8 ADD follow the reference formula.
+    ///
+    /// The reference (LiteRT `BUILTIN_REF`, TFLite Micro) rescales each
+    /// centered input as `RoundingDivideByPOT(SRDHM(x·2^20, M0), −shift)`.
+    /// LiteRT's optimized kernels (`optimized_ops::AddElementwise` /
+    /// `AddScalarBroadcast`, `optimized_integer_ops::AddElementwiseInt8` /
+    /// `AddScalarBroadcast`) run every full block of 8 (int8 elementwise: 16)
+    /// elements of a kernel call through NEON intrinsics — on x86 the same
+    /// intrinsics through NEON_2_SSE — which shift right with `vshlq_s32`
+    /// (truncating) instead of rounding, or (int8 elementwise) fold the right
+    /// shift into the left shift (one rounding instead of two); the tail of
+    /// each call takes the reference formula. Broadcasts are split into calls by
+    /// `BinaryBroadcastFiveFold` ([`crate::ops::add::NeonBlocks`]). On exact
+    /// ties the 2^-20 that truncation loses decides the output: over the 24
+    /// golden images LiteRT builtin's ADD outputs differ from the reference
+    /// formula's on 1 226 of 264 768 in `add_ties_uint8` and 911 of 264 768 in
+    /// `add_ties_int8`; with this choice 0 differ (`tests/goldens_add_ties.rs`).
+    /// SUB's 8-bit kernels are the reference in every kernel set; XNNPACK
+    /// has its own recipe ([`Profile::add_method`]).
+    pub fn add_blocks(self) -> AddBlocks {
+        match self {
+            Profile::TfliteBuiltin => AddBlocks::NeonBlocks,
+            Profile::TfliteRef | Profile::TfliteXnnpack | Profile::Tflm => AddBlocks::Reference,
+        }
+    }
+}
+
+/// Which elements of an 8-bit ADD take a vector block's arithmetic ([`Profile::add_blocks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddBlocks {
+    /// Every element by the reference formula.
+    Reference,
+    /// Full blocks of each kernel call by LiteRT's NEON arithmetic, tails by the reference.
+    NeonBlocks,
 }

@@ -297,7 +297,7 @@ mod tests {
         let real = s_in as f64 * 2f64.powi(26);
         let (m0, shift) = crate::quant::quantize_multiplier(real);
         let diff_min = -crate::ops::softmax::input_radius(5, shift, 31);
-        FixedParams { input_multiplier: m0, input_left_shift: shift, diff_min, output_dtype: DType::I8 }
+        FixedParams::new(m0, shift, diff_min, DType::I8)
     }
 
     #[test]

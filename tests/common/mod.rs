@@ -661,3 +661,29 @@ pub fn golden_inputs(stem: &str, images: usize) -> quantlens::io::Stacked {
     assert_eq!(inputs.len(), images, "{stem}: expected {images} golden images");
     inputs
 }
+
+// batch (issue 16): helpers shared by the outputs-only suites
+
+/// The elements' bits (f32 by bits, so NaN and −0.0 count), for an exact comparison.
+pub fn bits(d: &quantlens::tensor::Data) -> Vec<u64> {
+    use quantlens::tensor::Data;
+    match d {
+        Data::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
+        Data::I32(v) => v.iter().map(|&x| x as u32 as u64).collect(),
+        Data::I64(v) => v.iter().map(|&x| x as u64).collect(),
+        Data::I16(v) => v.iter().map(|&x| x as u16 as u64).collect(),
+        Data::I8(v) => v.iter().map(|&x| x as u8 as u64).collect(),
+        Data::U8(v) => v.iter().map(|&x| x as u64).collect(),
+        Data::Bool(v) => v.iter().map(|&x| x as u64).collect(),
+    }
+}
+
+/// The stems of every committed model (`data/models/*.tflite`), sorted.
+pub fn model_stems() -> Vec<String> {
+    let mut stems: Vec<String> = std::fs::read_dir(root().join("data/models"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str().and_then(|n| n.strip_suffix(".tflite")).map(str::to_owned))
+        .collect();
+    stems.sort();
+    stems
+}

@@ -53,6 +53,9 @@ pub fn add_sub(cx: &Ctx, p: &crate::ops::add::Params) -> Result<Node, Error> {
     let AddArith::LeftShift { left_shift, z_a, z_b, m_a, m_b, m_out, rounding, sign_b } = &p.arith else {
         return Err(cx.refuse("XNNPACK's one-accumulator ADD: export with --profile tflm"));
     };
+    if p.neon.is_some() {
+        return Err(cx.refuse("LiteRT builtin's NEON-block ADD (add_blocks): export with --profile tflm"));
+    }
     let code = cx.rounding(*rounding)?;
     let (mut scalars, bc) = broadcast(cx, &p.broadcast)?;
     scalars.extend([

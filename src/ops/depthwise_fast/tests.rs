@@ -5,10 +5,9 @@
 
 use super::*;
 use crate::model::{Activation, Padding};
-use crate::ops::conv::Requant;
 use crate::ops::conv::output_size;
-use crate::ops::testkit::{geometry, lcg};
-use crate::profile::{Multiplier, Profile};
+use crate::ops::testkit::{geometry, lcg, quant_layer, QuantSpec};
+use crate::profile::Profile;
 
 #[allow(clippy::too_many_arguments)]
 fn params(
@@ -25,46 +24,11 @@ fn params(
 ) -> Params {
     let out_c = in_c * mult;
     let g = geometry(batches, (in_h, in_w, in_c), out_c, k, stride, dil, padding);
-    let (dtype, z1, z2, z3) = if uint8 {
-        (DType::U8, 100 + (lcg(seed) % 56) as i32, 100 + (lcg(seed) % 56) as i32, (lcg(seed) % 156) as i32)
-    } else {
-        (DType::I8, (lcg(seed) % 256) as i32 - 128, 0, (lcg(seed) % 100) as i32 - 128)
-    };
-    let n = k.0 * k.1 * out_c;
-    let raw: Vec<i32> = (0..n)
-        .map(|i| match (uint8, i % 11) {
-            (true, 0) => 0,
-            (true, 1) => 255,
-            (true, _) => (lcg(seed) % 256) as i32,
-            (false, 0) => -128,
-            (false, 1) => 127,
-            (false, _) => (lcg(seed) % 256) as i32 - 128,
-        })
-        .collect();
-    let weights: Vec<i32> = raw.iter().map(|&w| w - z2).collect();
-    let s1 = 0.02f32;
-    let s2: Vec<f32> = (0..out_c).map(|_| 0.005 + (lcg(seed) % 1000) as f32 * 1e-5).collect();
-    let s3 = s1 * 0.005 * ((k.0 * k.1) as f32).sqrt() * 100.0;
-    let multipliers =
-        s2.iter().map(|&s| if uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) }).collect();
-    let bias: Vec<i32> = (0..out_c).map(|_| (lcg(seed) % 4001) as i32 - 2000).collect();
-    let activation = if batches == 1 { Activation::None } else { Activation::Relu6 };
-    let (act_min, act_max) = crate::ops::fused_range(activation, dtype, s3, z3);
-    let requant = Requant {
-        s1,
-        z1,
-        s2,
-        z2,
-        s3,
-        z3,
-        per_channel: !uint8,
-        bias,
-        multipliers,
-        rounding: profile.depthwise_rounding(),
-        act_min,
-        act_max,
-        output_dtype: dtype,
-    };
+    // The fused clamp on the batched cases, where enough channels keep some outputs above it.
+    let activation = if batches == 1 || out_c < 8 { Activation::None } else { Activation::Relu6 };
+    let taps = k.0 * k.1;
+    let spec = QuantSpec { uint8, out_c, n_weights: taps * out_c, fan_in: taps, full_range: true, activation, rounding: profile.depthwise_rounding() };
+    let (dtype, weights, requant) = quant_layer(seed, &spec);
     let packed = pack(dtype, &g, mult, &requant, &weights);
     assert!(packed.is_some());
     Params {
@@ -87,6 +51,8 @@ fn params(
 fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
     let mut seed = 5u64;
     let mut checked = 0;
+    let mut runs = 0;
+    let (mut flat, mut cases) = (0, 0);
     let mut shared = Scratch::default();
     for uint8 in [false, true] {
         for padding in [Padding::Same, Padding::Valid] {
@@ -107,6 +73,14 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
                 ((6, 6, 4), 3, (5, 5), (1, 1), (1, 1)),
                 ((4, 4, 33), 1, (4, 4), (3, 3), (1, 1)),
                 ((7, 14, 3), 1, (3, 3), (1, 3), (1, 2)),
+                // The models' channel counts: 8 (a run of pixels), 24 and 72
+                // (16 + 8), 144, and wide layers on 2×2 and 1×1 maps.
+                ((10, 9, 8), 1, (3, 3), (1, 1), (1, 1)),
+                ((5, 6, 24), 1, (3, 3), (2, 2), (1, 1)),
+                ((4, 5, 72), 1, (5, 5), (1, 1), (1, 1)),
+                ((3, 3, 144), 1, (3, 3), (1, 1), (1, 1)),
+                ((2, 2, 336), 1, (5, 5), (1, 1), (1, 1)),
+                ((1, 1, 200), 1, (5, 5), (1, 1), (1, 1)),
             ] {
                 // A VALID window larger than the input has no outputs (and no model).
                 if output_size(padding, shape.0, k.0, stride.0, dil.0) == 0 || output_size(padding, shape.1, k.1, stride.1, dil.1) == 0 {
@@ -115,6 +89,7 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
                 for batches in [1, 3] {
                     for profile in Profile::ALL {
                         let p = params(&mut seed, profile, uint8, batches, shape, mult, k, stride, dil, padding);
+                        runs += p.packed.as_ref().is_some_and(|pk| pk.run.is_some()) as usize;
                         let len = batches * shape.0 * shape.1 * shape.2;
                         let data = if uint8 {
                             Data::U8((0..len).map(|_| lcg(&mut seed) as u8).collect())
@@ -127,7 +102,10 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
                         let all = distinct.len();
                         distinct.sort_unstable();
                         distinct.dedup();
-                        assert!(distinct.len() >= 4.min(all / 4), "too few distinct outputs: {distinct:?} {profile} uint8 {uint8} {padding:?} {shape:?} k {k:?} stride {stride:?} batches {batches}");
+                        // A case whose outputs are nearly all one value (a single channel
+                        // with a large negative bias, all clamped) tests little: few allowed.
+                        flat += (distinct.len() < 4.min(all / 4)) as usize;
+                        cases += 1;
                         for path in KernelPath::available() {
                             let mut got = Value { shape: want.shape.clone(), data: Data::I32(Vec::new()) };
                             let mut s = Scratch::default();
@@ -148,5 +126,7 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
             }
         }
     }
-    assert!(checked >= 2 * (2 * 15 - 2) * 2 * Profile::ALL.len());
+    assert!(checked >= 2 * (2 * 21 - 5) * 2 * Profile::ALL.len());
+    assert!(flat * 20 <= cases, "{flat} of {cases} cases have too few distinct outputs");
+    assert!(runs >= 2 * 8 * 2 * Profile::ALL.len(), "{runs} cases with a run of pixels");
 }

@@ -22,6 +22,7 @@
 //! **Samples.** Several samples are read from the buffers' lengths: a
 //! run-time operand holds one slice per sample, a constant one slice shared.
 
+use super::fixed::{self, Shifted};
 use super::rows::{for_each_row, operand_sizes};
 use super::{i8_buffer, samples, u8_buffer, Lanes};
 use crate::ops::add::{self, AddArith, Broadcast};
@@ -124,7 +125,7 @@ const SPREAD: usize = 128;
 /// One row of the broadcast: `a` and `b` start at their row's first
 /// element, each contiguous (step 1) or one repeated value (step 0).
 #[inline(always)]
-fn row<T: Q8, F: Fn(i32, i32) -> i32 + Copy>(lanes: Lanes, a: &[T], sa: usize, b: &[T], sb: usize, o: &mut [T], f: F) {
+pub(super) fn row<T: Q8, F: Fn(i32, i32) -> i32 + Copy>(lanes: Lanes, a: &[T], sa: usize, b: &[T], sb: usize, o: &mut [T], f: F) {
     let len = o.len();
     match (sa, sb) {
         (0, 0) => o.fill(T::narrow(f(a[0].widen(), b[0].widen()))),
@@ -193,11 +194,12 @@ fn table_row<T: Q8, G: Fn(i32) -> i32 + Copy>(lanes: Lanes, ta: &[i32; 256], tb:
     }
 }
 
-/// Run `row(a, a_step, b, b_step, out_row)` over the broadcast for every
-/// sample in the buffers (`a`/`b` start at the row's first element).
+/// Run `row(o0, a, a_step, b, b_step, out_row)` over the broadcast for every
+/// sample in the buffers (`a`/`b` start at the row's first element, `o0`
+/// is the row's first output element within its sample).
 /// `false` (then the reference runs) when the lengths are not whole
 /// samples or the rank is beyond [`super::rows::MAX_RANK`].
-fn broadcast_all<T: Q8>(b: &Broadcast, xs: &[T], ys: &[T], o: &mut Vec<T>, mut row: impl FnMut(&[T], usize, &[T], usize, &mut [T])) -> bool {
+pub(super) fn broadcast_all<T: Q8>(b: &Broadcast, xs: &[T], ys: &[T], o: &mut Vec<T>, mut row: impl FnMut(usize, &[T], usize, &[T], usize, &mut [T])) -> bool {
     let n: usize = b.output_shape.iter().product();
     let (na, nb) = operand_sizes(b);
     let (Some(ra), Some(rb)) = (samples(xs.len(), na), samples(ys.len(), nb)) else { return false };
@@ -211,7 +213,7 @@ fn broadcast_all<T: Q8>(b: &Broadcast, xs: &[T], ys: &[T], o: &mut Vec<T>, mut r
         let xa = if ra == 1 { xs } else { &xs[s * na..(s + 1) * na] };
         let yb = if rb == 1 { ys } else { &ys[s * nb..(s + 1) * nb] };
         let os = &mut o[s * n..(s + 1) * n];
-        if !for_each_row(b, |o0, a0, b0, sa, sb, len| row(&xa[a0..], sa, &yb[b0..], sb, &mut os[o0..o0 + len])) {
+        if !for_each_row(b, |o0, a0, b0, sa, sb, len| row(o0, &xa[a0..], sa, &yb[b0..], sb, &mut os[o0..o0 + len])) {
             return false;
         }
     }
@@ -222,8 +224,8 @@ fn broadcast_all<T: Q8>(b: &Broadcast, xs: &[T], ys: &[T], o: &mut Vec<T>, mut r
 fn dispatch<F: Fn(i32, i32) -> i32 + Copy>(path: KernelPath, b: &Broadcast, x: &Value, y: &Value, out: &mut Value, f: F) -> bool {
     let lanes = Lanes::of(path);
     match (&x.data, &y.data) {
-        (Data::I8(xs), Data::I8(ys)) => broadcast_all(b, xs, ys, i8_buffer(out), |a, sa, b, sb, o| row(lanes, a, sa, b, sb, o, f)),
-        (Data::U8(xs), Data::U8(ys)) => broadcast_all(b, xs, ys, u8_buffer(out), |a, sa, b, sb, o| row(lanes, a, sa, b, sb, o, f)),
+        (Data::I8(xs), Data::I8(ys)) => broadcast_all(b, xs, ys, i8_buffer(out), |_, a, sa, b, sb, o| row(lanes, a, sa, b, sb, o, f)),
+        (Data::U8(xs), Data::U8(ys)) => broadcast_all(b, xs, ys, u8_buffer(out), |_, a, sa, b, sb, o| row(lanes, a, sa, b, sb, o, f)),
         _ => false,
     }
 }
@@ -323,6 +325,10 @@ pub fn add_into(path: KernelPath, p: &add::Params, x: &Value, y: &Value, out: &m
     if x.dtype() != p.output_dtype {
         return false;
     }
+    // add_ties (issue 14): LiteRT builtin's NEON blocks
+    if let Some(n) = &p.neon {
+        return super::add_neon::add_neon_into(path, p, n, x, y, out);
+    }
     let (z_out, lo, hi) = (p.z_out, p.act_min, p.act_max);
     match p.arith {
         AddArith::Xnnpack { m_a, m_b, bias, shift } => dispatch(path, &p.broadcast, x, y, out, move |a, b| {
@@ -333,6 +339,10 @@ pub fn add_into(path: KernelPath, p: &add::Params, x: &Value, y: &Value, out: &m
             if !finite(&m_out) {
                 return false;
             }
+            // The double rounding in i32 lanes ([`fixed`]): both halves and the sum's rounding.
+            if let Some(k) = AddFixed::of(p, x.dtype()) {
+                return dispatch(path, &p.broadcast, x, y, out, #[inline(always)] move |a, b| add_fixed(a, b, &k));
+            }
             let lanes = Lanes::of(path);
             macro_rules! left_shift {
                 ($r:expr) => {{
@@ -340,11 +350,11 @@ pub fn add_into(path: KernelPath, p: &add::Params, x: &Value, y: &Value, out: &m
                     match (&x.data, &y.data) {
                         (Data::I8(xs), Data::I8(ys)) => {
                             let (ta, tb) = tables.get::<i8>(left_shift, z_a, z_b, m_a, m_b, rounding, sign_b);
-                            broadcast_all(&p.broadcast, xs, ys, i8_buffer(out), |a, sa, b, sb, o| table_row(lanes, ta, tb, a, sa, b, sb, o, g))
+                            broadcast_all(&p.broadcast, xs, ys, i8_buffer(out), |_, a, sa, b, sb, o| table_row(lanes, ta, tb, a, sa, b, sb, o, g))
                         }
                         (Data::U8(xs), Data::U8(ys)) => {
                             let (ta, tb) = tables.get::<u8>(left_shift, z_a, z_b, m_a, m_b, rounding, sign_b);
-                            broadcast_all(&p.broadcast, xs, ys, u8_buffer(out), |a, sa, b, sb, o| table_row(lanes, ta, tb, a, sa, b, sb, o, g))
+                            broadcast_all(&p.broadcast, xs, ys, u8_buffer(out), |_, a, sa, b, sb, o| table_row(lanes, ta, tb, a, sa, b, sb, o, g))
                         }
                         _ => false,
                     }
@@ -352,6 +362,59 @@ pub fn add_into(path: KernelPath, p: &add::Params, x: &Value, y: &Value, out: &m
             }
             per_rounding!(rounding, left_shift)
         }
+    }
+}
+
+/// The left-shift ADD's constants for [`add_fixed`].
+#[derive(Clone, Copy)]
+pub(super) struct AddFixed {
+    z_a: i32,
+    z_b: i32,
+    ka: Shifted,
+    kb: Shifted,
+    ra: u32,
+    rb: u32,
+    sign_b: i32,
+    left_o: u32,
+    m0: i32,
+    ro: u32,
+    z_out: i32,
+    lo: i32,
+    hi: i32,
+}
+
+impl AddFixed {
+    /// The constants of `p` (the left-shift recipe with the fixed-point
+    /// double rounding) on `dtype` inputs, when the i32-lane form holds.
+    pub(super) fn of(p: &add::Params, dtype: DType) -> Option<AddFixed> {
+        let AddArith::LeftShift { left_shift, z_a, z_b, m_a, m_b, m_out, rounding, sign_b } = p.arith else { return None };
+        let (ka, kb) = (Shifted::new(m_a.m0, left_shift + m_a.shift.max(0)), Shifted::new(m_b.m0, left_shift + m_b.shift.max(0)));
+        let (Rounding::FixedPointDoubleRounding, Some(ka), Some(kb), true, true, true) = (rounding, ka, kb, in_range(dtype, z_a), in_range(dtype, z_b), m_out.m0 >= 0) else {
+            return None;
+        };
+        let right = |m: &Multiplier| (-m.shift).clamp(0, 31) as u32;
+        let (z_out, lo, hi) = (p.z_out, p.act_min, p.act_max);
+        Some(AddFixed { z_a, z_b, ka, kb, ra: right(&m_a), rb: right(&m_b), sign_b, left_o: m_out.shift.max(0) as u32, m0: m_out.m0, ro: right(&m_out), z_out, lo, hi })
+    }
+}
+
+/// The left-shift ADD's element with the double rounding in i32 lanes
+/// ([`fixed`]): both halves, their sum, its rounding, the clamp. Always
+/// inlined, so the row loop it is called from vectorises.
+#[inline(always)]
+pub(super) fn add_fixed(a: i32, b: i32, k: &AddFixed) -> i32 {
+    let sa = fixed::rdbp(fixed::shifted(a - k.z_a, k.ka), k.ra);
+    let sb = fixed::rdbp(fixed::shifted(b - k.z_b, k.kb), k.rb);
+    let sum = sa.wrapping_add(k.sign_b.wrapping_mul(sb));
+    let y = fixed::rdbp(fixed::srdhm(sum.wrapping_mul(1i32.wrapping_shl(k.left_o)), k.m0), k.ro);
+    y.clamp(k.lo - k.z_out, k.hi - k.z_out) + k.z_out
+}
+
+/// True when `z` is a value of the 8-bit `dtype` (so `|q − z| ≤ 255` for every `q`).
+pub(crate) fn in_range(dtype: DType, z: i32) -> bool {
+    match dtype {
+        DType::U8 => (0..=255).contains(&z),
+        _ => (-128..=127).contains(&z),
     }
 }
 
@@ -368,6 +431,11 @@ pub fn mul_into(path: KernelPath, p: &mul::Params, x: &Value, y: &Value, out: &m
     let (z_a, z_b, z_out, lo, hi, m) = (p.z_a, p.z_b, p.z_out, p.act_min, p.act_max, p.multiplier);
     if !finite(&m) {
         return false;
+    }
+    if p.rounding == Rounding::FixedPointDoubleRounding && m.shift <= 0 && m.m0 >= 0 && in_range(x.dtype(), z_a) && in_range(x.dtype(), z_b) {
+        // |p| ≤ 255²: the double rounding in i32 lanes ([`fixed::small`]).
+        let (parts, right) = (fixed::parts(m.m0), (-m.shift).min(31) as u32);
+        return dispatch(path, &p.broadcast, x, y, out, #[inline(always)] move |a, b| fixed::small((a - z_a) * (b - z_b), parts, right, z_out, lo, hi));
     }
     macro_rules! product {
         ($r:expr) => {

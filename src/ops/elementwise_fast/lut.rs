@@ -74,6 +74,11 @@ impl Lut {
         Ok(())
     }
 
+    /// `o[k] ← table[x[k]]` on raw bytes (either dtype's bits).
+    pub fn lookup_bytes(&self, lanes: Lanes, x: &[u8], o: &mut [u8]) {
+        self.lookup(lanes, x, o)
+    }
+
     fn lookup(&self, lanes: Lanes, x: &[u8], o: &mut [u8]) {
         #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
         if lanes == Lanes::Avx512 && std::arch::is_x86_feature_detected!("avx512vbmi") {

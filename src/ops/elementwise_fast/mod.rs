@@ -15,20 +15,32 @@
 //! * **ADD, SUB, MUL** ([`binary`]): the reference kernel's arithmetic with
 //!   the profile's rounding fixed per call, over contiguous rows of the
 //!   broadcast ([`rows`]), in 8/16 lanes (AVX2 / AVX-512).
+//! * **MUL by a gate** ([`gate`]): EfficientNet's squeeze-excitation
+//!   `(1, H, W, C) × (1, 1, 1, C)` (or a same-shape MUL), the gate centred
+//!   once per sample (through its LOGISTIC's table when fused), then one
+//!   loop over the rows.
+//! * **The double rounding in i32 lanes** ([`fixed`]): MUL, ADD and MEAN's
+//!   `SRDHM` + `RoundingDivideByPOT` assembled from 32-bit products, exact
+//!   for the operands 8-bit inputs give (16 lanes instead of 8 of i64).
 //! * **MEAN, MAX_POOL_2D, AVERAGE_POOL_2D** ([`reduce`]): int32 sums or
 //!   maxima a channel row at a time, then the kernel's own finish.
 //! * **CONCATENATION, PAD** ([`moves`]): copies (and a fill), no per-element
 //!   index arithmetic.
 
 pub mod binary;
+pub mod fixed;
+pub mod gate;
 pub mod lut;
 pub mod moves;
 pub mod reduce;
 pub mod rows;
+// add_ties (issue 14): LiteRT builtin's NEON-block ADD
+mod add_neon;
 #[cfg(test)]
 mod tests;
 
 pub use binary::{add_into, mul_into, AddTables};
+pub use gate::{gate_into, gate_len, GateScratch};
 pub use lut::Lut;
 pub use moves::{concat_into, pad_into};
 pub use reduce::{mean_into, pool_into};

@@ -8,12 +8,15 @@
 //!   with the recipe and rounding fixed per call (as in [`super::binary`]),
 //!   except XNNPACK's biased sum, whose rounding depends on the channel and
 //!   which calls `finish` itself.
-//! * **MAX_POOL_2D, AVERAGE_POOL_2D**: per output pixel, the window's input
-//!   pixels are visited in the reference order and each of their channels
-//!   added to (or maxed into) its accumulator. Integer sums of 8-bit values
-//!   cannot overflow here, so the result is the reference's.
+//! * **AVERAGE_POOL_2D**: per output pixel, the window's input pixels are
+//!   visited in the reference order and each of their channels added to its
+//!   accumulator. Integer sums of 8-bit values cannot overflow here, so the
+//!   result is the reference's.
+//! * **MAX_POOL_2D**: the maximum of the window's pixels in their own 8-bit
+//!   type (exact, and the same in any order), see `max_pool`.
 
-use super::binary::{finite, map_lanes, per_rounding, requantize, Q8};
+use super::binary::{finite, in_range, map_lanes, per_rounding, requantize, Q8};
+use super::fixed;
 use super::{i8_buffer, samples, u8_buffer, Lanes};
 use crate::model::DType;
 use crate::ops::mean::{self, MeanArith};
@@ -22,14 +25,41 @@ use crate::ops::{average_pool, KernelPath};
 use crate::profile::Rounding;
 use crate::tensor::{Data, Value};
 
-/// `acc[c] += pixel[c]` for every pixel of `image` (`acc.len()` channels).
+/// `acc[c] += pixel[c]` for every pixel of `image` (`acc.len()` channels),
+/// in blocks of 64 and then 16 channels summed over every pixel while the
+/// block's sums stay in registers (a fixed-size block is what lets the
+/// compiler keep them there), the rest channel by channel.
 #[inline(always)]
 fn sum_pixels(image: &[i8], acc: &mut [i32]) {
-    for pixel in image.chunks_exact(acc.len()) {
-        for (s, &v) in acc.iter_mut().zip(pixel) {
+    let c = acc.len();
+    let mut start = 0;
+    while start + 64 <= c {
+        sum_block::<64>(image, c, start, &mut acc[start..start + 64]);
+        start += 64;
+    }
+    while start + 16 <= c {
+        sum_block::<16>(image, c, start, &mut acc[start..start + 16]);
+        start += 16;
+    }
+    for pixel in image.chunks_exact(c) {
+        for (s, &v) in acc[start..].iter_mut().zip(&pixel[start..]) {
             *s = s.wrapping_add(v as i32);
         }
     }
+}
+
+/// Channels `start..start + B` of every pixel summed into `acc` (B sums).
+#[inline(always)]
+fn sum_block<const B: usize>(image: &[i8], c: usize, start: usize, acc: &mut [i32]) {
+    let mut sums = [0i32; B];
+    sums.copy_from_slice(&acc[..B]);
+    for pixel in image.chunks_exact(c) {
+        let block: &[i8; B] = pixel[start..start + B].try_into().expect("B channels");
+        for (s, &v) in sums.iter_mut().zip(block) {
+            *s = s.wrapping_add(v as i32);
+        }
+    }
+    acc[..B].copy_from_slice(&sums);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -77,6 +107,13 @@ pub fn mean_into(path: KernelPath, p: &mean::Params, x: &Value, out: &mut Value,
     o.resize(sums.len(), 0);
     let (n, z_in, z_out) = (p.count as i32, p.z_in, p.z_out);
     match p.arith {
+        // |Σ − n·Z_in|·2^left ≤ 255²: the double rounding in i32 lanes ([`fixed::small`]).
+        MeanArith::Integer { multiplier, rounding: Rounding::FixedPointDoubleRounding }
+            if multiplier.m0 >= 0 && in_range(DType::I8, z_in) && (0..=7).contains(&multiplier.shift.max(0)) && (n as i64) << multiplier.shift.max(0) <= 255 =>
+        {
+            let (parts, right, left) = (fixed::parts(multiplier.m0), (-multiplier.shift).clamp(0, 31) as u32, multiplier.shift.max(0) as u32);
+            map_lanes(lanes, sums, o, #[inline(always)] move |s| fixed::small((s - z_in * n) << left, parts, right, z_out, -128, 127))
+        }
         MeanArith::Integer { multiplier, rounding } if finite(&multiplier) => {
             macro_rules! integer {
                 ($r:expr) => {
@@ -119,11 +156,14 @@ pub fn pool_into(path: KernelPath, p: &pool::Params, x: &Value, out: &mut Value,
     }
 }
 
-fn pool_lanes<T: Q8>(lanes: Lanes, p: &pool::Params, xs: &[T], o: &mut Vec<T>, acc: &mut [i32]) -> bool {
+fn pool_lanes<T: Q8 + Ord>(lanes: Lanes, p: &pool::Params, xs: &[T], o: &mut Vec<T>, acc: &mut [i32]) -> bool {
     let g = &p.geometry;
     let Some(images) = samples(xs.len(), g.in_h * g.in_w * g.in_c) else { return false };
     o.clear();
     o.resize(images * g.out_h * g.out_w * g.out_c, T::default());
+    if p.pooling == Pooling::Max {
+        return max_pool_lanes(lanes, p, images, xs, o);
+    }
     match lanes {
         // SAFETY: `Lanes::of` checked the CPU's features.
         #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
@@ -185,6 +225,107 @@ fn pool<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut
                         return false;
                     }
                     row.iter_mut().zip(&*acc).for_each(|(r, &s)| *r = T::narrow(average_pool::rounded_mean(s, count).clamp(p.act_min, p.act_max)));
+                }
+            }
+        }
+    }
+    true
+}
+
+/// MAX_POOL_2D in the inputs' own 8-bit type: the maximum is exact and does
+/// not depend on the order of the taps, so each output pixel is its
+/// window's first inside pixel maxed, channel by channel, with the others
+/// (whole `c`-channel pixels as fixed-size arrays for the common depths,
+/// one vector instruction each), then clamped to the fused range, which
+/// lies inside the type. No per-call setup, no widening.
+fn max_pool_lanes<T: Q8 + Ord>(lanes: Lanes, p: &pool::Params, images: usize, xs: &[T], o: &mut [T]) -> bool {
+    let (lo, hi) = (T::narrow(p.act_min), T::narrow(p.act_max));
+    if (lo.widen(), hi.widen()) != (p.act_min, p.act_max) || p.act_min > p.act_max {
+        return false;
+    }
+    macro_rules! depth {
+        ($($c:literal)*) => {
+            match p.geometry.in_c {
+                $($c => max_pool_at::<T, $c>(lanes, p, images, xs, o, lo, hi),)*
+                _ => max_pool_at::<T, 0>(lanes, p, images, xs, o, lo, hi),
+            }
+        };
+    }
+    depth!(1 2 3 4 8 16 24 32 64)
+}
+
+fn max_pool_at<T: Q8 + Ord, const C: usize>(lanes: Lanes, p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
+    match lanes {
+        // SAFETY: `Lanes::of` checked the CPU's features.
+        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+        Lanes::Avx512 => unsafe { max_pool_avx512::<T, C>(p, images, xs, o, lo, hi) },
+        #[cfg(target_arch = "x86_64")]
+        Lanes::Avx2 => unsafe { max_pool_avx2::<T, C>(p, images, xs, o, lo, hi) },
+        _ => max_pool::<T, C>(p, images, xs, o, lo, hi),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_pool_avx2<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
+    max_pool::<T, C>(p, images, xs, o, lo, hi)
+}
+
+#[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn max_pool_avx512<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
+    max_pool::<T, C>(p, images, xs, o, lo, hi)
+}
+
+/// `C` is the depth when it is one of the fixed sizes (`[T; C]` pixels), 0 otherwise (slices).
+#[inline(always)]
+fn max_pool<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
+    let g = &p.geometry;
+    let c = g.in_c;
+    debug_assert!(C == 0 || C == c);
+    let mut dst = o.chunks_exact_mut(c);
+    let row_len = g.in_w * c;
+    for b in 0..images {
+        for oy in 0..g.out_h {
+            let (ky0, ky1) = crate::ops::conv::taps_inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h);
+            // The window's first inside row; the others follow `dil_h` rows apart.
+            let row0 = g.in_index(b, (oy * g.stride_h + ky0 * g.dil_h).saturating_sub(g.pad_h), 0, 0);
+            let row_step = g.dil_h * row_len;
+            for ox in 0..g.out_w {
+                let (kx0, kx1) = crate::ops::conv::taps_inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w);
+                let Some(out) = dst.next() else { return false };
+                if ky0 == ky1 || kx0 == kx1 {
+                    // An empty window: the maximum of nothing, clamped (the reference's lowest value, raised to act_min).
+                    out.fill(lo);
+                    continue;
+                }
+                let col0 = row0 + (ox * g.stride_w + kx0 * g.dil_w - g.pad_w) * c;
+                let (col_step, taps_x) = (g.dil_w * c, kx1 - kx0);
+                if C > 0 {
+                    // max(lo, every tap), then min(hi): the clamp folded into the maximum.
+                    let mut m = [lo; C];
+                    for i in 0..ky1 - ky0 {
+                        for j in 0..taps_x {
+                            let s = col0 + i * row_step + j * col_step;
+                            let v = &xs[s..s + C];
+                            for k in 0..C {
+                                m[k] = m[k].max(v[k]);
+                            }
+                        }
+                    }
+                    for k in 0..C {
+                        m[k] = m[k].min(hi);
+                    }
+                    out.copy_from_slice(&m);
+                } else {
+                    out.copy_from_slice(&xs[col0..col0 + c]);
+                    for i in 0..ky1 - ky0 {
+                        for j in 0..taps_x {
+                            let s = col0 + i * row_step + j * col_step;
+                            out.iter_mut().zip(&xs[s..s + c]).for_each(|(a, &v)| *a = (*a).max(v));
+                        }
+                    }
+                    out.iter_mut().for_each(|a| *a = (*a).max(lo).min(hi));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Every fast form against its reference kernel.
 
 use super::*;
+use super::gate::{gate_into, GateScratch};
 use crate::error::EngineError;
 use crate::model::{Activation, DType};
 use crate::ops::add::{self, Broadcast};
@@ -172,7 +173,7 @@ fn binary_ops_equal_the_reference() {
             ariths.push(add::AddArith::Xnnpack { m_a, m_b, bias, shift });
         }
         for arith in ariths {
-            let p = add::Params { inputs: [0, 1], output: 2, broadcast: broadcast.clone(), activation: Activation::Relu, z_out, act_min, act_max: hi, output_dtype: dtype, arith };
+            let p = add::Params { inputs: [0, 1], output: 2, broadcast: broadcast.clone(), activation: Activation::Relu, z_out, act_min, act_max: hi, output_dtype: dtype, arith, neon: None };
             let want = per_sample(rows, |s| p.eval(&sample(&x, s, na), &y_of(s)).unwrap());
             let mut tables = AddTables::default();
             every_path(|path| {
@@ -416,4 +417,147 @@ fn requantize_equals_the_rounding() {
             }
         }
     }
+}
+
+/// MAX_POOL_2D at every depth the pixel-array form is compiled for and at
+/// others (the slice form), with padding (empty taps), strides and a
+/// dilation, int8 and uint8, a clamp that bites: the reference's bits.
+#[test]
+fn max_pool_every_depth_equals_the_reference() {
+    use crate::model::Padding;
+    let mut seed = 17u64;
+    for (dtype, act_min, act_max) in [(DType::I8, -100, 90), (DType::U8, 10, 200), (DType::I8, -128, 127)] {
+        for c in [1, 2, 3, 4, 5, 8, 16, 24, 32, 64, 12] {
+            for (k, stride, dil, padding) in [((2, 2), (2, 2), (1, 1), Padding::Valid), ((3, 3), (2, 2), (1, 1), Padding::Same), ((2, 3), (1, 2), (2, 1), Padding::Same)] {
+                let batches = 2;
+                let geometry = crate::ops::testkit::geometry(batches, (7, 9, c), c, k, stride, dil, padding);
+                let shape = [batches, 7, 9, c];
+                let per: usize = shape.iter().product();
+                let x = stacked(&mut seed, dtype, &shape, 1);
+                let output_shape = vec![batches, geometry.out_h, geometry.out_w, c];
+                let p = pool::Params { pooling: Pooling::Max, input: 0, output: 1, geometry, padding, act_min, act_max, output_dtype: dtype, output_shape };
+                let want = per_sample(1, |s| p.eval(&sample(&x, s, per)).unwrap());
+                every_path(|path| {
+                    let (mut out, mut acc) = (Value { shape: p.output_shape.clone(), data: Data::I8(Vec::new()) }, Vec::new());
+                    assert!(pool_into(path, &p, &x, &mut out, &mut acc));
+                    assert_eq!(out.data, want, "{dtype} c {c} {padding:?} {k:?} {stride:?} {dil:?} {path:?}");
+                });
+            }
+        }
+    }
+}
+
+/// The gate MUL (a full operand times a gate repeated along the leading
+/// dimensions, or of the same shape), either operand order, the gate read
+/// directly or through a table op, int8 and uint8, every rounding, random
+/// multipliers below and above 1, one and several samples (a constant gate
+/// shared by all), every path: the reference MUL's bits on the table op's
+/// reference output.
+#[test]
+fn gate_mul_equals_the_reference() {
+    let mut seed = 31u64;
+    let op = |v: &Value| -> Result<Value, EngineError> {
+        let data = match &v.data {
+            Data::I8(x) => Data::I8(x.iter().map(|&q| (q as i32 * 5 / 7 + 40).clamp(-128, 127) as i8).collect()),
+            Data::U8(x) => Data::U8(x.iter().map(|&q| (255 - q as i32 / 3) as u8).collect()),
+            _ => unreachable!(),
+        };
+        Ok(Value { shape: v.shape.clone(), data })
+    };
+    let shapes: [(&[usize], &[usize]); 6] = [
+        (&[1, 4, 4, 32], &[1, 1, 1, 32]),
+        (&[1, 3, 5, 17], &[1, 1, 1, 17]),
+        (&[1, 1, 1, 150], &[1, 1, 1, 150]),
+        (&[1, 2, 2, 480], &[480]),
+        (&[2, 3, 8], &[3, 8]),
+        (&[1, 6, 6, 40], &[1, 6, 6, 40]),
+    ];
+    for case in 0..48 {
+        let (full_shape, gate_shape) = shapes[case % shapes.len()];
+        let dtype = if case % 5 == 4 { DType::U8 } else { DType::I8 };
+        let rows = [1, 3, 16][case % 3];
+        let gate_is_b = case % 2 == 0;
+        let gate_constant = case % 7 == 3;
+        let with_table = case % 4 < 2;
+        let so = full_shape.to_vec();
+        let broadcast = if gate_is_b { bc(full_shape, gate_shape, &so) } else { bc(gate_shape, full_shape, &so) };
+        let m = gate::gate_len(&broadcast, gate_is_b).expect("a gate broadcast");
+        assert_eq!(m, gate_shape.iter().product::<usize>());
+        let (nf, ng) = (full_shape.iter().product::<usize>(), m);
+        let x = stacked(&mut seed, dtype, full_shape, rows);
+        let g = stacked(&mut seed, dtype, gate_shape, if gate_constant { 1 } else { rows });
+        let lut = with_table.then(|| Lut::probe(dtype, op).unwrap());
+        let operand = |s: usize| {
+            let gs = if gate_constant { g.clone() } else { sample(&g, s, ng) };
+            if with_table {
+                op(&gs).unwrap()
+            } else {
+                gs
+            }
+        };
+        let (lo, hi) = if dtype == DType::U8 { (0, 255) } else { (-128, 127) };
+        let (z_a, z_b, z_out) = (zero_point(&mut seed, dtype), zero_point(&mut seed, dtype), zero_point(&mut seed, dtype));
+        let act_min = if case % 3 == 0 { z_out.max(lo) } else { lo };
+        for rounding in Rounding::ALL {
+            let multiplier = Multiplier::from_real(real(&mut seed, 1e-4, 3.0));
+            let p = mul::Params { inputs: [0, 1], output: 2, broadcast: broadcast.clone(), activation: Activation::None, z_a, z_b, z_out, multiplier, rounding, act_min, act_max: hi, output_dtype: dtype };
+            let want = per_sample(rows, |s| {
+                let xs = sample(&x, s, nf);
+                if gate_is_b {
+                    p.eval(&xs, &operand(s)).unwrap()
+                } else {
+                    p.eval(&operand(s), &xs).unwrap()
+                }
+            });
+            let mut scratch = GateScratch::default();
+            every_path(|path| {
+                let mut out = Value { shape: so.clone(), data: Data::I32(vec![]) };
+                assert!(gate_into(path, &p, m, gate_is_b, &x, &g, lut.as_ref(), &mut out, &mut scratch));
+                assert_eq!(out.data, want, "{rounding:?} {multiplier:?} {full_shape:?} {gate_shape:?} gate_is_b {gate_is_b} table {with_table} rows {rows} {path:?}");
+            });
+        }
+    }
+}
+
+// add_ties (issue 14): LiteRT builtin's NEON-block ADD
+/// ADD with [`add::NeonBlocks`] (both block forms, both dtypes) on random
+/// shapes and broadcasts, one and several samples, scales k/255 (exact ties)
+/// and random ones, zero points in and out of the dtype: on every kernel
+/// path the outputs-only form writes the reference `eval`'s bits, which
+/// differ from the reference formula's on some elements.
+#[test]
+fn neon_block_add_equals_the_reference() {
+    let mut seed = 0x5eed_add;
+    let (mut blocked, mut differ) = (0, 0);
+    for case in 0..120 {
+        let (sa, sb, so) = random_broadcast(&mut seed);
+        let dtype = if case % 2 == 0 { DType::U8 } else { DType::I8 };
+        let rows = [1, 3][(case / 2) % 2];
+        let broadcast = bc(&sa, &sb, &so);
+        let x = stacked(&mut seed, dtype, &sa, rows);
+        let y = stacked(&mut seed, dtype, &sb, rows);
+        let (na, nb) = (sa.iter().product::<usize>(), sb.iter().product::<usize>());
+        let (lo, hi) = if dtype == DType::U8 { (0, 255) } else { (-128, 127) };
+        let (z_a, z_b, z_out) = (zero_point(&mut seed, dtype), zero_point(&mut seed, dtype), zero_point(&mut seed, dtype));
+        let act_min = if case % 3 == 0 { z_out.max(lo) } else { lo };
+        let scale = |seed: &mut u64| if case % 4 < 2 { (1 + lcg(seed) % 9) as f32 / 255.0 } else { real(seed, 0.001, 0.2) as f32 };
+        let (s_a, s_b, s_out) = (scale(&mut seed), scale(&mut seed), scale(&mut seed));
+        let twice_max = 2.0 * s_a.max(s_b) as f64;
+        let (m_a, m_b) = (Multiplier::from_real(s_a as f64 / twice_max), Multiplier::from_real(s_b as f64 / twice_max));
+        let m_out = Multiplier::from_real(twice_max / ((1i64 << 20) as f64 * s_out as f64));
+        let Some(neon) = add::NeonBlocks::new(&sa, &sb, dtype, 20, z_a, z_b, m_a, m_b, m_out) else { continue };
+        let arith = add::AddArith::LeftShift { left_shift: 20, z_a, z_b, m_a, m_b, m_out, rounding: Rounding::FixedPointDoubleRounding, sign_b: 1 };
+        let p = add::Params { inputs: [0, 1], output: 2, broadcast, activation: Activation::Relu, z_out, act_min, act_max: hi, output_dtype: dtype, arith, neon: Some(neon) };
+        let want = per_sample(rows, |s| p.eval(&sample(&x, s, na), &sample(&y, s, nb)).unwrap());
+        let reference = per_sample(rows, |s| add::Params { neon: None, ..p.clone() }.eval(&sample(&x, s, na), &sample(&y, s, nb)).unwrap());
+        blocked += 1;
+        differ += usize::from(want != reference);
+        let mut tables = AddTables::default();
+        every_path(|path| {
+            let mut out = Value { shape: so.clone(), data: Data::I32(Vec::new()) };
+            assert!(add_into(path, &p, &x, &y, &mut out, &mut tables));
+            assert_eq!(out.data, want, "NEON ADD {dtype} {sa:?} {sb:?} rows {rows} {path:?} {:?}", p.neon);
+        });
+    }
+    assert!(blocked > 60 && differ > 0, "{blocked} {differ}");
 }

@@ -48,7 +48,7 @@ pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<Params, Engi
         rounding: Rounding::FixedPointDoubleRounding,
         sign_b,
     };
-    let add = AddParams { inputs: [a, b], output, broadcast, activation, z_out: 0, act_min, act_max, output_dtype, arith };
+    let add = AddParams { inputs: [a, b], output, broadcast, activation, z_out: 0, act_min, act_max, output_dtype, arith, neon: None };
     Ok(Params { inputs: [a, b], output, add })
 }
 

@@ -1,0 +1,245 @@
+//! CONV_2D with few input channels (the first layer of an image model:
+//! `in_c` ≤ 4, a small `K = k_h·k_w·in_c`) as a direct convolution on the
+//! outputs-only fast path: no patch matrix, output channels in the vector
+//! lanes, each input tap broadcast to all of them.
+//!
+//! The gemm of [`super::conv_gemm`] needs a patch matrix whose rows are the
+//! receptive fields; with one input channel a row is `k_h` runs of `k_w`
+//! bytes, so building it costs more than the product itself. Here instead
+//!
+//! ```text
+//!     acc[p][c] = Σ_t (x[p + off_t] − Z1) · (W[c][t] − Z2)          (t over the K taps)
+//! ```
+//!
+//! is summed straight from a copy of the input **centered and padded**:
+//! `xc = x − Z1` as i16, with zero rows and columns around it wherever a
+//! tap falls outside the input (the reference kernels skip those taps: the
+//! same as adding `0 · W`). Every tap of output position `p` is then at a
+//! fixed distance `off_t` from `p`'s corner, whatever `p`.
+//!
+//! The taps come in *runs* that lie next to each other in memory (one run
+//! per kernel row `ky` when the dilation along x is 1, `k_w·in_c` values;
+//! else one per `(ky, kx)`, `in_c` values). Each run is cut into **pairs**
+//! of neighbouring values, an odd run ending with a pair whose second
+//! weight is 0 (its value, the next one in the buffer, is then read and
+//! multiplied by nothing). A pair is one 32-bit load, broadcast to every
+//! lane; its two weights per channel are one i32 lane of `(w_lo, w_hi)`
+//! i16s, so one `vpmaddwd` (AVX2) or `vpdpwssd` (AVX-512 VNNI) adds both
+//! products for 8 or 16 channels:
+//!
+//! ```text
+//!     acc[c] += xc[p + off] · w[c][2j] + xc[p + off + 1] · w[c][2j+1]
+//! ```
+//!
+//! `|xc| ≤ 255` and `|W − Z2| ≤ 255`, so each product fits i32 exactly and
+//! the i32 sum is the runtimes' (wrapping, like their int32 accumulators: the
+//! order of the additions cannot change a bit). The accumulators are then
+//! requantized by the layer's [`RequantTable`] (offset = the bias), the same
+//! rule as [`super::conv::Requant::apply`].
+
+use super::conv::Geometry;
+use super::gemm::KernelPath;
+use super::requant::RequantTable;
+use crate::error::EngineError;
+use crate::model::DType;
+use crate::tensor::{Data, Value};
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+#[cfg(test)]
+mod tests;
+
+/// The largest input depth taken by the direct form.
+pub const MAX_IN_C: usize = 4;
+/// The most tap pairs per output position (`K` up to about 128).
+const MAX_PAIRS: usize = 64;
+
+/// A CONV_2D prepared for the direct form (see the module docs).
+#[derive(Clone, Debug)]
+pub struct DirectConv {
+    /// Z1: subtracted from every input value.
+    z1: i32,
+    /// The padded, centered input's height and width (per sample).
+    hp: usize,
+    wp: usize,
+    /// Zero rows above / columns left of the input in the padded copy.
+    pad_h: usize,
+    pad_w: usize,
+    /// Per pair: its first value's offset (in i16s) from the position's corner.
+    pair_off: Vec<usize>,
+    /// Per pair, per channel: `w_lo | w_hi << 16` (the centered weights as i16s),
+    /// `[pair][channel]` with channels padded to a multiple of 16.
+    weights: Vec<i32>,
+    /// `weights` padded channel count.
+    lanes: usize,
+    /// The layer's requantization, the bias as the offset.
+    requant: RequantTable,
+    output_dtype: DType,
+}
+
+/// The buffers of the direct form, reused between calls.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    /// The centered, padded input (`+ 2` i16s: a pair read past the last run).
+    xc: Vec<i16>,
+    /// Accumulators, `out_c` per position (`+ 16`: a full-vector store past the end).
+    acc: Vec<i32>,
+}
+
+impl DirectConv {
+    /// The direct form of a layer with geometry `g`, centered weights
+    /// `W − Z2` (`[out_c][k_h][k_w][in_c]`) and requantization `r`, or `None`
+    /// when it does not apply: an input other than int8/uint8, more than
+    /// [`MAX_IN_C`] input channels, too many taps, or values outside the i16
+    /// products' range.
+    pub fn new(g: &Geometry, input_dtype: DType, r: &super::conv::Requant, centered: &[i32]) -> Option<DirectConv> {
+        let (range, out_ok) = match input_dtype {
+            DType::I8 => (-128..=127, matches!(r.output_dtype, DType::I8)),
+            DType::U8 => (0..=255, matches!(r.output_dtype, DType::U8)),
+            _ => return None,
+        };
+        let k = g.k_h * g.k_w * g.in_c;
+        if !out_ok || g.in_c == 0 || g.in_c > MAX_IN_C || g.out_c == 0 || !range.contains(&r.z1) || centered.len() != g.out_c * k {
+            return None;
+        }
+        if centered.iter().any(|w| !(-255..=255).contains(w)) || r.bias.len() != g.out_c {
+            return None;
+        }
+        // The runs of taps: (offset of the run in the padded copy, first tap index, length).
+        let wp = (g.in_w + g.pad_w).max((g.out_w - 1) * g.stride_w + (g.k_w - 1) * g.dil_w + 1);
+        let hp = (g.in_h + g.pad_h).max((g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1);
+        let ic = g.in_c;
+        let mut runs = Vec::new();
+        for ky in 0..g.k_h {
+            let row = ky * g.dil_h * wp * ic;
+            if g.dil_w == 1 {
+                runs.push((row, ky * g.k_w * ic, g.k_w * ic));
+            } else {
+                for kx in 0..g.k_w {
+                    runs.push((row + kx * g.dil_w * ic, (ky * g.k_w + kx) * ic, ic));
+                }
+            }
+        }
+        let pairs: usize = runs.iter().map(|r| r.2.div_ceil(2)).sum();
+        if pairs > MAX_PAIRS {
+            return None;
+        }
+        let lanes = g.out_c.div_ceil(16) * 16;
+        let mut pair_off = Vec::with_capacity(pairs);
+        let mut weights = vec![0i32; pairs * lanes];
+        for &(off, t0, len) in &runs {
+            for j in (0..len).step_by(2) {
+                let p = pair_off.len();
+                pair_off.push(off + j);
+                for c in 0..g.out_c {
+                    let w = |t: usize| if t < len { centered[c * k + t0 + t] as i16 as u16 as u32 } else { 0 };
+                    weights[p * lanes + c] = (w(j) | w(j + 1) << 16) as i32;
+                }
+            }
+        }
+        Some(DirectConv {
+            z1: r.z1,
+            hp,
+            wp,
+            pad_h: g.pad_h,
+            pad_w: g.pad_w,
+            pair_off,
+            weights,
+            lanes,
+            requant: RequantTable::from_conv(r),
+            output_dtype: r.output_dtype,
+        })
+    }
+
+    /// The tap pairs summed per output position and channel.
+    pub fn pairs(&self) -> usize {
+        self.pair_off.len()
+    }
+
+    /// Fill `xc` with the centered, zero-padded copy of `batches` samples of `x`.
+    fn center<T: Copy + Into<i32>>(&self, g: &Geometry, x: &[T], batches: usize, xc: &mut Vec<i16>) {
+        let (ic, wp) = (g.in_c, self.wp);
+        let len = batches * self.hp * wp * ic + 2;
+        if xc.len() < len {
+            xc.resize(len, 0);
+        }
+        let z1 = self.z1;
+        let row_len = wp * ic;
+        let (left, inner) = (self.pad_w * ic, g.in_w * ic);
+        for b in 0..batches {
+            for r in 0..self.hp {
+                let d = &mut xc[(b * self.hp + r) * row_len..][..row_len];
+                let iy = r.wrapping_sub(self.pad_h);
+                if iy >= g.in_h {
+                    d.fill(0);
+                    continue;
+                }
+                d[..left].fill(0);
+                let s = &x[g.in_index(b, iy, 0, 0)..][..inner];
+                for (o, &v) in d[left..left + inner].iter_mut().zip(s) {
+                    *o = (v.into() - z1) as i16;
+                }
+                d[left + inner..].fill(0);
+            }
+        }
+        xc[len - 2..len].fill(0);
+    }
+
+    /// Evaluate `input` (`batches` samples, tensor `tensor`) into `out` on `path`.
+    pub fn eval_into(&self, path: KernelPath, g: &Geometry, input: &Value, tensor: usize, out: &mut Value, s: &mut Scratch) -> Result<(), EngineError> {
+        let batches = g.samples_in(input.len(), tensor)?;
+        match &input.data {
+            Data::I8(x) if self.output_dtype == DType::I8 => self.center(g, x, batches, &mut s.xc),
+            Data::U8(x) if self.output_dtype == DType::U8 => self.center(g, x, batches, &mut s.xc),
+            _ => return Err(EngineError::BadInput(format!("tensor {tensor} is {}, not the conv's input dtype", input.dtype()))),
+        }
+        let m = g.out_c;
+        let n = batches * g.out_h * g.out_w * m;
+        if s.acc.len() < n + 16 {
+            s.acc.resize(n + 16, 0);
+        }
+        self.accumulate(path, g, batches, &s.xc, &mut s.acc);
+        self.requant.apply_into(path, &mut s.acc[..n], self.output_dtype, out);
+        Ok(())
+    }
+
+    /// `acc[p·out_c + c]` for every output position `p` of `batches` samples.
+    fn accumulate(&self, path: KernelPath, g: &Geometry, batches: usize, xc: &[i16], acc: &mut [i32]) {
+        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+        if path == KernelPath::Avx512Vnni && path.is_available() {
+            // SAFETY: the CPU has AVX-512 F/BW/VNNI (checked); the buffers are sized by `eval_into`.
+            return unsafe { x86::accumulate_avx512(self, g, batches, xc, acc) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if path != KernelPath::Scalar && KernelPath::Avx2.is_available() {
+            // SAFETY: the CPU has AVX2 (checked); the buffers are sized by `eval_into`.
+            return unsafe { x86::accumulate_avx2(self, g, batches, xc, acc) };
+        }
+        let _ = path;
+        self.accumulate_scalar(g, batches, xc, acc);
+    }
+
+    /// The corner of every output position of `batches` samples, in output order.
+    fn corners<'a>(&'a self, g: &'a Geometry, batches: usize) -> impl Iterator<Item = usize> + 'a {
+        let ic = g.in_c;
+        (0..batches).flat_map(move |b| {
+            (0..g.out_h).flat_map(move |oy| (0..g.out_w).map(move |ox| ((b * self.hp + oy * g.stride_h) * self.wp + ox * g.stride_w) * ic))
+        })
+    }
+
+    /// The definition, one position and channel at a time.
+    fn accumulate_scalar(&self, g: &Geometry, batches: usize, xc: &[i16], acc: &mut [i32]) {
+        let m = g.out_c;
+        for (p, base) in self.corners(g, batches).enumerate() {
+            for c in 0..m {
+                let mut a = 0i32;
+                for (j, &off) in self.pair_off.iter().enumerate() {
+                    let w = self.weights[j * self.lanes + c];
+                    let (lo, hi) = (w as i16 as i32, (w >> 16) as i16 as i32);
+                    a = a.wrapping_add(xc[base + off] as i32 * lo).wrapping_add(xc[base + off + 1] as i32 * hi);
+                }
+                acc[p * m + c] = a;
+            }
+        }
+    }
+}

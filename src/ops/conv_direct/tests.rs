@@ -1,0 +1,97 @@
+//! The direct form against the reference loop ([`Params::eval`]) on every
+//! kernel path and every rounding rule.
+
+use crate::model::{Activation, DType, Padding};
+use crate::ops::conv::{Params, Requant};
+use crate::ops::conv_gemm::{ConvPacked, Scratch};
+use crate::ops::testkit::{geometry, lcg};
+use crate::ops::KernelPath;
+use crate::profile::{Multiplier, Rounding};
+use crate::tensor::{Data, Value};
+
+/// A layer of random weights (int8 symmetric per channel, or uint8 with a
+/// filter zero point and weights reaching 0 and 255) and an input of `batches` samples.
+#[allow(clippy::too_many_arguments)]
+fn layer(batches: usize, hwc: (usize, usize, usize), out_c: usize, k: (usize, usize), stride: (usize, usize), dil: (usize, usize), padding: Padding, uint8: bool, rounding: Rounding, seed: &mut u64) -> (Params, Value) {
+    let g = geometry(batches, hwc, out_c, k, stride, dil, padding);
+    let kk = k.0 * k.1 * hwc.2;
+    let mut r = |n: u32| (lcg(seed) % n) as i32;
+    let (dtype, z1, z2, z3) = if uint8 { (DType::U8, 90 + r(60), 100 + r(56), r(200)) } else { (DType::I8, r(256) - 128, 0, r(100) - 128) };
+    let raw: Vec<i32> = (0..out_c * kk)
+        .map(|i| match (uint8, i % 11) {
+            (true, 0) => 0,
+            (true, 1) => 255,
+            (true, _) => r(256),
+            (false, 0) => -127,
+            (false, _) => r(255) - 127,
+        })
+        .collect();
+    let weights: Vec<i32> = raw.iter().map(|&w| w - z2).collect();
+    let s1 = 0.02f32;
+    let s2: Vec<f32> = (0..out_c).map(|_| 0.001 + r(1000) as f32 * 1e-5).collect();
+    let s3 = s1 * 0.004 * (kk as f32).sqrt() * 150.0;
+    let multipliers = s2.iter().map(|&s| if uint8 { Multiplier::from_scales_legacy(s1, s, s3) } else { Multiplier::from_scales(s1, s, s3) }).collect();
+    let bias = (0..out_c).map(|_| r(8001) - 4000).collect();
+    let activation = if batches > 1 && out_c > 1 { Activation::Relu } else { Activation::None };
+    let (act_min, act_max) = crate::ops::fused_range(activation, dtype, s3, z3);
+    let requant = Requant { s1, z1, s2, z2, s3, z3, per_channel: !uint8, bias, multipliers, rounding, act_min, act_max, output_dtype: dtype };
+    let packed = ConvPacked::new(&g, dtype, &requant, &weights);
+    let shape = vec![batches, g.out_h, g.out_w, out_c];
+    let p = Params { input: 0, filter: 1, bias: Some(2), output: 3, geometry: g, activation, padding, output_shape: shape, weights, requant, packed };
+    let len = batches * hwc.0 * hwc.1 * hwc.2;
+    let data = if uint8 { Data::U8((0..len).map(|_| lcg(seed) as u8).collect()) } else { Data::I8((0..len).map(|_| lcg(seed) as i8).collect()) };
+    (p, Value { shape: vec![batches, hwc.0, hwc.1, hwc.2], data })
+}
+
+#[test]
+fn direct_conv_equals_the_reference_loop_on_every_path_and_rounding() {
+    let mut seed = 5u64;
+    let mut checked = 0;
+    for in_c in 1..=4 {
+        for &(out_c, k, stride, dil) in &[
+            (8, (3, 3), (1, 1), (1, 1)),
+            (3, (3, 3), (2, 2), (1, 1)),
+            (13, (3, 2), (1, 2), (2, 1)),
+            (20, (2, 3), (2, 1), (1, 3)),
+            (16, (1, 1), (1, 1), (1, 1)),
+            (33, (5, 5), (2, 2), (1, 1)),
+            (1, (4, 4), (3, 3), (1, 1)),
+        ] {
+            for padding in [Padding::Same, Padding::Valid] {
+                for (uint8, batches) in [(false, 1), (true, 1), (false, 2)] {
+                    for rounding in Rounding::ALL {
+                        let (p, x) = layer(batches, (9, 10, in_c), out_c, k, stride, dil, padding, uint8, rounding, &mut seed);
+                        let d = p.packed.as_ref().and_then(|pk| pk.direct.as_ref());
+                        assert!(d.is_some(), "in_c {in_c} k {k:?}: the direct form applies");
+                        let want = p.eval(&x).unwrap();
+                        let outs = crate::ops::widen(&want).unwrap();
+                        let mut distinct = outs.clone();
+                        distinct.sort_unstable();
+                        distinct.dedup();
+                        assert!(distinct.len() >= 6.min(outs.len() / 8), "too few distinct outputs: {distinct:?} in_c {in_c} out_c {out_c} k {k:?} uint8 {uint8} {padding:?} {rounding:?} batches {batches}");
+                        for path in KernelPath::available() {
+                            let mut got = Value { shape: want.shape.clone(), data: Data::I32(Vec::new()) };
+                            let mut s = Scratch::default();
+                            // Twice: the second call reuses the buffers.
+                            for _ in 0..2 {
+                                p.eval_into(path, &x, &mut got, &mut s).unwrap();
+                                assert_eq!(got.data, want.data, "{path} {rounding:?} uint8 {uint8} in_c {in_c} out_c {out_c} k {k:?} stride {stride:?} dil {dil:?} {padding:?} batches {batches}");
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 4 * 7 * 2 * 3 * Rounding::ALL.len());
+}
+
+#[test]
+fn direct_form_only_for_few_input_channels() {
+    let mut seed = 9u64;
+    let (p, _) = layer(1, (6, 6, 5), 8, (3, 3), (1, 1), (1, 1), Padding::Same, false, Rounding::ALL[0], &mut seed);
+    assert!(p.packed.as_ref().is_some_and(|pk| pk.direct.is_none()));
+    let (p, _) = layer(1, (6, 6, 4), 8, (3, 3), (1, 1), (1, 1), Padding::Same, false, Rounding::ALL[0], &mut seed);
+    assert_eq!(p.packed.as_ref().and_then(|pk| pk.direct.as_ref()).map(|d| d.pairs()), Some(3 * 6));
+}

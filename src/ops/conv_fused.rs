@@ -1,0 +1,587 @@
+//! CONV_2D's gemm with the requantization fused into its stores (AVX-512
+//! VNNI): each tile of accumulators is requantized while it is still in
+//! registers and leaves the kernel as the output's bytes, with no i32
+//! buffer written and read back.
+//!
+//! # What a tile computes
+//!
+//! For patch row `b` and output channel `c` (see [`super::conv_gemm`] for the
+//! fold of the zero points):
+//!
+//! ```text
+//!     acc      = Σ_k xu[b][k] · w8[c][k]                 vpdpbusd, 16 channels per zmm
+//!     acc'     = acc + fold[c] − z2'·Σ_k xu[b][k]        wrapping i32 (the second term only when z2' ≠ 0)
+//!     y[b][c]  = clamp(Z3 + round(M[c] · acc'), act_min, act_max)   the profile's Rounding
+//! ```
+//!
+//! and stores `y` narrowed to one byte (`vpmovdb`: the clamp range lies in
+//! the output's 8-bit type, so truncation is exact for int8 and uint8).
+//!
+//! # The rounding rules on 16 lanes
+//!
+//! Each [`Rounding`] is the lane-wise image of its scalar definition
+//! ([`Rounding::apply`]), with the same IEEE operations or the same integer
+//! recipe as the AVX2 loop of [`super::requant`]:
+//!
+//! * `FixedPointDoubleRounding` / `FixedPointTiesUp`: `x = acc'·2^left`
+//!   (wrapping), the rounded doubling high-mul `(x·M0 + 2^30) >> 31` on the
+//!   exact 64-bit products of the even and the odd lanes, then the right
+//!   shift rounding ties away from zero (gemmlowp's `RoundingDivideByPOT`)
+//!   or ties up (`(h >> e) + bit e−1 of h`).
+//! * `FixedPointSingleRounding`: the exact 64-bit `acc'·M0`, plus
+//!   `2^(n−1)`, arithmetic shift right by `n = 31 − shift` (`vpsravq`), the
+//!   clamp in 64 bits.
+//! * `DoubleHalfAway`: f64 multiply by `M`, ties away from zero as
+//!   `trunc(v + copysign(0.5 − 2⁻⁵⁴, v))`, exact for every double.
+//! * `Float32HalfEven`: f32 multiply by `M` (computed in f32), round to
+//!   nearest even (`vrndscaleps`).
+//!
+//! The rounded values of four panels then go to bytes together: saturated
+//! to i16, `+ Z3` saturating, to bytes saturating, then the activation clamp
+//! on the 64 bytes, and one store per row (see `narrow`: every step keeps a
+//! value on its side of the clamp range). [`FusedTable::new`] refuses tables
+//! where this could differ from the scalar rule (`Z3` outside ±1024, a clamp
+//! range outside the output type, or `M0 = i32::MIN`).
+//!
+//! # Tiling
+//!
+//! A tile is up to 4 rows × 4 panels (64 channels): 16 zmm accumulators,
+//! per input quad 4 weight loads and 4 broadcasts for 16 `vpdpbusd`. Panels
+//! are the outer loop, so the weights of one panel group (64·K bytes) stay
+//! in L1 while the patch rows stream past them.
+
+use super::gemm::{KernelPath, PackedWeights, PANEL};
+use super::requant::RequantTable;
+use crate::model::DType;
+use crate::profile::Rounding;
+use crate::tensor::{Data, Value};
+
+/// A requantization table in the fused kernel's form: every per-channel
+/// constant padded to whole 16-channel panels, built once in prepare.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedTable {
+    rounding: Rounding,
+    channels: usize,
+    offset: Vec<i32>,
+    real: Vec<f64>,
+    real_f32: Vec<f32>,
+    m0: Vec<i32>,
+    /// `M0` of the odd channel of each pair in the even slot and vice versa
+    /// (`vpmuldq` reads the even dwords: the odd lanes' products need no shuffle of `M0`).
+    m0_swapped: Vec<i32>,
+    /// `left = max(shift, 0) mod 32`: `acc·2^left` (wrapping) is `acc << left`.
+    left: Vec<i32>,
+    /// `e = min(max(−shift, 0), 31)`, `2^e − 1` and `(2^e − 1) >> 1`
+    /// (`RoundingDivideByPOT`'s mask and threshold).
+    right: Vec<i32>,
+    right_mask: Vec<i32>,
+    right_half: Vec<i32>,
+    /// Single rounding: `M0`, `n = 31 − shift` after the clamp of `shift`
+    /// to `[−31, 30]`, and the nudge `2^(n−1)`.
+    single_m0: Vec<i64>,
+    single_shift: Vec<i64>,
+    single_nudge: Vec<i64>,
+    has_left: bool,
+    /// int8 output (else uint8).
+    signed: bool,
+    z3: i32,
+    act_min: i32,
+    act_max: i32,
+}
+
+impl FusedTable {
+    /// The fused form of `t` (multipliers, offsets, Z3, clamp range), or
+    /// `None` when the vector recipe could differ from the definition (see
+    /// the module docs) or the clamp range does not lie in `output`, an 8-bit type.
+    pub fn new(t: &RequantTable, output: DType) -> Option<FusedTable> {
+        const SMALL: i32 = 1024;
+        let range = match output {
+            DType::I8 => -128..=127,
+            DType::U8 => 0..=255,
+            _ => return None,
+        };
+        let byte = t.act_min <= t.act_max && range.contains(&t.act_min) && range.contains(&t.act_max);
+        let ms = &t.multipliers;
+        if !byte || t.channels == 0 || ms.len() != t.channels || ms.iter().any(|m| m.m0 == i32::MIN) || !(-SMALL..=SMALL).contains(&t.z3) {
+            return None;
+        }
+        let padded = t.channels.div_ceil(PANEL) * PANEL;
+        fn col<T: Clone>(ms: &[crate::profile::Multiplier], n: usize, pad: T, f: impl Fn(&crate::profile::Multiplier) -> T) -> Vec<T> {
+            let mut v: Vec<T> = ms.iter().map(f).collect();
+            v.resize(n, pad);
+            v
+        }
+        // The clamp of `multiply_by_quantized_multiplier_single_rounding`.
+        let single = |m: &crate::profile::Multiplier| match m.shift {
+            s if s > 30 => (i32::MAX, 30),
+            s if s < -31 => (0, 0),
+            s => (m.m0, s),
+        };
+        let mut offset: Vec<i32> = (0..t.channels).map(|c| t.offset(c)).collect();
+        offset.resize(padded, 0);
+        Some(FusedTable {
+            rounding: t.rounding,
+            channels: t.channels,
+            offset,
+            real: col(ms, padded, 0.0, |m| m.real),
+            real_f32: col(ms, padded, 0.0, |m| m.real_f32),
+            m0: col(ms, padded, 0, |m| m.m0),
+            m0_swapped: (0..padded).map(|c| ms.get(c ^ 1).map_or(0, |m| m.m0)).collect(),
+            left: col(ms, padded, 0, |m| m.shift.max(0) & 31),
+            right: col(ms, padded, 0, |m| (-m.shift).clamp(0, 31)),
+            right_mask: col(ms, padded, 0, |m| ((1i64 << (-m.shift).clamp(0, 31)) - 1) as i32),
+            right_half: col(ms, padded, 0, |m| ((1i64 << (-m.shift).clamp(0, 31)) - 1) as i32 >> 1),
+            single_m0: col(ms, padded, 0, |m| single(m).0 as i64),
+            single_shift: col(ms, padded, 1, |m| 31 - single(m).1 as i64),
+            single_nudge: col(ms, padded, 1, |m| 1i64 << (30 - single(m).1)),
+            has_left: ms.iter().any(|m| m.shift > 0),
+            signed: output == DType::I8,
+            z3: t.z3,
+            act_min: t.act_min,
+            act_max: t.act_max,
+        })
+    }
+}
+
+/// `out`'s buffer as `n` bytes of `dtype` (int8 or uint8), reusing it when it
+/// already holds that type; `None` for any other dtype.
+pub fn out_bytes(out: &mut Value, dtype: DType, n: usize) -> Option<&mut [u8]> {
+    match (&out.data, dtype) {
+        (Data::I8(_), DType::I8) | (Data::U8(_), DType::U8) => {}
+        (_, DType::I8) => out.data = Data::I8(Vec::new()),
+        (_, DType::U8) => out.data = Data::U8(Vec::new()),
+        _ => return None,
+    }
+    match &mut out.data {
+        Data::U8(o) => {
+            o.resize(n, 0);
+            Some(o)
+        }
+        Data::I8(o) => {
+            o.resize(n, 0);
+            // SAFETY: i8 and u8 have the same layout; every bit pattern is valid for both.
+            Some(unsafe { std::slice::from_raw_parts_mut(o.as_mut_ptr() as *mut u8, n) })
+        }
+        _ => None,
+    }
+}
+
+/// True when [`gemm_requant`] runs on `path` on this CPU.
+pub fn runs_on(path: KernelPath) -> bool {
+    cfg!(all(target_arch = "x86_64", quantlens_avx512)) && path == KernelPath::Avx512Vnni && path.is_available()
+}
+
+/// `dst[b·channels + c] = y[b][c]` (module docs) for the `rows` patch rows
+/// of `x` (stored as `xu ^ x_xor`, `w.padded_cols()` bytes each), where
+/// `zsum[b] = z2'·Σ_k xu[b][k]` when given. Returns false (and writes
+/// nothing) when `path` is not one this kernel runs on ([`runs_on`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_requant(path: KernelPath, w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) -> bool {
+    assert_eq!(w.rows, t.channels, "one table channel per weight row");
+    assert!(x.len() >= rows * w.padded_cols(), "patch rows too short");
+    assert!(dst.len() >= rows * w.rows, "output too short");
+    if let Some(z) = zsum {
+        assert!(z.len() >= rows, "one zero-point sum per row");
+    }
+    if !runs_on(path) {
+        return false;
+    }
+    #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+    // SAFETY: the CPU has AVX-512F/BW/VNNI (runs_on); sizes checked above; the table is padded to whole panels.
+    unsafe {
+        x86::gemm_requant(w, t, x, x_xor, rows, zsum, dst);
+        true
+    }
+    #[cfg(not(all(target_arch = "x86_64", quantlens_avx512)))]
+    false
+}
+
+#[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+#[allow(clippy::incompatible_msrv)]
+mod x86 {
+    use super::FusedTable;
+    use crate::ops::gemm::{PackedWeights, PANEL, QUAD};
+    use crate::profile::Rounding;
+    use std::arch::x86_64::*;
+
+    /// Rows × panels per tile, by the layer's panel count: 8 × 1 and 6 × 2
+    /// for narrow layers (enough independent `vpdpbusd` chains to hide its
+    /// latency), else 4 × 4. (More panels for a lone row measured slower:
+    /// such layers stream their weights from L2, one panel at a time is best.)
+    fn tile_shape(panels: usize) -> (usize, usize) {
+        match panels {
+            1 => (8, 1),
+            2 => (6, 2),
+            _ => (4, 4),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn gemm_requant(w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) {
+        // The rule chosen once, outside every loop.
+        match t.rounding {
+            Rounding::FixedPointDoubleRounding => tiles::<DoubleRounding>(w, t, x, x_xor, rows, zsum, dst),
+            Rounding::FixedPointTiesUp => tiles::<TiesUp>(w, t, x, x_xor, rows, zsum, dst),
+            Rounding::FixedPointSingleRounding => tiles::<SingleRounding>(w, t, x, x_xor, rows, zsum, dst),
+            Rounding::DoubleHalfAway => tiles::<DoubleHalfAway>(w, t, x, x_xor, rows, zsum, dst),
+            Rounding::Float32HalfEven => tiles::<Float32HalfEven>(w, t, x, x_xor, rows, zsum, dst),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tiles<F: Rule>(w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) {
+        let (tr, tp) = tile_shape(w.panels);
+        let mut p = 0;
+        while p < w.panels {
+            let np = (w.panels - p).min(tp);
+            let mut b = 0;
+            while b < rows {
+                let nr = (rows - b).min(tr);
+                macro_rules! go {
+                    ($($r:literal, $q:literal;)*) => {
+                        match (nr, np) {
+                            $(($r, $q) => tile::<$r, $q, F>(w, t, x, x_xor, b, p, zsum, dst),)*
+                            _ => unreachable!("tile_shape's tiles and their remainders"),
+                        }
+                    };
+                }
+                go!(8, 1; 7, 1; 6, 1; 5, 1; 6, 2; 5, 2;
+                    4, 4; 4, 3; 4, 2; 4, 1; 3, 4; 3, 3; 3, 2; 3, 1; 2, 4; 2, 3; 2, 2; 2, 1; 1, 4; 1, 3; 1, 2; 1, 1;);
+                b += nr;
+            }
+            p += np;
+        }
+    }
+
+    /// Rows `b0..b0+R` × panels `p0..p0+P`: the gemm in registers, then the
+    /// offsets, the rounding `F`, and the bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const R: usize, const P: usize, F: Rule>(
+        w: &PackedWeights,
+        t: &FusedTable,
+        x: &[u8],
+        x_xor: u8,
+        b0: usize,
+        p0: usize,
+        zsum: Option<&[i32]>,
+        dst: &mut [u8],
+    ) {
+        let stride = w.padded_cols();
+        let quads = w.quads;
+        let xor = _mm512_set1_epi8(x_xor as i8);
+        let m = w.rows;
+        // The accumulators start at the offsets (fold[c] − z2'·Σxu of the row).
+        let mut acc = [[_mm512_setzero_si512(); P]; R];
+        for (i, a) in acc.iter_mut().enumerate() {
+            let zs = _mm512_set1_epi32(zsum.map_or(0, |z| z[b0 + i]));
+            for (j, v) in a.iter_mut().enumerate() {
+                *v = _mm512_sub_epi32(ld(&t.offset, (p0 + j) * PANEL), zs);
+            }
+        }
+        let wp = w.blocks.as_ptr().add(p0 * quads) as *const u8;
+        let xp = x.as_ptr().add(b0 * stride);
+        for q in 0..quads {
+            let mut wv = [_mm512_setzero_si512(); P];
+            for (j, v) in wv.iter_mut().enumerate() {
+                *v = _mm512_load_si512(wp.add((j * quads + q) * 64) as *const _);
+            }
+            for (i, a) in acc.iter_mut().enumerate() {
+                let xq = _mm512_xor_si512(_mm512_set1_epi32((xp.add(i * stride + q * QUAD) as *const i32).read_unaligned()), xor);
+                for j in 0..P {
+                    a[j] = _mm512_dpbusd_epi32(a[j], xq, wv[j]);
+                }
+            }
+        }
+        let (lo, hi) = (_mm512_set1_epi32(t.act_min - t.z3), _mm512_set1_epi32(t.act_max - t.z3));
+        // The panels' constants, loaded once for the R rows.
+        let mut ks = [F::load(t, p0 * PANEL); P];
+        for (j, k) in ks.iter_mut().enumerate().skip(1) {
+            *k = F::load(t, (p0 + j) * PANEL);
+        }
+        // The row's P panels are contiguous bytes of the output: one store.
+        let n = (P * PANEL).min(m - p0 * PANEL);
+        let mask: __mmask64 = if n == 64 { !0 } else { (1u64 << n) - 1 };
+        for (i, a) in acc.iter().enumerate() {
+            let mut y = [_mm512_setzero_si512(); 4];
+            for j in 0..P {
+                y[j] = F::apply(t, &ks[j], a[j], lo, hi);
+            }
+            _mm512_mask_storeu_epi8(dst.as_mut_ptr().add((b0 + i) * m + p0 * PANEL) as *mut _, mask, narrow(t, y));
+        }
+    }
+
+    /// Four panels of `round(M·v)` to 64 bytes `clamp(q + Z3, act_min, act_max)`:
+    /// `q` saturated to i16, `+ Z3` saturating (|Z3| ≤ 1024: a saturated `q`
+    /// stays outside the byte range), to bytes saturating, then the clamp on
+    /// bytes (the range lies in the output type). Each step keeps a value's
+    /// side of the clamp, so the result is the exact clamp of `q + Z3`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn narrow(t: &FusedTable, y: [__m512i; 4]) -> __m512i {
+        let z3 = _mm512_set1_epi16(t.z3 as i16);
+        // Within each 128-bit lane L: [y0 y1 | y2 y3] as i16 (4 lanes each), then bytes
+        // [y0 y1 y2 y3] (4 each): dword 4L + p holds panel p's channels 4L..4L+3.
+        let a = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), z3);
+        let b = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), z3);
+        let v = if t.signed {
+            let v = _mm512_packs_epi16(a, b);
+            _mm512_min_epi8(_mm512_max_epi8(v, _mm512_set1_epi8(t.act_min as i8)), _mm512_set1_epi8(t.act_max as i8))
+        } else {
+            let v = _mm512_packus_epi16(a, b);
+            _mm512_min_epu8(_mm512_max_epu8(v, _mm512_set1_epi8(t.act_min as u8 as i8)), _mm512_set1_epi8(t.act_max as u8 as i8))
+        };
+        // Dword 4p + L ← dword 4L + p: the panels in order.
+        _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), v)
+    }
+
+    /// One rounding rule on 16 lanes: its per-panel constants, and
+    /// `round(M·v)`, either as it is or clamped to `[lo, hi]` (the activation
+    /// bounds − Z3; [`narrow`] clamps again).
+    trait Rule {
+        type K: Copy;
+        unsafe fn load(t: &FusedTable, c: usize) -> Self::K;
+        unsafe fn apply(t: &FusedTable, k: &Self::K, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i;
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn ld(v: &[i32], c: usize) -> __m512i {
+        _mm512_loadu_si512(v.as_ptr().add(c) as *const _)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn ld64(v: &[i64], c: usize) -> __m512i {
+        _mm512_loadu_si512(v.as_ptr().add(c) as *const _)
+    }
+
+    /// `(x·2^left · M0 + 2^30) >> 31`, bits 31..62 of the exact sum (see
+    /// `requant`'s AVX2 `srdhm` for why one nudge serves both signs).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn srdhm(t: &FusedTable, k: &Fixed, acc: __m512i) -> __m512i {
+        let x = if t.has_left { _mm512_sllv_epi32(acc, k.left) } else { acc };
+        let nudge = _mm512_set1_epi64(1 << 30);
+        let even = _mm512_add_epi64(_mm512_mul_epi32(x, k.m0), nudge);
+        let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), k.m0_swapped), nudge);
+        _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd))
+    }
+
+    /// The constants of the two fixed-point rules.
+    #[derive(Clone, Copy)]
+    struct Fixed {
+        left: __m512i,
+        m0: __m512i,
+        m0_swapped: __m512i,
+        right: __m512i,
+        mask: __m512i,
+        half: __m512i,
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn fixed(t: &FusedTable, c: usize) -> Fixed {
+        Fixed {
+            left: ld(&t.left, c),
+            m0: ld(&t.m0, c),
+            m0_swapped: ld(&t.m0_swapped, c),
+            right: ld(&t.right, c),
+            mask: ld(&t.right_mask, c),
+            half: ld(&t.right_half, c),
+        }
+    }
+
+    /// A fixed-point rule: [`Fixed`] constants, the high-mul `x = srdhm(v)`, then `$shift`.
+    macro_rules! fixed_rule {
+        ($(#[$doc:meta])* $name:ident, |$x:ident, $k:ident| $shift:block) => {
+            struct $name;
+            impl Rule for $name {
+                type K = Fixed;
+                #[inline]
+                #[target_feature(enable = "avx512f")]
+                unsafe fn load(t: &FusedTable, c: usize) -> Fixed {
+                    fixed(t, c)
+                }
+                $(#[$doc])*
+                #[inline]
+                #[target_feature(enable = "avx512f")]
+                unsafe fn apply(t: &FusedTable, $k: &Fixed, v: __m512i, _: __m512i, _: __m512i) -> __m512i {
+                    let $x = srdhm(t, $k, v);
+                    $shift
+                }
+            }
+        };
+    }
+
+    fixed_rule!(
+        /// gemmlowp's `RoundingDivideByPOT`: up when the remainder exceeds
+        /// half (half + 1 for x < 0, i.e. half − (x >> 31)).
+        DoubleRounding,
+        |x, k| {
+            let rem = _mm512_and_si512(x, k.mask);
+            let threshold = _mm512_sub_epi32(k.half, _mm512_srai_epi32::<31>(x));
+            let q = _mm512_srav_epi32(x, k.right);
+            _mm512_mask_sub_epi32(q, _mm512_cmpgt_epi32_mask(rem, threshold), q, _mm512_set1_epi32(-1))
+        }
+    );
+
+    fixed_rule!(
+        /// `(x >> e) + bit e−1 of x` (e = 0: a shift by 2³² − 1, which gives 0).
+        TiesUp,
+        |x, k| {
+            let one = _mm512_set1_epi32(1);
+            let bit = _mm512_and_si512(_mm512_srlv_epi32(x, _mm512_sub_epi32(k.right, one)), one);
+            _mm512_add_epi32(_mm512_srav_epi32(x, k.right), bit)
+        }
+    );
+
+    struct SingleRounding;
+    impl Rule for SingleRounding {
+        /// `M0`, `n`, `2^(n−1)` of channels 0..8 and 8..16 (as i64).
+        type K = [[__m512i; 3]; 2];
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(t: &FusedTable, c: usize) -> Self::K {
+            let h = |c| [ld64(&t.single_m0, c), ld64(&t.single_shift, c), ld64(&t.single_nudge, c)];
+            [h(c), h(c + 8)]
+        }
+        /// `(v·M0 + 2^(n−1)) >> n` on the exact 64-bit product, clamped in 64 bits.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn apply(_: &FusedTable, k: &Self::K, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
+            let half = |x: __m256i, k: &[__m512i; 3]| {
+                // |x·M0| ≤ 2^62 and the nudge ≤ 2^61: no overflow.
+                let s = _mm512_add_epi64(_mm512_mul_epi32(_mm512_cvtepi32_epi64(x), k[0]), k[2]);
+                let q = _mm512_srav_epi64(s, k[1]);
+                let q = _mm512_min_epi64(_mm512_max_epi64(q, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(lo))), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(hi)));
+                _mm512_cvtepi64_epi32(q)
+            };
+            let a = half(_mm512_castsi512_si256(v), &k[0]);
+            let b = half(_mm512_extracti64x4_epi64::<1>(v), &k[1]);
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b)
+        }
+    }
+
+    struct DoubleHalfAway;
+    impl Rule for DoubleHalfAway {
+        type K = [__m512d; 2];
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(t: &FusedTable, c: usize) -> Self::K {
+            [_mm512_loadu_pd(t.real.as_ptr().add(c)), _mm512_loadu_pd(t.real.as_ptr().add(c + 8))]
+        }
+        /// `round(double(v)·M)` ties away from zero as `trunc(v + copysign(0.5 − 2⁻⁵⁴, v))`
+        /// (exact for every double), clamped in f64 (integers: exact).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn apply(_: &FusedTable, k: &Self::K, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
+            let (lo, hi) = (_mm512_cvtepi32_pd(_mm512_castsi512_si256(lo)), _mm512_cvtepi32_pd(_mm512_castsi512_si256(hi)));
+            let half = |x: __m256i, m: __m512d| {
+                let v = _mm512_mul_pd(_mm512_cvtepi32_pd(x), m);
+                let sign = _mm512_and_si512(_mm512_castpd_si512(v), _mm512_set1_epi64(i64::MIN));
+                let h = _mm512_castsi512_pd(_mm512_or_si512(sign, _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994))));
+                let r = _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm512_add_pd(v, h));
+                _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(r, lo), hi))
+            };
+            let a = half(_mm512_castsi512_si256(v), k[0]);
+            let b = half(_mm512_extracti64x4_epi64::<1>(v), k[1]);
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b)
+        }
+    }
+
+    struct Float32HalfEven;
+    impl Rule for Float32HalfEven {
+        type K = __m512;
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(t: &FusedTable, c: usize) -> __m512 {
+            _mm512_loadu_ps(t.real_f32.as_ptr().add(c))
+        }
+        /// `round_half_even(float(v)·float(M))`, clamped in f32 (small integers: exact).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn apply(_: &FusedTable, k: &__m512, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
+            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(_mm512_cvtepi32_ps(v), *k));
+            _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_cvtepi32_ps(lo)), _mm512_cvtepi32_ps(hi)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::gemm::{self, Scratch};
+    use crate::ops::testkit::lcg;
+    use crate::profile::Multiplier;
+
+    /// The fused kernel against the definition: the scalar gemm, the
+    /// zero-point sums, [`RequantTable::apply_scalar`], then the bytes. Edge
+    /// multipliers (powers of two: ties; > 1: a left shift; tiny), offsets
+    /// that wrap the i32 sum, every rounding, both 8-bit types, every tile
+    /// shape and remainder (rows 1..=15; 1..=9 panels, the last one partial or whole).
+    #[test]
+    fn fused_gemm_requant_equals_the_definition() {
+        if !runs_on(KernelPath::Avx512Vnni) {
+            eprintln!("AVX-512 VNNI not available: nothing to compare");
+            return;
+        }
+        let mut seed = 5u64;
+        let reals = [0.5, 0.25, 2f64.powi(-10), 1.0, 3.0, 1e-9, 0.0039215686, 1.0 / 3.0, 7.5, 2f64.powi(-31), 1e-12, 3e4, 0.75, 2.0, 1e-4];
+        let mut checked = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        for &(rows, cols) in &[(1, 3), (5, 16), (16, 33), (17, 8), (40, 4), (70, 24), (80, 64), (140, 12)] {
+            for signed in [true, false] {
+                let w8: Vec<i8> = (0..rows * cols).map(|i| if i % 9 == 0 { -128 } else { lcg(&mut seed) as i8 }).collect();
+                let w = PackedWeights::pack(rows, cols, &w8);
+                let stride = w.padded_cols();
+                for batch in [1, 2, 3, 4, 5, 9, 15] {
+                    let x: Vec<u8> = (0..batch * stride).map(|i| match i % 5 {
+                        0 => 0,
+                        1 => 255,
+                        _ => lcg(&mut seed) as u8,
+                    }).collect();
+                    for rounding in Rounding::ALL {
+                        let mults: Vec<Multiplier> = (0..rows).map(|c| Multiplier::from_ratio(reals[(c + checked) % reals.len()] as f32, 1.0)).collect();
+                        let offsets: Vec<i32> = (0..rows).map(|c| if c % 4 == 0 { i32::MAX - c as i32 } else { (lcg(&mut seed) as i32) >> (c % 20) }).collect();
+                        let (dtype, z3, lo, hi) = if signed { (DType::I8, -5, -128, 127) } else { (DType::U8, 130, 3, 250) };
+                        let table = RequantTable::new(rounding, &mults, z3, lo, hi).with_offsets(&offsets);
+                        let fused = FusedTable::new(&table, dtype).expect("a byte range");
+                        for x_xor in [0u8, 0x80] {
+                            let z2 = if x_xor == 0 { 3 } else { 0 };
+                            let zsum: Vec<i32> = x.chunks_exact(stride).map(|r| z2 * r.iter().map(|&v| (v ^ x_xor) as i32).sum::<i32>()).collect();
+                            let mut acc = vec![0; batch * rows];
+                            gemm::matmul_xor(KernelPath::Scalar, &w, &x, x_xor, batch, &mut acc, &mut Scratch::default());
+                            for (row, z) in acc.chunks_exact_mut(rows).zip(&zsum) {
+                                row.iter_mut().for_each(|a| *a = a.wrapping_sub(*z));
+                            }
+                            table.apply_scalar(&mut acc);
+                            let want: Vec<u8> = acc.iter().map(|&v| v as u8).collect();
+                            let mut got = vec![0xAA; batch * rows];
+                            assert!(gemm_requant(KernelPath::Avx512Vnni, &w, &fused, &x, x_xor, batch, (z2 != 0).then_some(&zsum[..]), &mut got));
+                            assert_eq!(got, want, "{rounding:?} rows {rows} cols {cols} batch {batch} signed {signed} xor {x_xor}");
+                            checked += 1;
+                            seen.extend(want.iter().map(|&v| (signed, v)));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 8 * 2 * 7 * 5 * 2);
+        // Not a test of saturation only: most of both output ranges is reached.
+        assert!(seen.len() > 400, "{} distinct outputs", seen.len());
+    }
+
+    #[test]
+    fn tables_the_vector_recipe_cannot_hold_are_refused() {
+        let m = [Multiplier::from_ratio(0.5, 1.0)];
+        let t = |z3, lo, hi| RequantTable::new(Rounding::FixedPointDoubleRounding, &m, z3, lo, hi);
+        assert!(FusedTable::new(&t(0, -128, 127), DType::I8).is_some());
+        assert!(FusedTable::new(&t(0, -128, 127), DType::U8).is_none());
+        assert!(FusedTable::new(&t(0, 0, 255), DType::I8).is_none());
+        assert!(FusedTable::new(&t(0, -32768, 32767), DType::I16).is_none());
+        assert!(FusedTable::new(&t(2000, 0, 255), DType::U8).is_none());
+    }
+}
