@@ -55,6 +55,13 @@ impl Broadcast {
         let mut a_strides = vec![0; rank];
         let mut b_strides = vec![0; rank];
         for d in 0..rank {
+            // The output is the inputs' broadcast shape, as LiteRT computes it
+            // (`CalculateShapeForBroadcast`): a file declaring a wider output
+            // (a dimension of 1 in both inputs stretched) is refused here
+            // instead of filling a tensor no runtime would allocate.
+            if so[d] != pa[d].max(pb[d]) && !(pa[d] == 0 || pb[d] == 0) {
+                return Err(ctx.bad(format!("input shapes {sa:?}, {sb:?} do not broadcast to {so:?}")));
+            }
             for (p, t, st) in [(&pa, &ta, &mut a_strides), (&pb, &tb, &mut b_strides)] {
                 if p[d] == so[d] {
                     st[d] = if p[d] == 1 { 0 } else { t[d] };
