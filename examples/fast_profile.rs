@@ -50,6 +50,37 @@ fn main() {
             let ks: Vec<String> = kinds.iter().map(|(k, u)| format!("{k}={u:.1}")).collect();
             println!("{stem} {profile}: single median {:.1} µs | per-op medians (µs): {}", singles[singles.len() / 2], ks.join(" "));
         }
+        "layers" => {
+            // One line per step of the kinds named in PROFILE_KINDS (default CONV_2D):
+            // input, filter and output shapes, median µs, GMAC/s.
+            let want = std::env::var("PROFILE_KINDS").unwrap_or_else(|_| "CONV_2D".into());
+            for x in smp.iter().take(3) {
+                std::hint::black_box(ws.run(&plan, x).unwrap());
+            }
+            ws.time_steps(&plan);
+            for _ in 0..reps {
+                for x in &smp {
+                    std::hint::black_box(ws.run(&plan, x).unwrap());
+                }
+            }
+            let t = &plan.model.tensors;
+            let mut total = 0.0;
+            for (step, ns) in plan.steps.iter().zip(ws.step_median_ns()) {
+                let o = &plan.model.operators[step.op];
+                let kind = o.kind.name();
+                if !want.split(',').any(|k| k == kind) {
+                    continue;
+                }
+                let shape = |i: usize| o.input(i).map_or(String::from("-"), |j| format!("{:?}", t[j].shape));
+                let w = o.input(1).map_or(1.0, |j| t[j].num_elements() as f64);
+                let outs = t[o.outputs[0]].num_elements() as f64;
+                let cout = o.input(1).map_or(1, |j| t[j].shape[0]) as f64;
+                let us = ns as f64 / 1e3;
+                total += us;
+                println!("{:3} {kind:12} in {:18} w {:18} out {:18} {us:7.2} µs {:6.1} GMAC/s", step.op, shape(0), shape(1), format!("{:?}", t[o.outputs[0]].shape), outs * w / cout / us / 1e3);
+            }
+            println!("total {total:.1} µs");
+        }
         "batch1" => (0..reps).for_each(|_| drop(std::hint::black_box(plan.run_batch_outputs(&big).unwrap()))),
         "batch2" => (0..reps).for_each(|_| drop(std::hint::black_box(plan.run_batch_outputs_threads(&big, 2).unwrap()))),
         _ => (0..reps).for_each(|_| (0..32).for_each(|i| { std::hint::black_box(ws.run(&plan, &smp[i % n]).unwrap()); })),

@@ -66,6 +66,9 @@ OPTIONS = {
     OP.SELECT_V2: (schema.BuiltinOptions.SelectV2Options, schema.SelectV2OptionsT),
     OP.RELU6: (None, None),
     OP.NEG: (schema.BuiltinOptions.NegOptions, schema.NegOptionsT),
+    # uint8_tconv (data_uint8_tconv.py)
+    OP.CONV_2D: (schema.BuiltinOptions.Conv2DOptions, schema.Conv2DOptionsT),
+    OP.TRANSPOSE_CONV: (schema.BuiltinOptions.TransposeConvOptions, schema.TransposeConvOptionsT),
 }
 NUMPY = {TT.UINT8: np.uint8, TT.INT32: np.int32}
 
@@ -77,6 +80,7 @@ class Graph:
         self.description = description
         self.tensors, self.buffers, self.ops, self.codes = [], [schema.BufferT()], [], []
         self.inputs, self.outputs = [], []
+        self.versions = {}  # op code -> version written (1 when absent)
 
     def tensor(self, name, shape, ttype=TT.UINT8, quant=None, data=None):
         """A tensor; quant = (scale, zero point); data (a constant) is stored as ttype."""
@@ -147,7 +151,7 @@ class Graph:
         m.operatorCodes = []
         for c in self.codes:
             oc = schema.OperatorCodeT()
-            oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = c, min(c, 127), 1
+            oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = c, min(c, 127), self.versions.get(c, 1)
             m.operatorCodes.append(oc)
         sg = schema.SubGraphT()
         sg.name, sg.tensors, sg.operators = "main", self.tensors, self.ops
@@ -250,6 +254,15 @@ def one_op_probes():
     return probes
 
 
+def image_model_entry(out, split, md, stem, arch, n_golden):
+    """The golden entry of data/models/<stem>.tflite (already written), a schema-written model on
+    the uint8 digit (1,28,28,1) at 1/255, untrained ([`schema_model_entry`])."""
+    flat = (out / "models" / (stem + ".tflite")).read_bytes()
+    return schema_model_entry(md, out, split, stem, flat, ("uint8", S_IMAGE, 0),
+                              "uint8 graph written with the TFLite schema (no converter), untrained: " + arch,
+                              n_golden)
+
+
 def make(out, split, md):
     refusals = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -265,20 +278,28 @@ def make(out, split, md):
     entries = {}
     (out / "models" / "probe").mkdir(parents=True, exist_ok=True)
     for stem, flat in models:
-        path = out / "models" / (stem + ".tflite")
-        path.write_bytes(flat)
-        x0 = md.gl.quantize_input(split.x_te[:1], "uint8", S_IMAGE, 0).reshape(1, 28, 28, 1)
-        tflm = data_uint8.tflm_probe(path, x0)
-        # golden_entry and check_goldens.py run TFLite Micro in-process: it must refuse cleanly
-        assert tflm is None or not tflm.startswith("crashed"), tflm
-        e = md.golden_entry(out, stem, "uint8 graph written with the TFLite schema (no converter), untrained: " + ARCH,
-                            split.x_te, split.y_te, n_images=N_GOLDEN)
-        e["op_kinds"] = sorted({o["op"] for o in e["ops"]})
-        e["runtimes_that_ran"] = sorted(e["goldens"], key=md.gl.RUNTIMES.index)
-        e["golden_images"] = N_GOLDEN
-        entries[stem] = e
+        (out / "models" / (stem + ".tflite")).write_bytes(flat)
+        entries[stem] = image_model_entry(out, split, md, stem, ARCH, N_GOLDEN)
     return {"models": entries,
             "uint8_refusals": {
                 "what": "each op written alone on the uint8 image (a probe, not committed) and run once in "
                         "LiteRT ref, LiteRT builtin and TFLite Micro (in a child process)",
                 "refused": refusals}}
+
+
+# one schema-written model's entry (uint8_graph, uint8_tconv, int16_ties, audit_gaps)
+def schema_model_entry(md, out, split, stem, flat, input_quant, description, n_images):
+    """Write model `stem` (bytes `flat`, an image input of (dtype, scale, zero point)
+    `input_quant`), check that TFLite Micro refuses it cleanly if it refuses it (golden_entry runs
+    TFLite Micro in-process), and make its goldens: the manifest entry."""
+    (out / "models" / "probe").mkdir(parents=True, exist_ok=True)
+    path = out / "models" / (stem + ".tflite")
+    path.write_bytes(flat)
+    x0 = md.gl.quantize_input(split.x_te[:1], *input_quant).reshape(1, 28, 28, 1)
+    tflm = data_uint8.tflm_probe(path, x0)
+    assert tflm is None or not tflm.startswith("crashed"), tflm
+    e = md.golden_entry(out, stem, description, split.x_te, split.y_te, n_images=n_images)
+    e["op_kinds"] = sorted({o["op"] for o in e["ops"]})
+    e["runtimes_that_ran"] = sorted(e["goldens"], key=md.gl.RUNTIMES.index)
+    e["golden_images"] = n_images
+    return e

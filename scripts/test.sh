@@ -44,6 +44,8 @@ if [ ! -x .venv-check/bin/python ] || ! .venv-check/bin/python -c "import ai_edg
   .venv-check/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-check.txt
 fi
 .venv-check/bin/python scripts/check_goldens.py
+# issue 14's op list × int8/uint8/float32: a committed proof and a SUPPORTED_OPS.md row for each
+.venv-check/bin/python scripts/audit_ops.py --quantlens target/release/quantlens
 
 echo "== 3/4 notebooks (headless): outputs equal the committed ones; then other models"
 bash scripts/notebooks.sh --headless

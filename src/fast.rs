@@ -42,6 +42,7 @@ use crate::plan::{Kernel, Plan};
 use crate::tensor::{Data, Value};
 use fusion::{Fusion, MulForm};
 
+mod fixed;
 mod fusion;
 
 /// The most samples the batch runs push through each layer together.
@@ -69,6 +70,9 @@ pub struct Workspace {
     /// A batch run found a step with no form for several samples: the
     /// plan's later batch runs in this workspace go one sample at a time.
     one_at_a_time: bool,
+    /// Per step: its output is fixed by the declared shapes, computed when
+    /// the workspace was made ([`fixed`]); the runs skip it.
+    fixed: Vec<bool>,
 }
 
 /// The kernels' scratch buffers and tables, kept between runs.
@@ -106,7 +110,13 @@ impl Plan {
                 values[p.output] = Some(p.value.clone());
             }
         }
-        Workspace { values, step_ns: Vec::new(), one_at_a_time: false, scratch: Scratch { luts: vec![None; self.steps.len()], adds: vec![Default::default(); self.steps.len()], ..Default::default() } }
+        // speed (issue 16): SHAPE and the steps computed only from it (the converter's Flatten).
+        let fixed: Vec<bool> = fixed::fixed_values(self)
+            .into_iter()
+            .zip(&self.steps)
+            .map(|(v, step)| v.map(|v| values[step.kernel.output()] = Some(v)).is_some())
+            .collect();
+        Workspace { values, step_ns: Vec::new(), one_at_a_time: false, fixed, scratch: Scratch { luts: vec![None; self.steps.len()], adds: vec![Default::default(); self.steps.len()], ..Default::default() } }
     }
 
     /// The model's output for one sample (no trace). Allocates a workspace:
@@ -371,8 +381,8 @@ impl Workspace {
         for (si, step) in plan.steps.iter().enumerate() {
             let start = timing.then(std::time::Instant::now);
             let k = &step.kernel;
-            if matches!(k, Kernel::Folded(_)) {
-                continue; // float16: already in the workspace (see `Plan::workspace`)
+            if matches!(k, Kernel::Folded(_)) || self.fixed[si] {
+                continue; // float16, or fixed by the shapes: already in the workspace (see `Plan::workspace`)
             }
             if self.scratch.fusion.get_or_insert_with(|| Fusion::new(plan)).skip[si] {
                 continue; // read only through its table by fused MULs (`fusion`)
@@ -457,6 +467,10 @@ impl Scratch {
                     Some((l, _)) => l.apply(path, x, out).map(|_| Fast::Done)?,
                     None => Fast::Reference,
                 }
+            }
+            // uint8_tconv (issue 14): uint8 TRANSPOSE_CONV, every sample, its int32 sums in `sums`
+            Kernel::Vision(crate::ops::vision::VisionOp::TransposeConv(p)) if matches!(p.arith, crate::ops::transpose_conv::Arith::Uint8 { .. }) => {
+                p.eval_uint8_into(x, out, &mut self.sums).map(|_| Fast::Done)?
             }
             _ => Fast::Reference,
         })

@@ -71,6 +71,8 @@ const MODELS: &[(&str, Expect)] = &[
     // add_ties (issue 14): ADDs whose ties separate LiteRT builtin's NEON blocks (exported with tflm: the reference)
     ("add_ties_uint8", Expect::Exact),
     ("add_ties_int8", Expect::Exact),
+    // uint8_tconv (issue 14): uint8 TRANSPOSE_CONV written with the schema
+    ("uint8_tconv", Expect::Refused("TRANSPOSE_CONV", "uint8 weights with a zero point: the C kernel takes int8 weights with zero point 0")),
 ];
 
 /// Integer elements widened, float32 elements as their bits (as the harness writes them).
@@ -241,6 +243,8 @@ models!(
     // add_ties (issue 14)
     add_ties_uint8,
     add_ties_int8,
+    // uint8_tconv (issue 14)
+    uint8_tconv,
 );
 
 #[test]

@@ -553,8 +553,10 @@ fn options_are_mapped_by_union_type() {
         ),
         (
             OptSpec::Add { activation: 3 },
-            Options::Elementwise {
+            // pot_scale_int16 is not written: the schema's default, true
+            Options::AddSub {
                 activation: Activation::Relu6,
+                pot_scale_int16: true,
             },
         ),
         (

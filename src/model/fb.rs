@@ -954,16 +954,20 @@ scalar_options!(
 );
 
 scalar_options!(
-    /// `table AddOptions` (`pot_scale_int16` at id 1 is not read).
+    /// `table AddOptions`.
     AddOptions {
         fused_activation_function: i8 = 0, @ 0;
+        /// int16 only: power-of-two scales take the shift-and-saturate kernel (schema default true).
+        pot_scale_int16: bool = true, @ 1;
     }
 );
 
 scalar_options!(
-    /// `table SubOptions` (`pot_scale_int16` at id 1 is not read).
+    /// `table SubOptions`.
     SubOptions {
         fused_activation_function: i8 = 0, @ 0;
+        /// int16 only: power-of-two scales take the shift-and-saturate kernel (schema default true).
+        pot_scale_int16: bool = true, @ 1;
     }
 );
 

@@ -642,7 +642,7 @@ pub enum Options {
         filter_h: i32,
         activation: Activation,
     },
-    /// ADD, SUB, MUL: only the fused activation matters here.
+    /// MUL, DIV: only the fused activation matters here.
     Elementwise {
         activation: Activation,
     },
@@ -703,6 +703,14 @@ pub enum Options {
     /// `mode`: 0 REFLECT, 1 SYMMETRIC.
     MirrorPad {
         mode: i8,
+    },
+    // int16_ties (issue 14): ADD and SUB read `pot_scale_int16`
+    /// ADD, SUB: the fused activation, and `pot_scale_int16` (int16 only:
+    /// LiteRT takes its shift-and-saturate kernel when this is true and all
+    /// three scales are powers of two; the schema's default is true).
+    AddSub {
+        activation: Activation,
+        pot_scale_int16: bool,
     },
 }
 

@@ -790,11 +790,13 @@ fn read_options(opts: fb::BuiltinOptions<'_>) -> Result<Options, String> {
             filter_h: o.filter_height(),
             activation: activation(o.fused_activation_function())?,
         },
-        B::Add(o) => Options::Elementwise {
+        B::Add(o) => Options::AddSub {
             activation: activation(o.fused_activation_function())?,
+            pot_scale_int16: o.pot_scale_int16(),
         },
-        B::Sub(o) => Options::Elementwise {
+        B::Sub(o) => Options::AddSub {
             activation: activation(o.fused_activation_function())?,
+            pot_scale_int16: o.pot_scale_int16(),
         },
         B::Mul(o) => Options::Elementwise {
             activation: activation(o.fused_activation_function())?,

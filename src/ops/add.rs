@@ -141,6 +141,7 @@ impl Binary {
     pub(crate) fn fused_activation(ctx: &OpContext) -> Result<Activation, EngineError> {
         let activation = match &ctx.op.options {
             Options::Elementwise { activation } => *activation,
+            Options::AddSub { activation, .. } => *activation,
             Options::None => Activation::None,
             other => return Err(ctx.bad(format!("unexpected options {other:?}"))),
         };
@@ -289,6 +290,10 @@ pub struct NeonBlocks {
     /// The dtype's range (`vqmovun_s16` / `vqmovn_s16` saturate to it).
     pub dtype_min: i32,
     pub dtype_max: i32,
+    /// int16 (`AddElementwiseInt16`): the output offset added and the result
+    /// clamped in 32 bits, then `vqmovn_s32`. 8-bit: `vmovn_s32` first, the
+    /// offset added in 16 bits.
+    pub offset_in_32_bits: bool,
 }
 
 /// `ProcessBroadcastShapes` of two input shapes: `None` for the generic
@@ -352,6 +357,9 @@ impl NeonBlocks {
         let (elementwise, dtype_min, dtype_max) = match dtype {
             DType::I8 => ((16, BlockForm::FoldedShift), -128, 127),
             DType::U8 => ((8, BlockForm::TruncatingShift), 0, 255),
+            // int16_ties: int16 has blocks only without broadcasting
+            // (`AddElementwiseInt16`; broadcasts take the reference kernel)
+            DType::I16 if (y3, y4) == (0, 0) => ((16, BlockForm::FoldedShift), -32768, 32767),
             _ => return None,
         };
         let ((block, form), run) = match (y3, y4) {
@@ -360,7 +368,8 @@ impl NeonBlocks {
             (_, y4) => (elementwise, y4),
         };
         let vector_len = run / block * block;
-        Some(NeonBlocks { run, vector_len, block, form, left_shift, z_a, z_b, m_a, m_b, m_out, dtype_min, dtype_max })
+        let offset_in_32_bits = dtype == DType::I16;
+        Some(NeonBlocks { run, vector_len, block, form, left_shift, z_a, z_b, m_a, m_b, m_out, dtype_min, dtype_max, offset_in_32_bits })
     }
 
     /// Whether output element `i` is computed in a vector block.
@@ -386,6 +395,9 @@ impl NeonBlocks {
     pub fn output(&self, sum: i32, z_out: i32) -> i32 {
         use crate::quant::{rounding_divide_by_pot, saturating_rounding_doubling_high_mul as qrdmulh};
         let s = rounding_divide_by_pot(qrdmulh(sum, self.m_out.m0), (-self.m_out.shift).clamp(0, 31));
+        if self.offset_in_32_bits {
+            return s.wrapping_add(z_out).clamp(self.dtype_min, self.dtype_max);
+        }
         // vmovn_s32, then the offset added in 16 bits, then a saturating narrowing
         let s16 = (s as i16).wrapping_add(z_out as i16) as i32;
         s16.clamp(self.dtype_min, self.dtype_max)

@@ -19,22 +19,12 @@
 //!
 //! # The rounding rules on 16 lanes
 //!
-//! Each [`Rounding`] is the lane-wise image of its scalar definition
-//! ([`Rounding::apply`]), with the same IEEE operations or the same integer
-//! recipe as the AVX2 loop of [`super::requant`]:
-//!
-//! * `FixedPointDoubleRounding` / `FixedPointTiesUp`: `x = acc'·2^left`
-//!   (wrapping), the rounded doubling high-mul `(x·M0 + 2^30) >> 31` on the
-//!   exact 64-bit products of the even and the odd lanes, then the right
-//!   shift rounding ties away from zero (gemmlowp's `RoundingDivideByPOT`)
-//!   or ties up (`(h >> e) + bit e−1 of h`).
-//! * `FixedPointSingleRounding`: the exact 64-bit `acc'·M0`, plus
-//!   `2^(n−1)`, arithmetic shift right by `n = 31 − shift` (`vpsravq`), the
-//!   clamp in 64 bits.
-//! * `DoubleHalfAway`: f64 multiply by `M`, ties away from zero as
-//!   `trunc(v + copysign(0.5 − 2⁻⁵⁴, v))`, exact for every double.
-//! * `Float32HalfEven`: f32 multiply by `M` (computed in f32), round to
-//!   nearest even (`vrndscaleps`).
+//! Each [`Rounding`](crate::profile::Rounding) is the shared 16-lane form of
+//! [`super::requant_lanes`] (the lane-wise image of
+//! [`Rounding::apply`](crate::profile::Rounding::apply); the double rounding
+//! and ties up as one floor division when every channel shifts right), its
+//! per-channel constants ([`LaneTable`]) built once in prepare. A tile
+//! requantizes panel by panel, the panel's constants loaded once for its rows.
 //!
 //! The rounded values of four panels then go to bytes together: saturated
 //! to i16, `+ Z3` saturating, to bytes saturating, then the activation clamp
@@ -50,43 +40,19 @@
 //! are the outer loop, so the weights of one panel group (64·K bytes) stay
 //! in L1 while the patch rows stream past them.
 
-use super::gemm::{KernelPath, PackedWeights, PANEL};
+use super::gemm::{KernelPath, PackedWeights};
 use super::requant::RequantTable;
+use super::requant_lanes::LaneTable;
 use crate::model::DType;
-use crate::profile::Rounding;
 use crate::tensor::{Data, Value};
 
-/// A requantization table in the fused kernel's form: every per-channel
-/// constant padded to whole 16-channel panels, built once in prepare.
+/// A requantization table in the fused kernel's form: the shared 16-lane
+/// constants ([`LaneTable`], padded to whole panels), built once in prepare.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FusedTable {
-    rounding: Rounding,
-    channels: usize,
-    offset: Vec<i32>,
-    real: Vec<f64>,
-    real_f32: Vec<f32>,
-    m0: Vec<i32>,
-    /// `M0` of the odd channel of each pair in the even slot and vice versa
-    /// (`vpmuldq` reads the even dwords: the odd lanes' products need no shuffle of `M0`).
-    m0_swapped: Vec<i32>,
-    /// `left = max(shift, 0) mod 32`: `acc·2^left` (wrapping) is `acc << left`.
-    left: Vec<i32>,
-    /// `e = min(max(−shift, 0), 31)`, `2^e − 1` and `(2^e − 1) >> 1`
-    /// (`RoundingDivideByPOT`'s mask and threshold).
-    right: Vec<i32>,
-    right_mask: Vec<i32>,
-    right_half: Vec<i32>,
-    /// Single rounding: `M0`, `n = 31 − shift` after the clamp of `shift`
-    /// to `[−31, 30]`, and the nudge `2^(n−1)`.
-    single_m0: Vec<i64>,
-    single_shift: Vec<i64>,
-    single_nudge: Vec<i64>,
-    has_left: bool,
+    lanes: LaneTable,
     /// int8 output (else uint8).
     signed: bool,
-    z3: i32,
-    act_min: i32,
-    act_max: i32,
 }
 
 impl FusedTable {
@@ -105,41 +71,15 @@ impl FusedTable {
         if !byte || t.channels == 0 || ms.len() != t.channels || ms.iter().any(|m| m.m0 == i32::MIN) || !(-SMALL..=SMALL).contains(&t.z3) {
             return None;
         }
-        let padded = t.channels.div_ceil(PANEL) * PANEL;
-        fn col<T: Clone>(ms: &[crate::profile::Multiplier], n: usize, pad: T, f: impl Fn(&crate::profile::Multiplier) -> T) -> Vec<T> {
-            let mut v: Vec<T> = ms.iter().map(f).collect();
-            v.resize(n, pad);
-            v
-        }
-        // The clamp of `multiply_by_quantized_multiplier_single_rounding`.
-        let single = |m: &crate::profile::Multiplier| match m.shift {
-            s if s > 30 => (i32::MAX, 30),
-            s if s < -31 => (0, 0),
-            s => (m.m0, s),
-        };
-        let mut offset: Vec<i32> = (0..t.channels).map(|c| t.offset(c)).collect();
-        offset.resize(padded, 0);
-        Some(FusedTable {
-            rounding: t.rounding,
-            channels: t.channels,
-            offset,
-            real: col(ms, padded, 0.0, |m| m.real),
-            real_f32: col(ms, padded, 0.0, |m| m.real_f32),
-            m0: col(ms, padded, 0, |m| m.m0),
-            m0_swapped: (0..padded).map(|c| ms.get(c ^ 1).map_or(0, |m| m.m0)).collect(),
-            left: col(ms, padded, 0, |m| m.shift.max(0) & 31),
-            right: col(ms, padded, 0, |m| (-m.shift).clamp(0, 31)),
-            right_mask: col(ms, padded, 0, |m| ((1i64 << (-m.shift).clamp(0, 31)) - 1) as i32),
-            right_half: col(ms, padded, 0, |m| ((1i64 << (-m.shift).clamp(0, 31)) - 1) as i32 >> 1),
-            single_m0: col(ms, padded, 0, |m| single(m).0 as i64),
-            single_shift: col(ms, padded, 1, |m| 31 - single(m).1 as i64),
-            single_nudge: col(ms, padded, 1, |m| 1i64 << (30 - single(m).1)),
-            has_left: ms.iter().any(|m| m.shift > 0),
-            signed: output == DType::I8,
-            z3: t.z3,
-            act_min: t.act_min,
-            act_max: t.act_max,
-        })
+        let offset: Vec<i32> = (0..t.channels).map(|c| t.offset(c)).collect();
+        Some(FusedTable { lanes: LaneTable::new(t.rounding, ms, &offset, t.z3, t.act_min, t.act_max), signed: output == DType::I8 })
+    }
+}
+
+impl FusedTable {
+    /// The shared 16-lane constants (for FULLY_CONNECTED's fused stores).
+    pub(crate) fn lanes(&self) -> &LaneTable {
+        &self.lanes
     }
 }
 
@@ -177,7 +117,7 @@ pub fn runs_on(path: KernelPath) -> bool {
 /// nothing) when `path` is not one this kernel runs on ([`runs_on`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_requant(path: KernelPath, w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) -> bool {
-    assert_eq!(w.rows, t.channels, "one table channel per weight row");
+    assert_eq!(w.rows, t.lanes.channels, "one table channel per weight row");
     assert!(x.len() >= rows * w.padded_cols(), "patch rows too short");
     assert!(dst.len() >= rows * w.rows, "output too short");
     if let Some(z) = zsum {
@@ -201,7 +141,7 @@ pub fn gemm_requant(path: KernelPath, w: &PackedWeights, t: &FusedTable, x: &[u8
 mod x86 {
     use super::FusedTable;
     use crate::ops::gemm::{PackedWeights, PANEL, QUAD};
-    use crate::profile::Rounding;
+    use crate::ops::requant_lanes::{with_rule16, x86::Rule};
     use std::arch::x86_64::*;
 
     /// Rows × panels per tile, by the layer's panel count: 8 × 1 and 6 × 2
@@ -219,13 +159,7 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn gemm_requant(w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) {
         // The rule chosen once, outside every loop.
-        match t.rounding {
-            Rounding::FixedPointDoubleRounding => tiles::<DoubleRounding>(w, t, x, x_xor, rows, zsum, dst),
-            Rounding::FixedPointTiesUp => tiles::<TiesUp>(w, t, x, x_xor, rows, zsum, dst),
-            Rounding::FixedPointSingleRounding => tiles::<SingleRounding>(w, t, x, x_xor, rows, zsum, dst),
-            Rounding::DoubleHalfAway => tiles::<DoubleHalfAway>(w, t, x, x_xor, rows, zsum, dst),
-            Rounding::Float32HalfEven => tiles::<Float32HalfEven>(w, t, x, x_xor, rows, zsum, dst),
-        }
+        with_rule16!(&t.lanes, R => tiles::<R>(w, t, x, x_xor, rows, zsum, dst))
     }
 
     #[inline]
@@ -278,12 +212,12 @@ mod x86 {
         for (i, a) in acc.iter_mut().enumerate() {
             let zs = _mm512_set1_epi32(zsum.map_or(0, |z| z[b0 + i]));
             for (j, v) in a.iter_mut().enumerate() {
-                *v = _mm512_sub_epi32(ld(&t.offset, (p0 + j) * PANEL), zs);
+                *v = _mm512_sub_epi32(ld(&t.lanes.offset, (p0 + j) * PANEL), zs);
             }
         }
         let wp = w.blocks.as_ptr().add(p0 * quads) as *const u8;
         let xp = x.as_ptr().add(b0 * stride);
-        for q in 0..quads {
+        let step = |q: usize, acc: &mut [[__m512i; P]; R]| {
             let mut wv = [_mm512_setzero_si512(); P];
             for (j, v) in wv.iter_mut().enumerate() {
                 *v = _mm512_load_si512(wp.add((j * quads + q) * 64) as *const _);
@@ -294,21 +228,48 @@ mod x86 {
                     a[j] = _mm512_dpbusd_epi32(a[j], xq, wv[j]);
                 }
             }
+        };
+        if R <= 2 {
+            // Few rows (a 1×1 or 2×1 map): too few chains to hide `vpdpbusd`'s
+            // latency, so odd quads go to a second set of accumulators, added
+            // at the end (wrapping: the same integer).
+            let mut odd = [[_mm512_setzero_si512(); P]; R];
+            let mut q = 0;
+            while q + 2 <= quads {
+                step(q, &mut acc);
+                step(q + 1, &mut odd);
+                q += 2;
+            }
+            if q < quads {
+                step(q, &mut acc);
+            }
+            for (a, o) in acc.iter_mut().zip(&odd) {
+                for j in 0..P {
+                    a[j] = _mm512_add_epi32(a[j], o[j]);
+                }
+            }
+        } else {
+            for q in 0..quads {
+                step(q, &mut acc);
+            }
         }
-        let (lo, hi) = (_mm512_set1_epi32(t.act_min - t.z3), _mm512_set1_epi32(t.act_max - t.z3));
-        // The panels' constants, loaded once for the R rows.
-        let mut ks = [F::load(t, p0 * PANEL); P];
-        for (j, k) in ks.iter_mut().enumerate().skip(1) {
-            *k = F::load(t, (p0 + j) * PANEL);
+        let l = &t.lanes;
+        let (lo, hi) = (_mm512_set1_epi32(l.act_min - l.z3), _mm512_set1_epi32(l.act_max - l.z3));
+        // Panel by panel: its constants loaded once for the R rows, and only
+        // one panel's live at a time (with the 4 × 4 accumulators, four
+        // panels' constants would not fit the registers).
+        for j in 0..P {
+            let k = F::load(l, (p0 + j) * PANEL);
+            for a in acc.iter_mut() {
+                a[j] = F::apply(l, &k, a[j], lo, hi);
+            }
         }
         // The row's P panels are contiguous bytes of the output: one store.
         let n = (P * PANEL).min(m - p0 * PANEL);
         let mask: __mmask64 = if n == 64 { !0 } else { (1u64 << n) - 1 };
         for (i, a) in acc.iter().enumerate() {
             let mut y = [_mm512_setzero_si512(); 4];
-            for j in 0..P {
-                y[j] = F::apply(t, &ks[j], a[j], lo, hi);
-            }
+            y[..P].copy_from_slice(a);
             _mm512_mask_storeu_epi8(dst.as_mut_ptr().add((b0 + i) * m + p0 * PANEL) as *mut _, mask, narrow(t, y));
         }
     }
@@ -321,192 +282,26 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
     unsafe fn narrow(t: &FusedTable, y: [__m512i; 4]) -> __m512i {
-        let z3 = _mm512_set1_epi16(t.z3 as i16);
+        let (z3, act_min, act_max) = (_mm512_set1_epi16(t.lanes.z3 as i16), t.lanes.act_min, t.lanes.act_max);
         // Within each 128-bit lane L: [y0 y1 | y2 y3] as i16 (4 lanes each), then bytes
         // [y0 y1 y2 y3] (4 each): dword 4L + p holds panel p's channels 4L..4L+3.
         let a = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), z3);
         let b = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), z3);
         let v = if t.signed {
             let v = _mm512_packs_epi16(a, b);
-            _mm512_min_epi8(_mm512_max_epi8(v, _mm512_set1_epi8(t.act_min as i8)), _mm512_set1_epi8(t.act_max as i8))
+            _mm512_min_epi8(_mm512_max_epi8(v, _mm512_set1_epi8(act_min as i8)), _mm512_set1_epi8(act_max as i8))
         } else {
             let v = _mm512_packus_epi16(a, b);
-            _mm512_min_epu8(_mm512_max_epu8(v, _mm512_set1_epi8(t.act_min as u8 as i8)), _mm512_set1_epi8(t.act_max as u8 as i8))
+            _mm512_min_epu8(_mm512_max_epu8(v, _mm512_set1_epi8(act_min as u8 as i8)), _mm512_set1_epi8(act_max as u8 as i8))
         };
         // Dword 4p + L ← dword 4L + p: the panels in order.
         _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), v)
-    }
-
-    /// One rounding rule on 16 lanes: its per-panel constants, and
-    /// `round(M·v)`, either as it is or clamped to `[lo, hi]` (the activation
-    /// bounds − Z3; [`narrow`] clamps again).
-    trait Rule {
-        type K: Copy;
-        unsafe fn load(t: &FusedTable, c: usize) -> Self::K;
-        unsafe fn apply(t: &FusedTable, k: &Self::K, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i;
     }
 
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn ld(v: &[i32], c: usize) -> __m512i {
         _mm512_loadu_si512(v.as_ptr().add(c) as *const _)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn ld64(v: &[i64], c: usize) -> __m512i {
-        _mm512_loadu_si512(v.as_ptr().add(c) as *const _)
-    }
-
-    /// `(x·2^left · M0 + 2^30) >> 31`, bits 31..62 of the exact sum (see
-    /// `requant`'s AVX2 `srdhm` for why one nudge serves both signs).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn srdhm(t: &FusedTable, k: &Fixed, acc: __m512i) -> __m512i {
-        let x = if t.has_left { _mm512_sllv_epi32(acc, k.left) } else { acc };
-        let nudge = _mm512_set1_epi64(1 << 30);
-        let even = _mm512_add_epi64(_mm512_mul_epi32(x, k.m0), nudge);
-        let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), k.m0_swapped), nudge);
-        _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd))
-    }
-
-    /// The constants of the two fixed-point rules.
-    #[derive(Clone, Copy)]
-    struct Fixed {
-        left: __m512i,
-        m0: __m512i,
-        m0_swapped: __m512i,
-        right: __m512i,
-        mask: __m512i,
-        half: __m512i,
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn fixed(t: &FusedTable, c: usize) -> Fixed {
-        Fixed {
-            left: ld(&t.left, c),
-            m0: ld(&t.m0, c),
-            m0_swapped: ld(&t.m0_swapped, c),
-            right: ld(&t.right, c),
-            mask: ld(&t.right_mask, c),
-            half: ld(&t.right_half, c),
-        }
-    }
-
-    /// A fixed-point rule: [`Fixed`] constants, the high-mul `x = srdhm(v)`, then `$shift`.
-    macro_rules! fixed_rule {
-        ($(#[$doc:meta])* $name:ident, |$x:ident, $k:ident| $shift:block) => {
-            struct $name;
-            impl Rule for $name {
-                type K = Fixed;
-                #[inline]
-                #[target_feature(enable = "avx512f")]
-                unsafe fn load(t: &FusedTable, c: usize) -> Fixed {
-                    fixed(t, c)
-                }
-                $(#[$doc])*
-                #[inline]
-                #[target_feature(enable = "avx512f")]
-                unsafe fn apply(t: &FusedTable, $k: &Fixed, v: __m512i, _: __m512i, _: __m512i) -> __m512i {
-                    let $x = srdhm(t, $k, v);
-                    $shift
-                }
-            }
-        };
-    }
-
-    fixed_rule!(
-        /// gemmlowp's `RoundingDivideByPOT`: up when the remainder exceeds
-        /// half (half + 1 for x < 0, i.e. half − (x >> 31)).
-        DoubleRounding,
-        |x, k| {
-            let rem = _mm512_and_si512(x, k.mask);
-            let threshold = _mm512_sub_epi32(k.half, _mm512_srai_epi32::<31>(x));
-            let q = _mm512_srav_epi32(x, k.right);
-            _mm512_mask_sub_epi32(q, _mm512_cmpgt_epi32_mask(rem, threshold), q, _mm512_set1_epi32(-1))
-        }
-    );
-
-    fixed_rule!(
-        /// `(x >> e) + bit e−1 of x` (e = 0: a shift by 2³² − 1, which gives 0).
-        TiesUp,
-        |x, k| {
-            let one = _mm512_set1_epi32(1);
-            let bit = _mm512_and_si512(_mm512_srlv_epi32(x, _mm512_sub_epi32(k.right, one)), one);
-            _mm512_add_epi32(_mm512_srav_epi32(x, k.right), bit)
-        }
-    );
-
-    struct SingleRounding;
-    impl Rule for SingleRounding {
-        /// `M0`, `n`, `2^(n−1)` of channels 0..8 and 8..16 (as i64).
-        type K = [[__m512i; 3]; 2];
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load(t: &FusedTable, c: usize) -> Self::K {
-            let h = |c| [ld64(&t.single_m0, c), ld64(&t.single_shift, c), ld64(&t.single_nudge, c)];
-            [h(c), h(c + 8)]
-        }
-        /// `(v·M0 + 2^(n−1)) >> n` on the exact 64-bit product, clamped in 64 bits.
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn apply(_: &FusedTable, k: &Self::K, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
-            let half = |x: __m256i, k: &[__m512i; 3]| {
-                // |x·M0| ≤ 2^62 and the nudge ≤ 2^61: no overflow.
-                let s = _mm512_add_epi64(_mm512_mul_epi32(_mm512_cvtepi32_epi64(x), k[0]), k[2]);
-                let q = _mm512_srav_epi64(s, k[1]);
-                let q = _mm512_min_epi64(_mm512_max_epi64(q, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(lo))), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(hi)));
-                _mm512_cvtepi64_epi32(q)
-            };
-            let a = half(_mm512_castsi512_si256(v), &k[0]);
-            let b = half(_mm512_extracti64x4_epi64::<1>(v), &k[1]);
-            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b)
-        }
-    }
-
-    struct DoubleHalfAway;
-    impl Rule for DoubleHalfAway {
-        type K = [__m512d; 2];
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load(t: &FusedTable, c: usize) -> Self::K {
-            [_mm512_loadu_pd(t.real.as_ptr().add(c)), _mm512_loadu_pd(t.real.as_ptr().add(c + 8))]
-        }
-        /// `round(double(v)·M)` ties away from zero as `trunc(v + copysign(0.5 − 2⁻⁵⁴, v))`
-        /// (exact for every double), clamped in f64 (integers: exact).
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn apply(_: &FusedTable, k: &Self::K, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
-            let (lo, hi) = (_mm512_cvtepi32_pd(_mm512_castsi512_si256(lo)), _mm512_cvtepi32_pd(_mm512_castsi512_si256(hi)));
-            let half = |x: __m256i, m: __m512d| {
-                let v = _mm512_mul_pd(_mm512_cvtepi32_pd(x), m);
-                let sign = _mm512_and_si512(_mm512_castpd_si512(v), _mm512_set1_epi64(i64::MIN));
-                let h = _mm512_castsi512_pd(_mm512_or_si512(sign, _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994))));
-                let r = _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm512_add_pd(v, h));
-                _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(r, lo), hi))
-            };
-            let a = half(_mm512_castsi512_si256(v), k[0]);
-            let b = half(_mm512_extracti64x4_epi64::<1>(v), k[1]);
-            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b)
-        }
-    }
-
-    struct Float32HalfEven;
-    impl Rule for Float32HalfEven {
-        type K = __m512;
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn load(t: &FusedTable, c: usize) -> __m512 {
-            _mm512_loadu_ps(t.real_f32.as_ptr().add(c))
-        }
-        /// `round_half_even(float(v)·float(M))`, clamped in f32 (small integers: exact).
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn apply(_: &FusedTable, k: &__m512, v: __m512i, lo: __m512i, hi: __m512i) -> __m512i {
-            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(_mm512_cvtepi32_ps(v), *k));
-            _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_cvtepi32_ps(lo)), _mm512_cvtepi32_ps(hi)))
-        }
     }
 }
 
@@ -515,7 +310,7 @@ mod tests {
     use super::*;
     use crate::ops::gemm::{self, Scratch};
     use crate::ops::testkit::lcg;
-    use crate::profile::Multiplier;
+    use crate::profile::{Multiplier, Rounding};
 
     /// The fused kernel against the definition: the scalar gemm, the
     /// zero-point sums, [`RequantTable::apply_scalar`], then the bytes. Edge
@@ -530,6 +325,9 @@ mod tests {
         }
         let mut seed = 5u64;
         let reals = [0.5, 0.25, 2f64.powi(-10), 1.0, 3.0, 1e-9, 0.0039215686, 1.0 / 3.0, 7.5, 2f64.powi(-31), 1e-12, 3e4, 0.75, 2.0, 1e-4];
+        // Every multiplier below 1/2 (a right shift r ≥ 1 on every channel): the one-floor form.
+        let low = [0.25, 2f64.powi(-10), 1e-9, 0.0039215686, 1.0 / 3.0, 2f64.powi(-31), 1e-4, 0.49999, 0.3, 2f64.powi(-2) * 1.5];
+        let mut one_floor = 0;
         let mut checked = 0;
         let mut seen = std::collections::BTreeSet::new();
         for &(rows, cols) in &[(1, 3), (5, 16), (16, 33), (17, 8), (40, 4), (70, 24), (80, 64), (140, 12)] {
@@ -544,11 +342,13 @@ mod tests {
                         _ => lcg(&mut seed) as u8,
                     }).collect();
                     for rounding in Rounding::ALL {
-                        let mults: Vec<Multiplier> = (0..rows).map(|c| Multiplier::from_ratio(reals[(c + checked) % reals.len()] as f32, 1.0)).collect();
+                        let set: &[f64] = if checked % 3 == 0 { &low } else { &reals };
+                        let mults: Vec<Multiplier> = (0..rows).map(|c| Multiplier::from_ratio(set[(c + checked) % set.len()] as f32, 1.0)).collect();
                         let offsets: Vec<i32> = (0..rows).map(|c| if c % 4 == 0 { i32::MAX - c as i32 } else { (lcg(&mut seed) as i32) >> (c % 20) }).collect();
                         let (dtype, z3, lo, hi) = if signed { (DType::I8, -5, -128, 127) } else { (DType::U8, 130, 3, 250) };
                         let table = RequantTable::new(rounding, &mults, z3, lo, hi).with_offsets(&offsets);
                         let fused = FusedTable::new(&table, dtype).expect("a byte range");
+                        one_floor += fused.lanes.one_floor as usize;
                         for x_xor in [0u8, 0x80] {
                             let z2 = if x_xor == 0 { 3 } else { 0 };
                             let zsum: Vec<i32> = x.chunks_exact(stride).map(|r| z2 * r.iter().map(|&v| (v ^ x_xor) as i32).sum::<i32>()).collect();
@@ -570,6 +370,7 @@ mod tests {
             }
         }
         assert_eq!(checked, 8 * 2 * 7 * 5 * 2);
+        assert!(one_floor > 50, "the one-floor form ran {one_floor} times");
         // Not a test of saturation only: most of both output ranges is reached.
         assert!(seen.len() > 400, "{} distinct outputs", seen.len());
     }

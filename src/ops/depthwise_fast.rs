@@ -62,6 +62,8 @@ use crate::tensor::{Data, Value};
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+mod vnni;
 
 /// Lanes per block: the widest vector (16 i32 in a `zmm`); tables are padded to it.
 const BLOCK: usize = 16;
@@ -95,6 +97,20 @@ fn spans(out: usize, stride: usize, k: usize, d: usize, pad: usize, n: usize) ->
     (spans, runs.len())
 }
 
+/// The longest run `a..b` of consecutive columns of one class (`0..0` for none).
+fn longest_run(cols: &[Span]) -> (usize, usize) {
+    let (mut a, mut b, mut start) = (0, 0, 0);
+    for ox in 1..=cols.len() {
+        if ox == cols.len() || cols[ox].class != cols[start].class {
+            if ox - start > b - a {
+                (a, b) = (start, ox);
+            }
+            start = ox;
+        }
+    }
+    (a, b)
+}
+
 /// Output columns `a..b` (one class, column stride 1) as one pixel of
 /// `(b − a)·C` lanes, lane `j` being channel `j mod C`: the tables tiled.
 #[derive(Clone, Debug)]
@@ -120,15 +136,7 @@ impl Run {
         if c % BLOCK == 0 || g.stride_w != 1 {
             return None;
         }
-        let (mut a, mut b, mut start) = (0, 0, 0);
-        for ox in 1..=pk.cols.len() {
-            if ox == pk.cols.len() || pk.cols[ox].class != pk.cols[start].class {
-                if ox - start > b - a {
-                    (a, b) = (start, ox);
-                }
-                start = ox;
-            }
-        }
+        let (a, b) = longest_run(&pk.cols);
         if b - a < 2 {
             return None;
         }
@@ -183,6 +191,9 @@ pub struct Packed {
     table: RequantTable,
     /// The columns taken as one wide pixel by the SIMD loops, if any.
     run: Option<Run>,
+    /// The AVX-512 VNNI form (int8 layers, when the CPU has it).
+    #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+    vnni: Option<Box<vnni::Vnni>>,
 }
 
 /// The fast form of a DEPTHWISE_CONV_2D layer; `None` (the reference loop)
@@ -243,8 +254,14 @@ pub fn pack(input_dtype: DType, g: &Geometry, mult: usize, r: &Requant, centered
         offsets,
         table: RequantTable::new(r.rounding, &r.multipliers, r.z3, r.act_min, r.act_max),
         run: None,
+        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+        vnni: None,
     };
     pk.run = Run::new(&pk, g, &r.multipliers);
+    #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+    if input_dtype == DType::I8 && pk.table.vectorised() && vnni::available() {
+        pk.vnni = Some(Box::new(vnni::Vnni::new(&pk, g, centered, &r.bias, r.z1, &r.multipliers)));
+    }
     Some(pk)
 }
 
@@ -255,6 +272,8 @@ pub struct Scratch {
     expanded: Vec<u8>,
     /// One pixel's accumulators (the portable path).
     acc: Vec<i32>,
+    /// One image with every byte XOR 0x80 (the VNNI kernel's unsigned input).
+    flipped: Vec<u8>,
 }
 
 fn bytes(v: &[i8]) -> &[u8] {
@@ -324,15 +343,24 @@ impl Packed {
 
     /// One image on `path`.
     ///
-    /// The choice of kernel, by measurement: the AVX2 kernel on both x86
-    /// paths. An AVX-512 variant (16 lanes per `zmm`, the multiply-add and
-    /// accumulation of uint8 layers in one `vpdpwssd`) measured 2–5 % slower
-    /// per model on the Zen 4 this was tuned on (`scripts/bench_ab.py
-    /// --path avx2` / `--path avx512vnni`): Zen 4 runs 512-bit integer ops
-    /// as two 256-bit halves, and the requantization, about half of the
-    /// work, is 256-bit either way. So [`KernelPath::Avx512Vnni`] runs the
-    /// AVX2 kernel (the tests still force every path).
-    fn image(&self, path: KernelPath, g: &Geometry, x: &[u8], out: &mut [u8], acc: &mut Vec<i32>) {
+    /// The choice of kernel, by measurement. int8 layers on
+    /// [`KernelPath::Avx512Vnni`]: the `vpdpbusd` kernel ([`vnni`], four
+    /// taps per instruction; ≈ 0.7× the AVX2 kernel's time on MobileNetV2's
+    /// and EfficientNet-B0's depthwise layers, `scripts/bench_ab.py`).
+    /// Otherwise the AVX2 kernel on both x86 paths: a plain AVX-512 variant
+    /// (16 lanes per `zmm`, the multiply-add and accumulation of uint8
+    /// layers in one `vpdpwssd`) measured 2–5 % slower per model on the Zen
+    /// 4 this was tuned on (Zen 4 runs 512-bit integer ops as two 256-bit
+    /// halves; the requantization, about half of the work, is 256-bit either
+    /// way; a 16-lane requantization in the VNNI kernel measured no faster).
+    /// The tests force every path.
+    fn image(&self, path: KernelPath, g: &Geometry, x: &[u8], out: &mut [u8], acc: &mut Vec<i32>, flipped: &mut Vec<u8>) {
+        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+        if let (KernelPath::Avx512Vnni, Some(v)) = (path, &self.vnni) {
+            // SAFETY: `vnni` exists only when the CPU has the features (`pack`); `vnni` checks the lengths.
+            return unsafe { vnni::image(self, v, g, x, out, flipped) };
+        }
+        let _ = flipped;
         #[cfg(target_arch = "x86_64")]
         if self.table.vectorised() && path != KernelPath::Scalar && KernelPath::Avx2.is_available() {
             // SAFETY: the CPU has AVX2 (checked above); `x86` checks the lengths.
@@ -362,7 +390,7 @@ impl Params {
         let per_in = g.in_h * g.in_w * g.in_c;
         let per_out = g.out_h * g.out_w * pk.channels;
         let dst = bytes_out(out, pk.dtype, batches * per_out);
-        let Scratch { expanded, acc } = s;
+        let Scratch { expanded, acc, flipped } = s;
         for b in 0..batches {
             let img = &x[b * per_in..(b + 1) * per_in];
             let img: &[u8] = if pk.mult == 1 {
@@ -371,7 +399,7 @@ impl Params {
                 expand(img, g.in_c, pk.mult, expanded);
                 expanded
             };
-            pk.image(path, g, img, &mut dst[b * per_out..(b + 1) * per_out], acc);
+            pk.image(path, g, img, &mut dst[b * per_out..(b + 1) * per_out], acc, flipped);
         }
         Ok(())
     }

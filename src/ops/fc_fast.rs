@@ -23,6 +23,7 @@
 //! Other paths ([`KernelPath::Scalar`], [`KernelPath::Avx2`]) run
 //! [`gemm::matmul`] unchanged.
 
+use super::conv_fused::FusedTable;
 use super::gemm::{self, KernelPath, PackedWeights};
 
 /// `out[b·rows + c] = Σ_k xu[b·stride + k] · w8[c][k]` for `b < batch`
@@ -52,16 +53,44 @@ pub fn gemv_xor(path: KernelPath, w: &PackedWeights, x: &[u8], x_xor: u8, out: &
     #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
     if path == KernelPath::Avx512Vnni && KernelPath::Avx512Vnni.is_available() {
         // SAFETY: the CPU has AVX-512F/BW/VNNI (checked above); sizes checked above.
-        unsafe { vnni::panels::<1, 4, 2, 4, true>(w, x.as_ptr(), i32::from_ne_bytes([x_xor; 4]), out.as_mut_ptr()) };
+        unsafe { vnni::panels::<1, 4, 2, 4, true, _>(w, x.as_ptr(), i32::from_ne_bytes([x_xor; 4]), &vnni::Sums { o: out.as_mut_ptr(), rows: w.rows }) };
         return;
     }
     gemm::matmul_xor(path, w, x, x_xor, 1, out, scratch)
+}
+
+/// fc (issue 16): `dst[b·rows + c]` = the requantized bytes of [`matmul`]'s
+/// sums (`t`: the layer's table, its offsets included; see
+/// [`crate::ops::requant_lanes`]), the rounding done while the sums are in
+/// registers. With `x_xor`, one sample given as its own bytes (as
+/// [`gemv_xor`]). `false` (nothing written) off AVX-512 VNNI.
+pub fn matmul_requant(path: KernelPath, w: &PackedWeights, t: &FusedTable, xu: &[u8], x_xor: Option<u8>, batch: usize, dst: &mut [u8]) -> bool {
+    let stride = w.padded_cols();
+    assert!(xu.len() >= batch * stride, "input rows too short");
+    assert!(dst.len() >= batch * w.rows, "output too short");
+    assert_eq!(t.lanes().channels, w.rows, "one table channel per weight row");
+    if !super::conv_fused::runs_on(path) {
+        return false;
+    }
+    #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+    // SAFETY: the CPU has AVX-512F/BW/VNNI (runs_on); sizes checked above; the table is padded to whole panels.
+    unsafe {
+        match x_xor {
+            Some(xor) if batch == 1 => vnni::gemv_xor_requant(w, t.lanes(), xu, xor, dst),
+            Some(_) => panic!("a flipped input is one sample"),
+            None => vnni::matmul_requant(w, t.lanes(), xu, batch, dst),
+        }
+        true
+    }
+    #[cfg(not(all(target_arch = "x86_64", quantlens_avx512)))]
+    false
 }
 
 #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
 #[allow(clippy::incompatible_msrv)]
 mod vnni {
     use super::super::gemm::{PackedWeights, PANEL, QUAD};
+    use crate::ops::requant_lanes::{with_rule16, x86::Rule, LaneTable};
     use std::arch::x86_64::*;
 
     /// Rows per batch tile.
@@ -70,22 +99,43 @@ mod vnni {
     /// Every sample, [`ROWS`] at a time, with the tile shape of the rows left.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn matmul(w: &PackedWeights, xu: &[u8], batch: usize, out: &mut [i32]) {
+        let o = out.as_mut_ptr();
+        rows(w, xu, batch, |b| Sums { o: o.add(b * w.rows), rows: w.rows })
+    }
+
+    /// fc (issue 16): [`matmul`] with the requantization in the stores.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn matmul_requant(w: &PackedWeights, t: &LaneTable, xu: &[u8], batch: usize, dst: &mut [u8]) {
+        let o = dst.as_mut_ptr();
+        with_rule16!(t, F => rows(w, xu, batch, |b| Bytes::<F> { o: o.add(b * w.rows), rows: w.rows, t, rule: std::marker::PhantomData }))
+    }
+
+    /// fc (issue 16): [`super::gemv_xor`] with the requantization in the stores.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn gemv_xor_requant(w: &PackedWeights, t: &LaneTable, x: &[u8], x_xor: u8, dst: &mut [u8]) {
+        with_rule16!(t, F => panels::<1, 4, 2, 4, true, _>(w, x.as_ptr(), i32::from_ne_bytes([x_xor; 4]), &Bytes::<F> { o: dst.as_mut_ptr(), rows: w.rows, t, rule: std::marker::PhantomData }))
+    }
+
+    /// Every sample, [`ROWS`] at a time, into the store `out(first sample)`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn rows<S: Store>(w: &PackedWeights, xu: &[u8], batch: usize, out: impl Fn(usize) -> S) {
         let stride = w.padded_cols();
         let mut b = 0;
         while b < batch {
             let r = (batch - b).min(ROWS);
             let x = xu.as_ptr().add(b * stride);
-            let o = out.as_mut_ptr().add(b * w.rows);
+            let o = &out(b);
             // <rows, panels per tile, slices; slices of the one-panel tail tiles>
             match r {
-                8 => panels::<8, 2, 1, 1, false>(w, x, 0, o),
-                7 => panels::<7, 2, 1, 1, false>(w, x, 0, o),
-                6 => panels::<6, 2, 1, 1, false>(w, x, 0, o),
-                5 => panels::<5, 2, 1, 2, false>(w, x, 0, o),
-                4 => panels::<4, 2, 1, 2, false>(w, x, 0, o),
-                3 => panels::<3, 2, 2, 2, false>(w, x, 0, o),
-                2 => panels::<2, 2, 2, 4, false>(w, x, 0, o),
-                _ => panels::<1, 4, 2, 4, false>(w, x, 0, o),
+                8 => panels::<8, 2, 1, 1, false, _>(w, x, 0, o),
+                7 => panels::<7, 2, 1, 1, false, _>(w, x, 0, o),
+                6 => panels::<6, 2, 1, 1, false, _>(w, x, 0, o),
+                5 => panels::<5, 2, 1, 2, false, _>(w, x, 0, o),
+                4 => panels::<4, 2, 1, 2, false, _>(w, x, 0, o),
+                3 => panels::<3, 2, 2, 2, false, _>(w, x, 0, o),
+                2 => panels::<2, 2, 2, 4, false, _>(w, x, 0, o),
+                _ => panels::<1, 4, 2, 4, false, _>(w, x, 0, o),
             }
             b += r;
         }
@@ -95,20 +145,63 @@ mod vnni {
     /// with `KS1` slices. With `XOR`, every input quad is `^ xor4` first.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn panels<const R: usize, const NP: usize, const KS: usize, const KS1: usize, const XOR: bool>(
+    pub(super) unsafe fn panels<const R: usize, const NP: usize, const KS: usize, const KS1: usize, const XOR: bool, S: Store>(
         w: &PackedWeights,
         x: *const u8,
         xor4: i32,
-        o: *mut i32,
+        o: &S,
     ) {
         let mut p = 0;
         while p + NP <= w.panels {
-            tile::<R, NP, KS, XOR>(w, x, xor4, p, o);
+            tile::<R, NP, KS, XOR, S>(w, x, xor4, p, o);
             p += NP;
         }
         while p < w.panels {
-            tile::<R, 1, KS1, XOR>(w, x, xor4, p, o);
+            tile::<R, 1, KS1, XOR, S>(w, x, xor4, p, o);
             p += 1;
+        }
+    }
+
+    /// Where a tile's sums go: row `r` (of the tile), channels `c0..c0 + 16`
+    /// (valid lanes in `mask`).
+    pub(super) trait Store {
+        unsafe fn store(&self, r: usize, c0: usize, mask: __mmask16, a: __m512i);
+    }
+
+    /// The i32 sums, rows of `rows` at `o`.
+    pub(super) struct Sums {
+        pub o: *mut i32,
+        pub rows: usize,
+    }
+
+    impl Store for Sums {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn store(&self, r: usize, c0: usize, mask: __mmask16, a: __m512i) {
+            _mm512_mask_storeu_epi32(self.o.add(r * self.rows + c0), mask, a)
+        }
+    }
+
+    /// fc (issue 16): the sums requantized in registers by the shared 16-lane
+    /// rule `F` (offset, rounding, + Z3, clamp), stored as bytes.
+    pub(super) struct Bytes<'a, F> {
+        pub o: *mut u8,
+        pub rows: usize,
+        pub t: &'a LaneTable,
+        pub rule: std::marker::PhantomData<F>,
+    }
+
+    impl<F: Rule> Store for Bytes<'_, F> {
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn store(&self, r: usize, c0: usize, mask: __mmask16, a: __m512i) {
+            let t = self.t;
+            let (lo, hi) = (_mm512_set1_epi32(t.act_min - t.z3), _mm512_set1_epi32(t.act_max - t.z3));
+            let v = _mm512_add_epi32(a, _mm512_loadu_si512(t.offset.as_ptr().add(c0) as *const _));
+            let q = F::apply(t, &F::load(t, c0), v, lo, hi);
+            let y = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), _mm512_set1_epi32(t.z3));
+            // vpmovdb to memory, masked (truncation: y lies in the 8-bit type).
+            _mm512_mask_cvtepi32_storeu_epi8(self.o.add(r * self.rows + c0) as *mut i8, mask, y)
         }
     }
 
@@ -116,7 +209,8 @@ mod vnni {
     /// `p0..p0 + NP` into `o` (row stride `w.rows`; only the valid channels
     /// of a last partial panel are written).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile<const R: usize, const NP: usize, const KS: usize, const XOR: bool>(w: &PackedWeights, x: *const u8, xor4: i32, p0: usize, o: *mut i32) {
+    #[inline]
+    unsafe fn tile<const R: usize, const NP: usize, const KS: usize, const XOR: bool, S: Store>(w: &PackedWeights, x: *const u8, xor4: i32, p0: usize, o: &S) {
         let quads = w.quads;
         let stride = w.padded_cols();
         // Panel p0 + j, quad q is the 64-byte block at wp + (j·quads + q)·64.
@@ -158,7 +252,7 @@ mod vnni {
                 let c0 = (p0 + j) * PANEL;
                 let n = PANEL.min(w.rows - c0);
                 let mask: __mmask16 = if n == PANEL { !0 } else { (1u16 << n) - 1 };
-                _mm512_mask_storeu_epi32(o.add(r * w.rows + c0), mask, a);
+                o.store(r, c0, mask, a);
             }
         }
     }
@@ -218,6 +312,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// fc (issue 16): the sums requantized in the kernels' stores equal the
+    /// definition (the scalar product, then [`RequantTable::apply_scalar`])
+    /// for every rounding (each one-floor and two-step form), both 8-bit
+    /// outputs, every batch tile and row tail, and the one-sample flipped input.
+    #[test]
+    fn fused_requantization_equals_the_definition() {
+        use crate::model::DType;
+        use crate::ops::requant::RequantTable;
+        use crate::profile::{Multiplier, Rounding};
+        if !crate::ops::conv_fused::runs_on(KernelPath::Avx512Vnni) {
+            eprintln!("AVX-512 VNNI not available: nothing to compare");
+            return;
+        }
+        let mut seed = 7u64;
+        let reals = [0.5, 0.25, 2f64.powi(-10), 1.0, 3.0, 1e-9, 0.0039215686, 1.0 / 3.0, 7.5, 2f64.powi(-31), 1e-12, 3e4, 0.75, 2.0, 1e-4];
+        let low = [0.25, 2f64.powi(-10), 0.0039215686, 1.0 / 3.0, 2f64.powi(-14), 1e-4, 0.49999, 2f64.powi(-8) * 1.5];
+        let (mut checked, mut one_floor) = (0, 0);
+        for &(rows, cols) in &[(10, 100), (17, 33), (33, 7), (48, 5), (100, 64), (70, 129)] {
+            let w8: Vec<i8> = (0..rows * cols).map(|i| if i % 13 == 0 { -128 } else { (lcg(&mut seed) as i8) >> 3 }).collect();
+            let pw = PackedWeights::pack(rows, cols, &w8);
+            let stride = pw.padded_cols();
+            for batch in [1, 2, 3, 4, 5, 7, 8, 9, 17] {
+                let mut xu = vec![0u8; batch * stride];
+                for b in 0..batch {
+                    for k in 0..cols {
+                        xu[b * stride + k] = (lcg(&mut seed) as u8) >> 2;
+                    }
+                }
+                let mut dots = vec![0; batch * rows];
+                matmul(KernelPath::Scalar, &pw, &xu, batch, &mut dots, &mut gemm::Scratch::default());
+                for rounding in Rounding::ALL {
+                    for (dtype, z3, lo, hi) in [(DType::I8, -3, -128, 127), (DType::U8, 120, 0, 255)] {
+                        let set: &[f64] = if checked % 2 == 0 { &low } else { &reals };
+                        let mults: Vec<Multiplier> = (0..rows).map(|c| Multiplier::from_ratio((set[(c + checked) % set.len()] / 64.0) as f32, 1.0)).collect();
+                        let offsets: Vec<i32> = (0..rows).map(|c| if c % 5 == 0 { i32::MAX - c as i32 } else { (lcg(&mut seed) as i32) >> 18 }).collect();
+                        let table = RequantTable::new(rounding, &mults, z3, lo, hi).with_offsets(&offsets);
+                        let fused = crate::ops::conv_fused::FusedTable::new(&table, dtype).expect("a byte range");
+                        one_floor += fused.lanes().one_floor as usize;
+                        let mut want = dots.clone();
+                        table.apply_scalar(&mut want);
+                        let want: Vec<u8> = want.iter().map(|&v| v as u8).collect();
+                        let mut got = vec![0xAA; batch * rows];
+                        assert!(matmul_requant(KernelPath::Avx512Vnni, &pw, &fused, &xu, None, batch, &mut got));
+                        assert_eq!(got, want, "{rounding:?} {dtype} rows {rows} cols {cols} batch {batch}");
+                        if batch == 1 {
+                            let xs: Vec<u8> = xu.iter().map(|&v| v ^ 0x80).collect();
+                            let mut got = vec![0xAA; rows];
+                            assert!(matmul_requant(KernelPath::Avx512Vnni, &pw, &fused, &xs, Some(0x80), 1, &mut got));
+                            assert_eq!(got, want, "{rounding:?} {dtype} gemv rows {rows} cols {cols}");
+                        }
+                        assert!(!matmul_requant(KernelPath::Avx2, &pw, &fused, &xu, None, batch, &mut got));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 6 * 9 * 5 * 2);
+        assert!(one_floor > 20, "{one_floor}");
     }
 
     /// The accumulators wrap like the runtimes' int32 sums: 255 · 127 per

@@ -124,6 +124,9 @@ pub struct Packed {
     /// The requantization constants in the kernels' layout, with `fold` as
     /// the per-channel offset.
     pub requant: RequantTable,
+    /// fc (issue 16): the same for the VNNI kernels' fused stores
+    /// ([`super::fc_fast::matmul_requant`]); `None` where they cannot hold it exactly.
+    pub fused: Option<super::conv_fused::FusedTable>,
 }
 
 /// Buffers the fast path reuses between calls.
@@ -294,7 +297,7 @@ fn prepare_quantized(
     };
     let rounding = profile.fc_rounding(kind);
     let requant = RequantTable::new(rounding, &multipliers, z3, act_min, act_max);
-    let packed = pack(ctx.dtype(input), z1, w.dtype, &raw, &z2, &bias_v, out_features, in_features, requant);
+    let packed = pack(ctx.dtype(input), z1, w.dtype, &raw, &z2, &bias_v, out_features, in_features, requant, output_dtype);
     Ok(QuantParams {
         s1,
         z1,
@@ -328,6 +331,7 @@ fn pack(
     rows: usize,
     cols: usize,
     requant: RequantTable,
+    output_dtype: DType,
 ) -> Packed {
     let x_off = if input_dtype == DType::I8 { 128 } else { 0 };
     let base = if weight_dtype == DType::U8 { 128 } else { 0 };
@@ -338,7 +342,8 @@ fn pack(
     let z2p: Vec<i32> = z2.iter().map(|&z| z - w_off).collect();
     let fold = weights.fold_zero_points(bias, zu, |c| z2p[c]);
     let requant = requant.with_offsets(&fold);
-    Packed { weights, x_off, w_off, zu, has_z2: z2p.iter().any(|&z| z != 0), z2: z2p, fold, requant }
+    let fused = super::conv_fused::FusedTable::new(&requant, output_dtype);
+    Packed { weights, x_off, w_off, zu, has_z2: z2p.iter().any(|&z| z != 0), z2: z2p, fold, requant, fused }
 }
 
 impl QuantParams {
@@ -429,7 +434,15 @@ impl Params {
         };
         s.dots.clear();
         s.dots.resize(rows * self.out_features, 0);
+        // fc (issue 16): on AVX-512 VNNI the requantization in the kernel's stores.
+        let fused = pk.fused.as_ref().filter(|_| !pk.has_z2 && super::conv_fused::runs_on(path));
         if rows == 1 && n == stride && !pk.has_z2 {
+            if let Some(ft) = fused {
+                let dst = super::conv_fused::out_bytes(out, q.output_dtype, self.out_features).expect("a fused table has an 8-bit output");
+                let done = super::fc_fast::matmul_requant(path, &pk.weights, ft, raw, Some(x_xor), 1, dst);
+                debug_assert!(done, "runs_on checked the path");
+                return Ok(());
+            }
             super::fc_fast::gemv_xor(path, &pk.weights, raw, x_xor, &mut s.dots, &mut s.gemm);
             pk.requant.apply_into(path, &mut s.dots, q.output_dtype, out);
             return Ok(());
@@ -441,6 +454,12 @@ impl Params {
             for (d, &v) in dst.iter_mut().zip(src) {
                 *d = v ^ x_xor;
             }
+        }
+        if let Some(ft) = fused {
+            let dst = super::conv_fused::out_bytes(out, q.output_dtype, rows * self.out_features).expect("a fused table has an 8-bit output");
+            let done = super::fc_fast::matmul_requant(path, &pk.weights, ft, &s.xu, None, rows, dst);
+            debug_assert!(done, "runs_on checked the path");
+            return Ok(());
         }
         s.sums.clear();
         if pk.has_z2 {

@@ -100,6 +100,8 @@ pub mod conv_fused;
 pub mod conv_direct;
 // speed (issue 16, mlp): FULLY_CONNECTED's register-tiled VNNI matrix product
 pub mod fc_fast;
+// speed (issue 16, conv): the one 16-lane in-register requantization
+pub mod requant_lanes;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};
@@ -122,14 +124,15 @@ pub(crate) struct OpContext<'a> {
 }
 
 impl<'a> OpContext<'a> {
-    /// An error about this operator.
+    /// An error about this operator (control characters of tensor names
+    /// it quotes escaped: the message stays one line).
     pub fn bad(&self, reason: impl Into<String>) -> EngineError {
-        EngineError::BadOperator { op: self.op.index, kind: self.op.kind.name(), reason: reason.into() }
+        EngineError::BadOperator { op: self.op.index, kind: self.op.kind.name(), reason: crate::model::escape_name(&reason.into()) }
     }
 
-    /// An "unsupported" error about this operator.
+    /// An "unsupported" error about this operator (one line, as [`OpContext::bad`]).
     pub fn unsupported(&self, what: impl Into<String>) -> EngineError {
-        EngineError::Unsupported { op: self.op.index, kind: self.op.kind.name(), what: what.into() }
+        EngineError::Unsupported { op: self.op.index, kind: self.op.kind.name(), what: crate::model::escape_name(&what.into()) }
     }
 
     /// The tensor index of required input `i`.

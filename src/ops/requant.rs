@@ -52,6 +52,8 @@ pub struct RequantTable {
     vectorisable: bool,
     /// Whether some channel has `left > 0` (else the AVX2 loop skips `acc · 2^left`).
     has_left: bool,
+    /// conv (issue 16): the constants of the shared 16-lane form (the AVX-512 loop).
+    lanes: super::requant_lanes::LaneTable,
 }
 
 impl RequantTable {
@@ -86,6 +88,7 @@ impl RequantTable {
             act_max,
             vectorisable: false,
             has_left: multipliers.iter().any(|m| m.shift > 0),
+            lanes: super::requant_lanes::LaneTable::new(rounding, multipliers, &vec![0; channels], z3, act_min, act_max),
         }
         .with_vectorisable()
     }
@@ -103,6 +106,7 @@ impl RequantTable {
     pub fn with_offsets(mut self, offsets: &[i32]) -> RequantTable {
         assert_eq!(offsets.len(), self.channels, "one offset per channel");
         self.offset[..offsets.len()].copy_from_slice(offsets);
+        self.lanes.offset[..offsets.len()].copy_from_slice(offsets);
         self
     }
 
@@ -469,6 +473,17 @@ mod tests {
         }
     }
 
+    /// The AVX2 loop in place and `apply_into` (AVX2 and AVX-512 bytes) on
+    /// the rows `a` equal [`RequantTable::apply_scalar`].
+    fn check(t: &RequantTable, a: &[i32], lo: i32, hi: i32, what: &str) {
+        let mut want = a.to_vec();
+        t.apply_scalar(&mut want);
+        let mut got = a.to_vec();
+        t.apply(KernelPath::Avx2, &mut got);
+        assert_eq!(got, want, "{what}");
+        into_bytes_equals(t, a, &want, lo, hi);
+    }
+
     #[test]
     fn avx2_requantization_equals_the_definition() {
         if !KernelPath::Avx2.is_available() {
@@ -494,6 +509,9 @@ mod tests {
         let m = mults.len();
         let below_one: Vec<Multiplier> = mults.iter().filter(|u| u.shift <= 0).cloned().collect();
         assert!(below_one.len() > 20);
+        let below_half: Vec<Multiplier> = mults.iter().filter(|u| u.shift < 0).cloned().collect();
+        assert!(below_half.len() > 20);
+        let mut one_floor = 0;
         // Offsets: none, small (a bias), and large enough to wrap the i32 sum.
         let offsets: Vec<Vec<i32>> = vec![vec![0; m], (0..m).map(|_| rnd() >> 16).collect(), (0..m).map(|i| if i % 3 == 0 { i32::MAX - i as i32 } else { rnd() }).collect()];
         for rounding in Rounding::ALL {
@@ -510,33 +528,35 @@ mod tests {
                 rows.push((0..m).map(|i| -(2 * i as i32 + 1)).collect());
                 rows.extend((specials..accs.len()).step_by(m).map(|start| (0..m).map(|i| accs[(start + i) % accs.len()]).collect()));
                 for a in rows {
-                    let mut want = a.clone();
-                    table.apply_scalar(&mut want);
-                    let mut got = a.clone();
-                    table.apply(KernelPath::Avx2, &mut got);
-                    assert_eq!(got, want, "{rounding:?} z3 {z3} range {lo}..{hi} acc {a:?}");
-                    into_bytes_equals(&table, &a, &want, lo, hi);
+                    check(&table, &a, lo, hi, &format!("{rounding:?} z3 {z3} range {lo}..{hi} acc {a:?}"));
                     // Fewer channels than a vector, and a tail: the masked lanes.
                     for k in [1, 5, 8, 11] {
                         let sub = RequantTable::new(rounding, &mults[..k], z3, lo, hi).with_offsets(&offset[..k]);
-                        let mut want = a[..2 * k].to_vec();
-                        sub.apply_scalar(&mut want);
-                        let mut got = a[..2 * k].to_vec();
-                        sub.apply(KernelPath::Avx2, &mut got);
-                        assert_eq!(got, want, "{rounding:?} {k} channels");
-                        into_bytes_equals(&sub, &a[..2 * k], &want, lo, hi);
+                        check(&sub, &a[..2 * k], lo, hi, &format!("{rounding:?} {k} channels"));
                     }
                     // Only multipliers below 1 (no left shift: the AVX2 loop skips it).
                     let sub = RequantTable::new(rounding, &below_one, z3, lo, hi);
                     assert!(!sub.has_left);
-                    let k = below_one.len();
-                    let mut want = a[..k].to_vec();
-                    sub.apply_scalar(&mut want);
-                    let mut got = a[..k].to_vec();
-                    sub.apply(KernelPath::Avx2, &mut got);
-                    assert_eq!(got, want, "{rounding:?} below one");
+                    check(&sub, &a[..below_one.len()], lo, hi, &format!("{rounding:?} below one"));
+                    // Only multipliers below 1/2 (r ≥ 1 on every channel): the 16-lane
+                    // one-floor form, on the ties above too.
+                    let sub = RequantTable::new(rounding, &below_half, z3, lo, hi);
+                    assert_eq!(sub.lanes.one_floor, matches!(rounding, Rounding::FixedPointDoubleRounding | Rounding::FixedPointTiesUp), "{rounding:?}");
+                    check(&sub, &a[..below_half.len()], lo, hi, &format!("{rounding:?} below half"));
+                    one_floor += sub.lanes.one_floor as usize;
+                }
+                // Exact ties of the below-half table: M = 2^(shift−1) (M0 = 2^30), acc = ±(2n+1)·2^(−shift).
+                let sub = RequantTable::new(rounding, &below_half, z3, lo, hi);
+                let pow2: Vec<usize> = (0..below_half.len()).filter(|&i| below_half[i].m0 == 1 << 30 && below_half[i].shift >= -26).collect();
+                assert!(pow2.len() >= 2);
+                for n in 0..6 {
+                    for sign in [1, -1] {
+                        let a: Vec<i32> = below_half.iter().enumerate().map(|(i, u)| if pow2.contains(&i) { sign * ((2 * n + 1) << -u.shift) } else { sign * n }).collect();
+                        check(&sub, &a, lo, hi, &format!("{rounding:?} ties below half"));
+                    }
                 }
             }
         }
+        assert!(one_floor > 0);
     }
 }

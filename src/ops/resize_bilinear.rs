@@ -31,7 +31,7 @@
 //! with `t = tl + (tr − tl)·αx`, … and `α = pos − top` unrounded.
 
 use super::index_map::{require_4d, same_type_io};
-use super::resize_nearest_neighbor::{output_size, resize_flags};
+use super::resize_nearest_neighbor::{output_size, require_pixels, resize_flags};
 use super::OpContext;
 use crate::error::EngineError;
 use crate::model::DType;
@@ -77,6 +77,7 @@ pub enum Arith {
 pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, EngineError> {
     let (input, output, _, _) = same_type_io(ctx)?;
     let is = require_4d(ctx, input, "input")?;
+    require_pixels(ctx, &is)?;
     let (align, half) = resize_flags(ctx)?;
     if align && half {
         return Err(ctx.bad("align_corners and half_pixel_centers are both set"));

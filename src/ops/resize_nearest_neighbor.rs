@@ -23,6 +23,7 @@ use crate::profile::Profile;
 pub(crate) fn prepare(ctx: &OpContext, _profile: Profile) -> Result<IndexMap, EngineError> {
     let (input, output, _, _) = same_type_io(ctx)?;
     let [n, h, w, c] = require_4d(ctx, input, "input")?;
+    require_pixels(ctx, &[n, h, w, c])?;
     let (align, half) = resize_flags(ctx)?;
     let (oh, ow) = output_size(ctx)?;
     let expected = [n, oh, ow, c];
@@ -66,4 +67,13 @@ pub(crate) fn output_size(ctx: &OpContext) -> Result<(usize, usize), EngineError
         [h, w] if h >= 1 && w >= 1 => Ok((h as usize, w as usize)),
         _ => Err(ctx.bad(format!("size {s:?} (two positive values expected)"))),
     }
+}
+
+/// An image with no rows or no columns has no pixel to resize from (a
+/// bit-flipped shape): refused, naming the input shape.
+pub(crate) fn require_pixels(ctx: &OpContext, input_shape: &[usize; 4]) -> Result<(), EngineError> {
+    if input_shape[1] == 0 || input_shape[2] == 0 {
+        return Err(ctx.bad(format!("input shape {input_shape:?} has no pixel to resize from")));
+    }
+    Ok(())
 }

@@ -15,6 +15,18 @@
 //! with zero point 0.) The runtimes round `M[o]·acc` differently
 //! ([`Profile::transpose_conv_requant`]); the integer sums are the same.
 //!
+//! uint8 (LiteRT's legacy form; [`Arith::Uint8`]): uint8 input and output,
+//! uint8 weights with one asymmetric (S2, Z2) for the whole filter, int32
+//! bias. Every product is `(q1 − Z1)·(q2 − Z2)`, as the reference's
+//! `(input_value + input_offset) * (filter_value + filter_offset)`; the one
+//! multiplier is TFLite's legacy `GetQuantizedConvolutionMultipler`,
+//! `M = double(float(S1·S2)) / S3`. The optimized kernel forms the same sums
+//! another way — a gemm of the HWOI filter with the image (zero points
+//! applied inside the gemm), then `Col2im` adding each column into the
+//! output, the bias added afterwards — but integer addition is exact and
+//! associative (wrapping), so the sums are equal; only the requantization
+//! pass differs ([`Profile::transpose_conv_uint8_requant`]).
+//!
 //! Float: the same scatter in f32, in the reference's order — for each input
 //! pixel (y, x), each input channel, each filter tap — into an output that
 //! starts at 0.0, the bias added last, then the fused activation's clamp.
@@ -23,7 +35,7 @@ use super::layer_quant::LayerQuant;
 use super::{fused_range, narrow, OpContext};
 use crate::error::EngineError;
 use crate::model::{Activation, DType, Options, Padding};
-use crate::profile::{Multiplier, Profile, Rounding};
+use crate::profile::{FlatRequant, Multiplier, Profile, Rounding};
 use crate::tensor::{Data, Value};
 
 /// Everything TRANSPOSE_CONV needs, computed once.
@@ -61,6 +73,19 @@ pub enum Arith {
         range: (i32, i32),
         dtype: DType,
     },
+    /// uint8 input, output and filter (per-tensor, zero point Z2), int32 bias.
+    Uint8 {
+        z1: i32,
+        z3: i32,
+        /// `q2 − Z2` for every filter value `[o, ky, kx, i]`.
+        weights: Vec<i32>,
+        bias: Vec<i32>,
+        /// The one legacy multiplier `double(float(S1·S2)) / S3`.
+        multiplier: Multiplier,
+        /// Which outputs take which rounding ([`Profile::transpose_conv_uint8_requant`]).
+        requant: FlatRequant,
+        range: (i32, i32),
+    },
     Float {
         weights: Vec<f32>,
         bias: Option<Vec<f32>>,
@@ -92,6 +117,19 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         return Err(ctx.bad(format!("input {is:?}, filter {fs:?}, output_shape {requested:?} and output {os:?} do not fit")));
     }
     let (sh, sw) = (stride_h as usize, stride_w as usize);
+    // LiteRT's Prepare: the convolution from the output back must give the input's size
+    // (`ComputePaddingHeightWidthChecked`, then `computed_input_height == input height`)
+    let conv_out = |out: usize, k: usize, s: usize| match padding {
+        Padding::Same => out.div_ceil(s) as isize,
+        Padding::Valid => (out as isize + s as isize - k as isize).div_euclid(s as isize),
+    };
+    let (ch, cw) = (conv_out(os[1], fs[1], sh), conv_out(os[2], fs[2], sw));
+    if ch != is[1] as isize || cw != is[2] as isize {
+        return Err(ctx.bad(format!(
+            "output {}×{} with a {}×{} filter, strides ({sh}, {sw}) and {padding:?} padding comes from a {ch}×{cw} input, not the input's {}×{}",
+            os[1], os[2], fs[1], fs[2], is[1], is[2]
+        )));
+    }
     let pad = (conv_padding(os[1], fs[1], sh, padding), conv_padding(os[2], fs[2], sw, padding));
     let out_c = os[3];
     let arith = match ctx.dtype(input) {
@@ -128,7 +166,16 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
                 dtype: DType::I8,
             }
         }
-        other => return Err(ctx.unsupported(format!("input dtype {other} (int8 and float32 are supported)"))),
+        DType::U8 => {
+            for (t, role) in [(filter, "filter"), (output, "output")] {
+                if ctx.dtype(t) != DType::U8 {
+                    return Err(ctx.unsupported(format!("uint8 input with a {} {role} (tensor {t}; uint8 expected)", ctx.dtype(t))));
+                }
+            }
+            let lq = LayerQuant::read(ctx, input, filter, bias, output, "filter", out_c, 0)?;
+            prepare_uint8(ctx, profile, filter, lq, activation)?
+        }
+        other => return Err(ctx.unsupported(format!("input dtype {other} (int8, uint8 and float32 are supported)"))),
     };
     Ok(Params {
         input,
@@ -143,6 +190,27 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         padding,
         activation,
         arith,
+    })
+}
+
+/// The uint8 form's constants: LiteRT's `PopulateConvolutionQuantizationParams`
+/// for a uint8 input (per-tensor filter only, the legacy multiplier);
+/// `lq` read from the layer's tensors, the filter `filter`.
+fn prepare_uint8(ctx: &OpContext, profile: Profile, filter: usize, lq: LayerQuant, activation: Activation) -> Result<Arith, EngineError> {
+    if lq.per_channel {
+        return Err(ctx.unsupported("uint8 filter with per-channel scales (LiteRT quantizes uint8 per tensor)"));
+    }
+    let z2 = lq.z2[0];
+    let w = crate::tensor::Value::from_constant(&ctx.model.tensors[filter]).ok_or_else(|| ctx.unsupported(format!("non-constant filter (tensor {filter})")))?;
+    let weights = super::ints(&w, filter)?.into_iter().map(|q| q - z2).collect();
+    Ok(Arith::Uint8 {
+        z1: lq.z1,
+        z3: lq.z3,
+        weights,
+        multiplier: lq.multipliers(true)[0],
+        bias: lq.bias,
+        requant: profile.transpose_conv_uint8_requant(),
+        range: fused_range(activation, DType::U8, lq.s3, lq.z3),
     })
 }
 
@@ -229,6 +297,55 @@ impl Params {
                     .collect();
                 Ok(narrow(*dtype, &self.output_shape, out))
             }
+            Arith::Uint8 { .. } => {
+                let mut out = Value { shape: self.output_shape.to_vec(), data: Data::U8(Vec::new()) };
+                self.eval_uint8_into(x, &mut out, &mut Vec::new())?;
+                Ok(out)
+            }
         }
     }
+
+    /// uint8: `x` (one or more images, `[N·H·W·C_in]`) into `out`, with the
+    /// int32 sums in `acc` (kept between calls: no allocation once grown).
+    /// Each image is one LiteRT invocation: its flattened output is one
+    /// requantization pass.
+    pub fn eval_uint8_into(&self, x: &Value, out: &mut Value, acc: &mut Vec<i32>) -> Result<(), EngineError> {
+        let Arith::Uint8 { z1, z3, weights, bias, multiplier, requant, range } = &self.arith else {
+            return Err(EngineError::BadInput(format!("TRANSPOSE_CONV (output tensor {}) is not the uint8 form", self.output)));
+        };
+        let crate::tensor::Data::U8(q) = &x.data else {
+            return Err(EngineError::BadInput(format!("tensor {} is {} where uint8 was expected", self.input, x.dtype())));
+        };
+        let n_in: usize = self.input_shape.iter().product();
+        let n_out: usize = self.output_shape.iter().product();
+        if q.is_empty() || q.len() % n_in != 0 {
+            return Err(EngineError::BadInput(format!("tensor {} has {} elements where a multiple of {n_in} was expected", self.input, q.len())));
+        }
+        let images = q.len() / n_in;
+        let co = self.output_shape[3];
+        let (split, vector, tail) = requant.split(n_out);
+        if !matches!(out.data, Data::U8(_)) {
+            out.data = Data::U8(Vec::new());
+        }
+        let Data::U8(o) = &mut out.data else { unreachable!("set just above") };
+        o.clear();
+        for image in q.chunks_exact(n_in) {
+            acc.clear();
+            acc.resize(n_out, 0);
+            // the reference's scatter; wrapping, as the optimized kernel's `WrappingAdd`
+            self.scatter(|s, d, k| acc[d] = acc[d].wrapping_add((image[s] as i32 - z1).wrapping_mul(weights[k])));
+            o.extend(acc.iter().enumerate().map(|(j, &a)| {
+                let r = if j < split { vector } else { tail };
+                (r.apply(a.wrapping_add(bias[j % co]), multiplier) + z3).clamp(range.0, range.1) as u8
+            }));
+        }
+        let mut shape = self.output_shape.to_vec();
+        shape[0] *= images;
+        out.shape = shape;
+        Ok(())
+    }
 }
+
+#[cfg(test)]
+#[path = "transpose_conv_uint8_tests.rs"]
+mod uint8_tests;

@@ -85,6 +85,7 @@ impl VisionOp {
                     format!("transpose_conv_requant = {}", names.join(" (vector blocks), then "))
                 }
                 transpose_conv::Arith::Float { .. } => "none: float32 (reference scatter order)".into(),
+                transpose_conv::Arith::Uint8 { requant, .. } => format!("transpose_conv_uint8_requant = {}", requant.name()),
             },
             VisionOp::ResizeBilinear(p) => match &p.arith {
                 resize_bilinear::Arith::Integer { .. } => "bilinear_method = reference Q10 positions, Q20 sums rounded half away".into(),

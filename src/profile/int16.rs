@@ -1,5 +1,5 @@
 //! The runtimes' differing choices for 16x8 models (int16 activations, int8
-//! weights, int64 bias): four named choices, each read from the runtime's
+//! weights, int64 bias): six named choices, each read from the runtime's
 //! source and confirmed by the goldens of `data/manifests/int16.json`
 //! (three of them are visible in those goldens; the fourth, [`Profile::activation16_pot`],
 //! only for an input scale that is a power of two: `pot_16x8` of `data/manifests/int16_pot.json`,
@@ -14,10 +14,15 @@
 //! | [`Profile::softmax16_lut_float`] | tables in double | same | tables in float |
 //! | [`Profile::mul16_multiplier`] | `M = S_a·S_b/S_out` in f32 | same | in double |
 //! | [`Profile::activation16_pot`] (LOGISTIC, TANH) | sigmoid table | gemmlowp fixed point when the input scale is a power of two | sigmoid table |
+//! | [`Profile::add16_blocks`] (non-broadcast ADD) | reference formula | NEON blocks of 16, the input shift folded; tail reference | reference formula |
+//! | [`Profile::addsub16_pot`] (ADD, SUB with `pot_scale_int16` and power-of-two scales) | shift and saturate | same | the general formula |
 //!
+//! The last two are separated by the goldens of `int16_ties`
+//! (`data/manifests/int16_ties.json`, `tests/goldens_int16_ties.rs`).
 //! CONV_2D and DEPTHWISE_CONV_2D compute the same in every runtime (the
 //! int64 `MultiplyByQuantizedMultiplier`, [`crate::quant::int16`]), as do
-//! ADD and SUB (left shift 15), MEAN, the pools, PAD, CONCATENATION and RESHAPE.
+//! broadcast ADDs and general-scale SUBs (left shift 15), MEAN, the pools,
+//! PAD, CONCATENATION and RESHAPE.
 
 use super::Profile;
 pub use crate::quant::int16::LutFloat;
@@ -89,4 +94,54 @@ impl Profile {
             Profile::TfliteBuiltin | Profile::TfliteXnnpack => Activation16Pot::GemmlowpFixedPoint,
         }
     }
+}
+
+// int16_ties (issue 14): LiteRT builtin's int16 ADD blocks, and the power-of-two ADD/SUB
+impl Profile {
+    /// Which elements of a non-broadcast int16 ADD with general scales follow
+    /// the reference formula.
+    ///
+    /// LiteRT's optimized `AddElementwiseInt16` runs every full block of 16
+    /// elements through NEON intrinsics (the `ai-edge-litert` wheel is built
+    /// with NEON_2_SSE and without AVX2, so the NEON branch is the one that
+    /// runs on x86): `vqrdmulh(x·2^(15+shift), M0)`, the input's right shift
+    /// folded into the left shift — one rounding instead of the reference's
+    /// two — and the tail of `n mod 16` elements by the reference formula
+    /// ([`crate::ops::add::NeonBlocks`], form `FoldedShift`). Broadcast ADDs
+    /// take `reference_ops::BroadcastAdd6DSlow` in every kernel set, and SUB's
+    /// `SubElementwiseInt16` has no NEON block (the reference on this wheel).
+    /// XNNPACK takes no int16 op, so `tflite-xnnpack` runs builtin's kernel.
+    /// Over the 24 golden images of `int16_ties` builtin's ADD outputs differ
+    /// from the reference formula's on 482 elements; with this choice 0 differ
+    /// (`tests/goldens_int16_ties.rs`).
+    pub fn add16_blocks(self) -> super::AddBlocks {
+        match self {
+            Profile::TfliteBuiltin | Profile::TfliteXnnpack => super::AddBlocks::NeonBlocks,
+            Profile::TfliteRef | Profile::Tflm => super::AddBlocks::Reference,
+        }
+    }
+
+    /// How an int16 ADD or SUB whose options say `pot_scale_int16` (the
+    /// schema's default) and whose three scales are powers of two computes.
+    pub fn addsub16_pot(self) -> AddSub16Pot {
+        match self {
+            Profile::TfliteRef | Profile::TfliteBuiltin | Profile::TfliteXnnpack => AddSub16Pot::ShiftAndSaturate,
+            Profile::Tflm => AddSub16Pot::GeneralScales,
+        }
+    }
+}
+
+/// An int16 ADD/SUB with `pot_scale_int16` and power-of-two scales ([`Profile::addsub16_pot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddSub16Pot {
+    /// LiteRT (`reference_ops::Add` with `pot_scale`, `Sub16`,
+    /// `BroadcastSub16POTSlow`, the same in its optimized kernel set): the
+    /// input on the finer scale shifted right by the log2 difference
+    /// (`RoundingDivideByPOT`), the other taken as it is, added or subtracted
+    /// with int16 saturation. The scales count as powers of two when their
+    /// log2 is within 1e-3 of an integer (`CheckedLog2`), and only the rounded
+    /// log2 is used.
+    ShiftAndSaturate,
+    /// TFLite Micro never reads the flag: the general left-shift-15 formula.
+    GeneralScales,
 }

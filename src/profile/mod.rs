@@ -805,3 +805,63 @@ pub enum AddBlocks {
     /// Full blocks of each kernel call by LiteRT's NEON arithmetic, tails by the reference.
     NeonBlocks,
 }
+
+// uint8_tconv (issue 14): uint8 TRANSPOSE_CONV
+impl Profile {
+    /// How uint8 TRANSPOSE_CONV requantizes its int32 sums. LiteRT's
+    /// reference (`reference_ops::TransposeConv`, uint8 signature) rounds
+    /// every element with `MultiplyByQuantizedMultiplier` (gemmlowp double
+    /// rounding). The optimized `TransposeConvV2` (uint8) ends in
+    /// `optimized_ops::Quantize(multiplier, shift, total_size, …)`, which walks
+    /// the *flattened* output in blocks of 16 through NEON code
+    /// (`MultiplyByQuantizedMultiplier4Rows`: `vqrdmulhq` then `vrshlq`, whose
+    /// right shift rounds ties up; NEON_2_SSE on x86) and the last
+    /// `total mod 16` elements through the scalar double rounding. LiteRT
+    /// 2.3's XNNPACK delegate takes the uint8 op (its qu8 deconvolution):
+    /// `float(acc)·float(M)` rounded half to even, as for int8
+    /// ([`Profile::transpose_conv_rounding`]). TFLite Micro has no uint8
+    /// TRANSPOSE_CONV; its profile keeps the reference's rounding. Seen in
+    /// `uint8_tconv`'s goldens (`tests/goldens_uint8_tconv.rs`).
+    pub fn transpose_conv_uint8_requant(self) -> FlatRequant {
+        match self {
+            Profile::TfliteBuiltin => FlatRequant::VectorBlocks { block: 16 },
+            other => FlatRequant::Uniform(other.transpose_conv_rounding()),
+        }
+    }
+}
+
+/// How a requantization pass over a flattened output rounds each element
+/// ([`Profile::transpose_conv_uint8_requant`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlatRequant {
+    /// Every element the same way.
+    Uniform(Rounding),
+    /// Elements `[0, block·⌊n/block⌋)` of the `n` with the vector code's
+    /// ties-up final shift, the last `n mod block` with the scalar double rounding.
+    VectorBlocks { block: usize },
+}
+
+impl FlatRequant {
+    /// The rounding of the elements `[0, split)` and of the elements
+    /// `[split, n)` of an `n`-element pass.
+    pub fn split(self, n: usize) -> (usize, Rounding, Rounding) {
+        match self {
+            FlatRequant::Uniform(r) => (n, r, r),
+            FlatRequant::VectorBlocks { block } => (n / block * block, Rounding::FixedPointTiesUp, Rounding::FixedPointDoubleRounding),
+        }
+    }
+
+    /// A short description for `inspect`.
+    pub fn name(self) -> String {
+        match self {
+            FlatRequant::Uniform(r) => r.name().into(),
+            FlatRequant::VectorBlocks { block } => format!(
+                "blocks of {block} flattened outputs {}, the tail {}",
+                Rounding::FixedPointTiesUp.name(),
+                Rounding::FixedPointDoubleRounding.name()
+            ),
+        }
+    }
+}
+// int16_ties (issue 14): the power-of-two int16 ADD/SUB
+pub use int16::AddSub16Pot;

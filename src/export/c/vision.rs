@@ -86,6 +86,9 @@ pub fn resize_bilinear(cx: &Ctx, p: &resize_bilinear::Params) -> Result<Node, Er
 /// TRANSPOSE_CONV: the reference's scatter of every input element through the filter.
 pub fn transpose_conv(cx: &Ctx, p: &transpose_conv::Params) -> Result<Node, Error> {
     let transpose_conv::Arith::Quantized { z1, z3, weights, bias, multipliers, roundings, range, dtype } = &p.arith else {
+        if let transpose_conv::Arith::Uint8 { .. } = &p.arith {
+            return Err(cx.refuse("uint8 TRANSPOSE_CONV (asymmetric uint8 weights): the C kernel takes int8 weights with zero point 0"));
+        }
         return Err(cx.refuse("float TRANSPOSE_CONV has no integer export"));
     };
     if *dtype != DType::I8 || weights.iter().any(|w| !(-128..=127).contains(w)) {

@@ -35,7 +35,10 @@
 //! the i32 sum is the runtimes' (wrapping, like their int32 accumulators: the
 //! order of the additions cannot change a bit). The accumulators are then
 //! requantized by the layer's [`RequantTable`] (offset = the bias), the same
-//! rule as [`super::conv::Requant::apply`].
+//! rule as [`super::conv::Requant::apply`]: on the x86 paths in registers,
+//! each vector of 8 sums (started from the bias) requantized and stored as
+//! 8 output bytes; on the scalar path (or a table the vector rule does not
+//! implement) through an i32 buffer.
 
 use super::conv::Geometry;
 use super::gemm::KernelPath;
@@ -74,6 +77,9 @@ pub struct DirectConv {
     lanes: usize,
     /// The layer's requantization, the bias as the offset.
     requant: RequantTable,
+    /// The bias per channel, padded with zeros to `lanes` (the x86 byte
+    /// kernels start their sums from it).
+    bias: Vec<i32>,
     output_dtype: DType,
 }
 
@@ -147,6 +153,7 @@ impl DirectConv {
             weights,
             lanes,
             requant: RequantTable::from_conv(r),
+            bias: (0..lanes).map(|c| r.bias.get(c).copied().unwrap_or(0)).collect(),
             output_dtype: r.output_dtype,
         })
     }
@@ -195,6 +202,21 @@ impl DirectConv {
         }
         let m = g.out_c;
         let n = batches * g.out_h * g.out_w * m;
+        // speed (issue 16): requantized in registers, bytes stored.
+        #[cfg(target_arch = "x86_64")]
+        if path != KernelPath::Scalar && self.requant.vectorised() && KernelPath::Avx2.is_available() {
+            let signed = self.output_dtype == DType::I8;
+            let dst = super::conv_fused::out_bytes(out, self.output_dtype, n).expect("an 8-bit output (checked in `new`)");
+            #[cfg(quantlens_avx512)]
+            if path == KernelPath::Avx512Vnni && path.is_available() {
+                // SAFETY: the CPU has AVX-512 F/BW/VL/VNNI (checked); the kernel checks the lengths.
+                unsafe { x86::bytes_avx512(self, g, batches, &s.xc, dst, signed) };
+                return Ok(());
+            }
+            // SAFETY: the CPU has AVX2 (checked); the kernel checks the lengths.
+            unsafe { x86::bytes_avx2(self, g, batches, &s.xc, dst, signed) };
+            return Ok(());
+        }
         if s.acc.len() < n + 16 {
             s.acc.resize(n + 16, 0);
         }

@@ -53,6 +53,8 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
     let mut checked = 0;
     let mut runs = 0;
     let (mut flat, mut cases) = (0, 0);
+    // Cases the VNNI kernel takes (int8, when the CPU has it), and with a run of pixels.
+    let (mut vnnis, mut vnni_runs, mut int8_cases) = (0, 0, 0);
     let mut shared = Scratch::default();
     for uint8 in [false, true] {
         for padding in [Padding::Same, Padding::Valid] {
@@ -90,6 +92,12 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
                     for profile in Profile::ALL {
                         let p = params(&mut seed, profile, uint8, batches, shape, mult, k, stride, dil, padding);
                         runs += p.packed.as_ref().is_some_and(|pk| pk.run.is_some()) as usize;
+                        int8_cases += !uint8 as usize;
+                        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+                        if let Some(v) = p.packed.as_ref().and_then(|pk| pk.vnni.as_ref()) {
+                            vnnis += 1;
+                            vnni_runs += v.has_run() as usize;
+                        }
                         let len = batches * shape.0 * shape.1 * shape.2;
                         let data = if uint8 {
                             Data::U8((0..len).map(|_| lcg(&mut seed) as u8).collect())
@@ -129,4 +137,11 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
     assert!(checked >= 2 * (2 * 21 - 5) * 2 * Profile::ALL.len());
     assert!(flat * 20 <= cases, "{flat} of {cases} cases have too few distinct outputs");
     assert!(runs >= 2 * 8 * 2 * Profile::ALL.len(), "{runs} cases with a run of pixels");
+    #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+    if vnni::available() {
+        // Every int8 case, at least 8 of them (per profile and batch count) with a run.
+        assert_eq!(vnnis, int8_cases, "int8 cases on the VNNI kernel");
+        assert!(vnni_runs >= 8 * 2 * Profile::ALL.len(), "{vnni_runs} VNNI cases with a run of pixels");
+    }
+    let _ = (vnnis, vnni_runs, int8_cases);
 }

@@ -107,7 +107,7 @@ impl BlockLanes {
     /// exactly, a zero point is outside the dtype, or `M0_out < 0`.
     fn of(n: &NeonBlocks, z_out: i32, lo: i32, hi: i32) -> Option<BlockLanes> {
         let in_range = |z: i32| (n.dtype_min..=n.dtype_max).contains(&z);
-        if !in_range(n.z_a) || !in_range(n.z_b) || n.m_out.m0 < 0 || n.m_a.shift > 0 || n.m_b.shift > 0 {
+        if !in_range(n.z_a) || !in_range(n.z_b) || n.m_out.m0 < 0 || n.m_a.shift > 0 || n.m_b.shift > 0 || n.offset_in_32_bits {
             return None;
         }
         let (ka, kb, ra, rb) = match n.form {

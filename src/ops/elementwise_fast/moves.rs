@@ -26,12 +26,13 @@ macro_rules! vec_of {
     }};
 }
 
-/// CONCATENATION into `out` when every input is copied unchanged;
+/// CONCATENATION into `out` when every input is copied unchanged or (uint8)
+/// mapped through its rescale's table ([`concatenation::Rescale::table`]);
 /// `get(tensor)` gives a run-time input's value. `false` when the form does
-/// not apply (an input requantized, a dtype mismatch, a length that is not
-/// whole samples): then the reference runs.
+/// not apply (a requantized input not uint8, a dtype mismatch, a length
+/// that is not whole samples): then the reference runs.
 pub fn concat_into<'a>(p: &'a concatenation::Params, get: impl Fn(usize) -> Option<&'a Value>, out: &mut Value) -> bool {
-    if p.rescale.iter().any(Option::is_some) || p.inputs.len() > MAX_INPUTS {
+    if p.inputs.len() > MAX_INPUTS || (p.rescale.iter().any(Option::is_some) && p.output_dtype != crate::model::DType::U8) {
         return false;
     }
     let mut vals: [Option<&Value>; MAX_INPUTS] = [None; MAX_INPUTS];
@@ -74,6 +75,35 @@ pub fn concat_into<'a>(p: &'a concatenation::Params, get: impl Fn(usize) -> Opti
             }
             true
         }};
+        // uint8 inputs on other scales: mapped through their rescale tables.
+        (U8 rescaled) => {{
+            let mut srcs: [(&[u8], Option<&[u8; 256]>); MAX_INPUTS] = [(&[], None); MAX_INPUTS];
+            for (k, v) in vals.iter().enumerate() {
+                match v.map(|v| &v.data) {
+                    Some(Data::U8(s)) => srcs[k] = (s, p.rescale[k].as_ref().map(|r| &r.table)),
+                    _ => return false,
+                }
+            }
+            let o = vec_of!(out, U8);
+            o.clear();
+            o.reserve(rows * per_out);
+            for s in 0..rows {
+                for outer in 0..p.outer {
+                    for (&(src, table), &ch) in srcs.iter().zip(&p.chunk) {
+                        let sample = if src.len() == p.outer * ch { 0 } else { s };
+                        let start = (sample * p.outer + outer) * ch;
+                        match table {
+                            Some(t) => o.extend(src[start..start + ch].iter().map(|&q| t[q as usize])),
+                            None => o.extend_from_slice(&src[start..start + ch]),
+                        }
+                    }
+                }
+            }
+            true
+        }};
+    }
+    if p.rescale.iter().any(Option::is_some) {
+        return run!(U8 rescaled);
     }
     match p.output_dtype {
         crate::model::DType::I8 => run!(I8),

@@ -156,45 +156,61 @@ pub fn pool_into(path: KernelPath, p: &pool::Params, x: &Value, out: &mut Value,
     }
 }
 
-fn pool_lanes<T: Q8 + Ord>(lanes: Lanes, p: &pool::Params, xs: &[T], o: &mut Vec<T>, acc: &mut [i32]) -> bool {
+fn pool_lanes<T: Q8 + Ord>(lanes: Lanes, p: &pool::Params, xs: &[T], o: &mut Vec<T>, acc: &mut Vec<i32>) -> bool {
     let g = &p.geometry;
     let Some(images) = samples(xs.len(), g.in_h * g.in_w * g.in_c) else { return false };
     o.clear();
     o.resize(images * g.out_h * g.out_w * g.out_c, T::default());
     if p.pooling == Pooling::Max {
-        return max_pool_lanes(lanes, p, images, xs, o);
+        return max_pool_lanes(lanes, p, images, xs, o, acc);
     }
+    // The common depths sum in a local array (registers), not through `acc`
+    // in memory (a store-to-load chain per tap).
+    macro_rules! depth {
+        ($($c:literal)*) => {
+            match g.in_c {
+                $($c => avg_pool_at::<T, $c>(lanes, p, images, xs, o, acc),)*
+                _ => avg_pool_at::<T, 0>(lanes, p, images, xs, o, acc),
+            }
+        };
+    }
+    depth!(1 2 3 4 8 16 24 32 64)
+}
+
+fn avg_pool_at<T: Q8, const C: usize>(lanes: Lanes, p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut [i32]) -> bool {
     match lanes {
         // SAFETY: `Lanes::of` checked the CPU's features.
         #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
-        Lanes::Avx512 => unsafe { pool_avx512(p, images, xs, o, acc) },
+        Lanes::Avx512 => unsafe { pool_avx512::<T, C>(p, images, xs, o, acc) },
         #[cfg(target_arch = "x86_64")]
-        Lanes::Avx2 => unsafe { pool_avx2(p, images, xs, o, acc) },
-        _ => pool(p, images, xs, o, acc),
+        Lanes::Avx2 => unsafe { pool_avx2::<T, C>(p, images, xs, o, acc) },
+        _ => pool::<T, C>(p, images, xs, o, acc),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn pool_avx2<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut [i32]) -> bool {
-    pool(p, images, xs, o, acc)
+unsafe fn pool_avx2<T: Q8, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut [i32]) -> bool {
+    pool::<T, C>(p, images, xs, o, acc)
 }
 
 #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-unsafe fn pool_avx512<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut [i32]) -> bool {
-    pool(p, images, xs, o, acc)
+unsafe fn pool_avx512<T: Q8, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut [i32]) -> bool {
+    pool::<T, C>(p, images, xs, o, acc)
 }
 
 /// Per output pixel, the window's input pixels in the reference order, each
-/// of their channels added to (or maxed into) its accumulator; then the
-/// rounded mean or the maximum, clamped.
+/// of their channels added to (or maxed into) its accumulator (`[i32; C]`
+/// when `C > 0` is the depth, else `acc`); then the rounded mean or the
+/// maximum, clamped.
 #[inline(always)]
-fn pool<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut [i32]) -> bool {
+fn pool<T: Q8, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut [i32]) -> bool {
     let g = &p.geometry;
     let c = g.in_c;
     let max = p.pooling == Pooling::Max;
     let mut rows = o.chunks_exact_mut(c);
+    let mut divisor = (0, average_pool::MeanDivisor::new(1).expect("1 is a count"));
     for b in 0..images {
         for oy in 0..g.out_h {
             // The window's taps inside the input form one run of rows and one of
@@ -202,8 +218,31 @@ fn pool<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut
             let (ky0, ky1) = crate::ops::conv::taps_inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h);
             for ox in 0..g.out_w {
                 let (kx0, kx1) = crate::ops::conv::taps_inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w);
-                acc.fill(if max { i32::MIN } else { 0 });
                 let count = ((ky1 - ky0) * (kx1 - kx0)) as i32;
+                if C > 0 && !max {
+                    debug_assert_eq!(C, c);
+                    let mut a = [0i32; C];
+                    for ky in ky0..ky1 {
+                        let iy = oy * g.stride_h + ky * g.dil_h - g.pad_h;
+                        for kx in kx0..kx1 {
+                            let start = g.in_index(b, iy, ox * g.stride_w + kx * g.dil_w - g.pad_w, 0);
+                            let pixel = &xs[start..start + C];
+                            for k in 0..C {
+                                a[k] += pixel[k].widen();
+                            }
+                        }
+                    }
+                    if divisor.0 != count {
+                        let Some(d) = average_pool::MeanDivisor::new(count) else { return false };
+                        divisor = (count, d);
+                    }
+                    let Some(row) = rows.next() else { return false };
+                    for k in 0..C {
+                        row[k] = T::narrow(divisor.1.mean(a[k]).clamp(p.act_min, p.act_max));
+                    }
+                    continue;
+                }
+                acc.fill(if max { i32::MIN } else { 0 });
                 for ky in ky0..ky1 {
                     let iy = oy * g.stride_h + ky * g.dil_h - g.pad_h;
                     for kx in kx0..kx1 {
@@ -221,10 +260,13 @@ fn pool<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut
                 if max {
                     row.iter_mut().zip(&*acc).for_each(|(r, &m)| *r = T::narrow(m.clamp(p.act_min, p.act_max)));
                 } else {
-                    if count == 0 {
-                        return false;
+                    // One divisor per window size (they differ only at the edges).
+                    if divisor.0 != count {
+                        let Some(d) = average_pool::MeanDivisor::new(count) else { return false };
+                        divisor = (count, d);
                     }
-                    row.iter_mut().zip(&*acc).for_each(|(r, &s)| *r = T::narrow(average_pool::rounded_mean(s, count).clamp(p.act_min, p.act_max)));
+                    let d = divisor.1;
+                    row.iter_mut().zip(&*acc).for_each(|(r, &s)| *r = T::narrow(d.mean(s).clamp(p.act_min, p.act_max)));
                 }
             }
         }
@@ -237,96 +279,127 @@ fn pool<T: Q8>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], acc: &mut
 /// window's first inside pixel maxed, channel by channel, with the others
 /// (whole `c`-channel pixels as fixed-size arrays for the common depths,
 /// one vector instruction each), then clamped to the fused range, which
-/// lies inside the type. No per-call setup, no widening.
-fn max_pool_lanes<T: Q8 + Ord>(lanes: Lanes, p: &pool::Params, images: usize, xs: &[T], o: &mut [T]) -> bool {
+/// lies inside the type. No widening; the window's inside columns are found
+/// once per call for every output column (`cols`, in the pools' scratch
+/// `acc`: its first inside tap's offset in an input row and its tap count),
+/// the inside rows once per output row, and each output row reads one
+/// bounds-checked slice of the input.
+fn max_pool_lanes<T: Q8 + Ord>(lanes: Lanes, p: &pool::Params, images: usize, xs: &[T], o: &mut [T], cols: &mut Vec<i32>) -> bool {
     let (lo, hi) = (T::narrow(p.act_min), T::narrow(p.act_max));
     if (lo.widen(), hi.widen()) != (p.act_min, p.act_max) || p.act_min > p.act_max {
         return false;
     }
+    let g = &p.geometry;
+    if g.in_w * g.in_c > i32::MAX as usize {
+        return false;
+    }
+    cols.clear();
+    for ox in 0..g.out_w {
+        let (kx0, kx1) = crate::ops::conv::taps_inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w);
+        let start = if kx0 < kx1 { (ox * g.stride_w + kx0 * g.dil_w - g.pad_w) * g.in_c } else { 0 };
+        cols.extend([start as i32, (kx1 - kx0) as i32]);
+    }
     macro_rules! depth {
         ($($c:literal)*) => {
             match p.geometry.in_c {
-                $($c => max_pool_at::<T, $c>(lanes, p, images, xs, o, lo, hi),)*
-                _ => max_pool_at::<T, 0>(lanes, p, images, xs, o, lo, hi),
+                $($c => max_pool_at::<T, $c>(lanes, p, images, xs, o, lo, hi, cols),)*
+                _ => max_pool_at::<T, 0>(lanes, p, images, xs, o, lo, hi, cols),
             }
         };
     }
     depth!(1 2 3 4 8 16 24 32 64)
 }
 
-fn max_pool_at<T: Q8 + Ord, const C: usize>(lanes: Lanes, p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
+#[allow(clippy::too_many_arguments)]
+fn max_pool_at<T: Q8 + Ord, const C: usize>(lanes: Lanes, p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T, cols: &[i32]) -> bool {
     match lanes {
         // SAFETY: `Lanes::of` checked the CPU's features.
         #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
-        Lanes::Avx512 => unsafe { max_pool_avx512::<T, C>(p, images, xs, o, lo, hi) },
+        Lanes::Avx512 => unsafe { max_pool_avx512::<T, C>(p, images, xs, o, lo, hi, cols) },
         #[cfg(target_arch = "x86_64")]
-        Lanes::Avx2 => unsafe { max_pool_avx2::<T, C>(p, images, xs, o, lo, hi) },
-        _ => max_pool::<T, C>(p, images, xs, o, lo, hi),
+        Lanes::Avx2 => unsafe { max_pool_avx2::<T, C>(p, images, xs, o, lo, hi, cols) },
+        _ => max_pool::<T, C>(p, images, xs, o, lo, hi, cols),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn max_pool_avx2<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
-    max_pool::<T, C>(p, images, xs, o, lo, hi)
+unsafe fn max_pool_avx2<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T, cols: &[i32]) -> bool {
+    max_pool::<T, C>(p, images, xs, o, lo, hi, cols)
 }
 
 #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-unsafe fn max_pool_avx512<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
-    max_pool::<T, C>(p, images, xs, o, lo, hi)
+unsafe fn max_pool_avx512<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T, cols: &[i32]) -> bool {
+    max_pool::<T, C>(p, images, xs, o, lo, hi, cols)
 }
 
 /// `C` is the depth when it is one of the fixed sizes (`[T; C]` pixels), 0 otherwise (slices).
 #[inline(always)]
-fn max_pool<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T) -> bool {
+fn max_pool<T: Q8 + Ord, const C: usize>(p: &pool::Params, images: usize, xs: &[T], o: &mut [T], lo: T, hi: T, cols: &[i32]) -> bool {
     let g = &p.geometry;
     let c = g.in_c;
     debug_assert!(C == 0 || C == c);
-    let mut dst = o.chunks_exact_mut(c);
-    let row_len = g.in_w * c;
-    for b in 0..images {
-        for oy in 0..g.out_h {
-            let (ky0, ky1) = crate::ops::conv::taps_inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h);
-            // The window's first inside row; the others follow `dil_h` rows apart.
-            let row0 = g.in_index(b, (oy * g.stride_h + ky0 * g.dil_h).saturating_sub(g.pad_h), 0, 0);
-            let row_step = g.dil_h * row_len;
-            for ox in 0..g.out_w {
-                let (kx0, kx1) = crate::ops::conv::taps_inside(ox * g.stride_w, g.k_w, g.dil_w, g.pad_w, g.in_w);
-                let Some(out) = dst.next() else { return false };
-                if ky0 == ky1 || kx0 == kx1 {
-                    // An empty window: the maximum of nothing, clamped (the reference's lowest value, raised to act_min).
-                    out.fill(lo);
-                    continue;
+    let (row_len, out_row) = (g.in_w * c, g.out_w * c);
+    let (row_step, col_step) = (g.dil_h * row_len, g.dil_w * c);
+    if o.len() != images * g.out_h * out_row || cols.len() != 2 * g.out_w || xs.len() < images * g.in_h * row_len {
+        return false;
+    }
+    // The 2×2 windows of stride 2 wholly inside the input (no padding): each
+    // output row from two input rows, as pairs of pixels, without indices.
+    let pairs = C > 0 && (g.k_h, g.k_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w) == (2, 2, 2, 2, 0, 0, 1, 1);
+    if pairs && 2 * g.out_h <= g.in_h && 2 * g.out_w <= g.in_w {
+        for (r, dst) in o.chunks_exact_mut(out_row.max(1)).enumerate() {
+            let (b, oy) = (r / g.out_h, r % g.out_h);
+            let row0 = g.in_index(b, 2 * oy, 0, 0);
+            let (top, bottom) = (&xs[row0..row0 + row_len], &xs[row0 + row_len..row0 + 2 * row_len]);
+            for (out, (t, u)) in dst.chunks_exact_mut(C).zip(top.chunks_exact(2 * C).zip(bottom.chunks_exact(2 * C))) {
+                for k in 0..C {
+                    out[k] = t[k].max(t[C + k]).max(u[k].max(u[C + k])).max(lo).min(hi);
                 }
-                let col0 = row0 + (ox * g.stride_w + kx0 * g.dil_w - g.pad_w) * c;
-                let (col_step, taps_x) = (g.dil_w * c, kx1 - kx0);
-                if C > 0 {
-                    // max(lo, every tap), then min(hi): the clamp folded into the maximum.
-                    let mut m = [lo; C];
-                    for i in 0..ky1 - ky0 {
-                        for j in 0..taps_x {
-                            let s = col0 + i * row_step + j * col_step;
-                            let v = &xs[s..s + C];
-                            for k in 0..C {
-                                m[k] = m[k].max(v[k]);
-                            }
+            }
+        }
+        return true;
+    }
+    for (r, dst) in o.chunks_exact_mut(out_row.max(1)).enumerate() {
+        let (b, oy) = (r / g.out_h, r % g.out_h);
+        let (ky0, ky1) = crate::ops::conv::taps_inside(oy * g.stride_h, g.k_h, g.dil_h, g.pad_h, g.in_h);
+        if ky0 == ky1 {
+            // Empty windows: the maximum of nothing, clamped (the reference's lowest value, raised to act_min).
+            dst.fill(lo);
+            continue;
+        }
+        // The window's inside rows, `dil_h` rows apart, as one slice.
+        let row0 = g.in_index(b, oy * g.stride_h + ky0 * g.dil_h - g.pad_h, 0, 0);
+        let rows = ky1 - ky0;
+        let src = &xs[row0..row0 + (rows - 1) * row_step + row_len];
+        for (out, col) in dst.chunks_exact_mut(c.max(1)).zip(cols.chunks_exact(2)) {
+            let (s0, taps_x) = (col[0] as usize, col[1] as usize);
+            if C > 0 {
+                // max(lo, every tap), then min(hi): the clamp folded into the maximum.
+                let mut m = [lo; C];
+                for i in 0..rows {
+                    for j in 0..taps_x {
+                        let s = s0 + i * row_step + j * col_step;
+                        let v = &src[s..s + C];
+                        for k in 0..C {
+                            m[k] = m[k].max(v[k]);
                         }
                     }
-                    for k in 0..C {
-                        m[k] = m[k].min(hi);
-                    }
-                    out.copy_from_slice(&m);
-                } else {
-                    out.copy_from_slice(&xs[col0..col0 + c]);
-                    for i in 0..ky1 - ky0 {
-                        for j in 0..taps_x {
-                            let s = col0 + i * row_step + j * col_step;
-                            out.iter_mut().zip(&xs[s..s + c]).for_each(|(a, &v)| *a = (*a).max(v));
-                        }
-                    }
-                    out.iter_mut().for_each(|a| *a = (*a).max(lo).min(hi));
                 }
+                for k in 0..C {
+                    m[k] = m[k].min(hi);
+                }
+                out.copy_from_slice(&m);
+            } else {
+                out.fill(lo);
+                for i in 0..rows {
+                    for j in 0..taps_x {
+                        let s = s0 + i * row_step + j * col_step;
+                        out.iter_mut().zip(&src[s..s + c]).for_each(|(a, &v)| *a = (*a).max(v));
+                    }
+                }
+                out.iter_mut().for_each(|a| *a = (*a).min(hi));
             }
         }
     }

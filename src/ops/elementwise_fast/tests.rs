@@ -277,7 +277,8 @@ fn lut_equals_the_op() {
 }
 
 /// Max and average pools, SAME and VALID, strides 1 and 2, with a fused
-/// clamp, int8 and uint8, one and several samples, every path: the fast
+/// clamp, int8 and uint8, one and several samples, depths the fixed-size
+/// forms take (3, 8, 16) and one they do not (12), every path: the fast
 /// form writes the reference `eval`'s bits.
 #[test]
 fn pools_equal_the_reference() {
@@ -286,18 +287,18 @@ fn pools_equal_the_reference() {
     for (pooling, dtype, act_min, act_max) in [(Pooling::Max, DType::I8, -100, 90), (Pooling::Average, DType::I8, -100, 90), (Pooling::Max, DType::U8, 10, 200), (Pooling::Average, DType::U8, 0, 255)] {
         for padding in [Padding::Same, Padding::Valid] {
             for (k, stride) in [((3, 3), (1, 1)), ((2, 2), (2, 2)), ((3, 2), (2, 1))] {
-                for (batches, rows) in [(2, 1), (1, 5)] {
-                    let geometry = crate::ops::testkit::geometry(batches, (7, 6, 12), 12, k, stride, (1, 1), padding);
-                    let shape = [batches, 7, 6, 12];
+                for (batches, rows, c) in [(2, 1, 12), (1, 5, 12), (2, 1, 8), (1, 3, 16), (2, 2, 3)] {
+                    let geometry = crate::ops::testkit::geometry(batches, (7, 6, c), c, k, stride, (1, 1), padding);
+                    let shape = [batches, 7, 6, c];
                     let per: usize = shape.iter().product();
                     let x = stacked(&mut seed, dtype, &shape, rows);
-                    let output_shape = vec![batches, geometry.out_h, geometry.out_w, 12];
+                    let output_shape = vec![batches, geometry.out_h, geometry.out_w, c];
                     let p = pool::Params { pooling, input: 0, output: 1, geometry, padding, act_min, act_max, output_dtype: dtype, output_shape };
                     let want = per_sample(rows, |s| p.eval(&sample(&x, s, per)).unwrap());
                     every_path(|path| {
                         let (mut out, mut acc) = (Value { shape: p.output_shape.clone(), data: Data::I8(Vec::new()) }, Vec::new());
                         assert!(pool_into(path, &p, &x, &mut out, &mut acc));
-                        assert_eq!(out.data, want, "{pooling:?} {dtype} {padding:?} {k:?} {stride:?} rows {rows} {path:?}");
+                        assert_eq!(out.data, want, "{pooling:?} {dtype} {padding:?} {k:?} {stride:?} rows {rows} c {c} {path:?}");
                     });
                 }
             }
@@ -306,7 +307,8 @@ fn pools_equal_the_reference() {
 }
 
 /// CONCATENATION along every axis of random shapes, with a constant input,
-/// int8 and float32, one and several samples: the copies are the reference's.
+/// int8, float32 and uint8 with inputs on other scales, one and several
+/// samples: the copies (and the uint8 tables) are the reference's.
 #[test]
 fn concat_equals_the_reference() {
     use crate::ops::concatenation;
@@ -329,13 +331,17 @@ fn concat_equals_the_reference() {
         let outer: usize = base[..axis].iter().product();
         let chunk: Vec<usize> = shapes.iter().map(|s| s[axis..].iter().product()).collect();
         let float = case % 5 == 4;
+        // uint8 with every other input on its own scale (mapped through its table).
+        let uint8 = case % 5 == 3 || case % 7 == 1;
         let make = |seed: &mut u64, shape: &[usize], rows: usize| {
-            let v = stacked(seed, DType::I8, shape, rows);
+            let v = stacked(seed, if uint8 { DType::U8 } else { DType::I8 }, shape, rows);
             match (&v.data, float) {
                 (Data::I8(x), true) => Value { shape: v.shape.clone(), data: Data::F32(x.iter().map(|&q| q as f32 * 0.25).collect()) },
                 _ => v,
             }
         };
+        let rescale: Vec<Option<concatenation::Rescale>> =
+            (0..n_in).map(|k| (uint8 && k % 2 == 0).then(|| concatenation::Rescale::new(0.01 + 0.013 * k as f32, 3 * k as i32 + 100, 0.031, 77))).collect();
         // The last input is a constant of the model when case is even.
         let constant_last = case % 2 == 0;
         let vals: Vec<Value> = shapes.iter().enumerate().map(|(k, s)| make(&mut seed, s, if constant_last && k == n_in - 1 { 1 } else { rows })).collect();
@@ -348,8 +354,8 @@ fn concat_equals_the_reference() {
             outer,
             chunk: chunk.clone(),
             output_shape: output_shape.clone(),
-            output_dtype: if float { DType::F32 } else { DType::I8 },
-            rescale: vec![None; n_in],
+            output_dtype: if float { DType::F32 } else if uint8 { DType::U8 } else { DType::I8 },
+            rescale,
         };
         let want = per_sample(rows, |s| {
             let runtime: Vec<Value> = (0..n_in).filter(|&k| p.constants[k].is_none()).map(|k| sample(&vals[k], s, outer * chunk[k])).collect();

@@ -181,7 +181,8 @@ impl Kernel16 {
                 None => format!("activation16_pot = {:?} (for power-of-two input scales only): sigmoid table", p.pot),
             },
             Kernel16::Relu(p) => p.choice(),
-            Kernel16::Conv(_) | Kernel16::AddSub(_) | Kernel16::Mean(_) => {
+            Kernel16::AddSub(p) => p.choice(),
+            Kernel16::Conv(_) | Kernel16::Mean(_) => {
                 "none: every runtime computes the 16x8 op the same way".into()
             }
         }
