@@ -13,6 +13,8 @@ Chromium (Debian's `chromium`) is driven over the DevTools protocol through a pi
   * a page wider than the 1024 px window (something overflows the layout),
   * a blank screenshot (every pixel the same colour),
   * for notebook pages: TeX left unrendered ($…$, \\frac, \\begin) in the visible text.
+  * for report pages: two texts of one chart drawn over each other (e.g. column labels
+    too long for their columns), measured from the boxes the browser lays them out in.
 Screenshots go to target/screenshots/<page>.png (height capped at 16 000 px: Chromium
 refuses larger captures); with --charts also one per chart, target/screenshots/<page>/chart_NN.png
 (every SVG, inline or as an image, of at least 120 × 60 px outside MathJax, at the size the reader sees it), to look at
@@ -157,6 +159,18 @@ TEX = re.compile(r"\$\$|(?<![\w$])\$[^$\s][^$\n]{0,200}?\$(?![\w$])|\\frac|\\beg
 
 CHART_BOXES = """JSON.stringify(Array.from(document.querySelectorAll('svg, img[src^="data:image/svg"]')).filter(e => !e.closest('.MathJax_SVG, .MathJax_SVG_Display, mjx-container, svg svg')).map(e => { const r = e.getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; }).filter(b => b[2] >= 120 && b[3] >= 60))"""
 
+# Report pages: pairs of non-empty <text> elements of one chart (a top-level inline SVG) whose
+# laid-out boxes overlap by more than 1 px both ways; [chart title, count, first examples].
+TEXT_OVERLAPS = r"""JSON.stringify(Array.from(document.querySelectorAll('svg')).filter(s => !s.closest('svg svg')).map(s => {
+  const t = Array.from(s.querySelectorAll('text')).filter(e => e.textContent.trim()).map(e => [e.textContent.trim(), e.getBoundingClientRect()]);
+  const hits = [];
+  for (let i = 0; i < t.length; i++) for (let j = i + 1; j < t.length; j++) {
+    const a = t[i][1], b = t[j][1];
+    if (Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1) hits.push(t[i][0] + ' / ' + t[j][0]);
+  }
+  return [t.length ? t[0][0] : '', hits.length, hits.slice(0, 2)];
+}).filter(x => x[1] > 0))"""
+
 
 def chart_shots(browser: Browser, session: str, out_dir: Path) -> int:
     """One screenshot per chart (see CHART_BOXES) into out_dir; returns how many."""
@@ -221,6 +235,9 @@ def check(browser: Browser, page: Path, notebook: bool, shots: Path, charts: boo
         problems.append(f"page is {sw} px wide in a {WIDTH} px window (something overflows)")
     if text_len == 0:
         problems.append("the page shows no text")
+    if not notebook:
+        for title, n, examples in json.loads(browser.send("Runtime.evaluate", {"expression": TEXT_OVERLAPS, "returnByValue": True}, session)["result"]["value"]):
+            problems.append(f"chart {title!r}: {n} pairs of texts drawn over each other, e.g. {' ; '.join(examples)}")
     if notebook:
         text = browser.send("Runtime.evaluate", {"expression": "document.body.innerText", "returnByValue": True}, session)["result"]["value"]
         # Code cells and outputs may hold dollar signs legitimately; look at the prose only.

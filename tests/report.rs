@@ -76,8 +76,17 @@ fn a_page_for_every_committed_quantized_model() {
         // A model the profile refuses has a page that says which op and why; every other page
         // steps the sample through and compares it with the golden.
         if !page.contains(&format!("Profile {} refuses this model: operator", profile.name())) {
-            for needle in ["<svg", "predicted class"] {
-                assert!(page.contains(needle), "{stem}: no {needle:?}");
+            assert!(page.contains("<svg"), "{stem}: no chart");
+            // The prediction: a class and the accuracy for a class vector, otherwise why not.
+            let m = Model::from_path(model(stem)).unwrap();
+            let classes = quantlens::report::prediction::classes(&m, m.outputs[0], None);
+            let prediction = &page[page.find("id=\"prediction\"").unwrap()..page.find("id=\"golden\"").unwrap()];
+            match classes {
+                Ok(_) => assert!(prediction.contains("predicted class") && prediction.contains("Accuracy on the first"), "{stem}: a classifier without its class"),
+                Err(why) => {
+                    assert!(prediction.contains("is not a classifier") && prediction.contains(&quantlens::report::html::esc(&why)), "{stem}: no reason");
+                    assert!(!prediction.contains("predicted class") && !prediction.contains("Accuracy"), "{stem}: a class for a feature map");
+                }
             }
             assert!(page.contains("every element of every tensor equal") || page.contains("elements differ"), "{stem}: no golden verdict");
         }
@@ -88,6 +97,81 @@ fn a_page_for_every_committed_quantized_model() {
         assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count(), "{stem}");
     }
     println!("{}", sizes.join("\n"));
+}
+
+/// Which outputs are class vectors: the committed classifiers (a softmax or fully-connected head
+/// over 10 classes) are; the schema-written feature maps, a vector of 784 dequantized pixels and one
+/// of 1 792 BATCH_MATMUL values are not; and labels beyond the output's length rule a vector out.
+#[test]
+fn classifiers_and_feature_maps_are_told_apart() {
+    use quantlens::report::prediction::classes;
+    let out = |stem: &str| {
+        let m = Model::from_path(model(stem)).unwrap();
+        let t = m.outputs[0];
+        (m, t)
+    };
+    for stem in ["mlp_ptq_uint8io", "cnn_ptq_int8", "mobilenetv2_ptq_int8", "efficientnet_b0_ptq_int8", "vit_ptq_int8", "kws1d_ptq_int8", "tops_ptq_int8", "cnn_16x8"] {
+        let (m, t) = out(stem);
+        assert_eq!(classes(&m, t, Some(&[0, 9, 3])), Ok(10), "{stem}");
+        let e = classes(&m, t, Some(&[0, 10])).unwrap_err();
+        assert!(e.contains("label 10 is not one of its 10 classes"), "{stem}: {e}");
+    }
+    for stem in ["uint8_tconv", "int16_ties", "uint8_graph", "add_ties_int8", "unet_ptq_int8", "logsoftmax_ptq_int8"] {
+        let (m, t) = out(stem);
+        let e = classes(&m, t, None).unwrap_err();
+        assert!(e.contains("is not a vector of class scores"), "{stem}: {e}");
+    }
+    let (m, t) = out("requant_16x8");
+    let e = classes(&m, t, None).unwrap_err();
+    assert!(e.contains("784 values come from DEQUANTIZE ←"), "{e}");
+    let (m, t) = out("bmm_dynamic");
+    assert!(classes(&m, t, None).unwrap_err().contains("1792 values come from RESHAPE ← BATCH_MATMUL"));
+}
+
+/// The page of a feature-map model (uint8_tconv) names no class and shows the output's shape and
+/// its dequantized values' range; a classifier's (the MLP) still names the class and the accuracy.
+/// Every TRANSPOSE_CONV has its S1, S2, S3, M table, and the step trace of its largest output
+/// element ends in the traced value.
+#[test]
+fn a_feature_map_page_and_a_classifier_page() {
+    let inputs = |stem: &str| quantlens::io::read_samples(root().join("data/goldens").join(stem).join("input.npy")).unwrap();
+    let labels: Vec<i64> = (0..32).map(|i| i % 10).collect();
+    let opts = Options { max_samples: 4, labels: Some(labels.clone()), ..Default::default() };
+    let m = Model::from_path(model("uint8_tconv")).unwrap();
+    let x = inputs("uint8_tconv");
+    let page = build(&model("uint8_tconv"), &m, &x, "input.npy", &opts).unwrap();
+    let prediction = &page[page.find("id=\"prediction\"").unwrap()..page.find("id=\"golden\"").unwrap()];
+    assert!(!prediction.contains("predicted class") && !prediction.contains("Accuracy"));
+    assert!(prediction.contains("UINT8 [1, 28, 28, 3]") && prediction.contains("is not a vector of class scores"));
+    // the summary is the dequantized output's
+    let plan = quantlens::Plan::new(m.clone(), Profile::TfliteRef).unwrap();
+    let trace = plan.run(&x.sample(0)).unwrap();
+    let d = quantlens::lessons::dequantize_trace(&plan, &trace, plan.output()).unwrap();
+    let (lo, hi) = d.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let number = |key: &str| -> f64 { prediction.split(key).nth(1).unwrap().split([',', ';']).next().unwrap().trim().parse().unwrap() };
+    assert!((number("min ") - lo as f64).abs() < 1e-6 && (number("max ") - hi as f64).abs() < 1e-6, "{prediction}");
+    assert!(prediction.contains("<svg"), "no picture of the output");
+    // every TRANSPOSE_CONV: its constants, and its traced element
+    let layers: Vec<_> = quantlens::report::quant_layers(&plan).into_iter().filter(|l| l.kind == "TRANSPOSE_CONV").collect();
+    assert_eq!(layers.len(), 6);
+    for l in &layers {
+        assert!(page.contains(&format!("<h3>op {} TRANSPOSE_CONV</h3>", l.op)), "op {}: no S1, S2, S3, M table", l.op);
+        let out = trace.value(l.output).unwrap().to_i64_vec().unwrap();
+        let e = (0..out.len()).max_by_key(|&k| (out[k], std::cmp::Reverse(k))).unwrap();
+        let head = format!("<p>op {} element {e} (channel {}):", l.op, e % l.multipliers.len());
+        let at = page.find(&head).unwrap_or_else(|| panic!("op {}: no step trace {head:?}", l.op));
+        let line = &page[at..at + page[at..].find("</p>").unwrap()];
+        assert!(line.ends_with(&format!("→ <b>{}</b>.", out[e])), "op {}: {line} (trace: {})", l.op, out[e]);
+        let t = quantlens::notebook::tconv::steps(l, &plan, &trace, e).unwrap();
+        let next = &page[at + line.len() + "</p>".len()..];
+        let sources = &next[..next.find("</p>").unwrap()];
+        assert!(sources.contains(&format!("summing to the accumulator {}", t.steps.accumulator)) && sources.contains(&format!("{} products", t.sources.len() * t.in_channels)), "op {}: {sources}", l.op);
+    }
+    let m = Model::from_path(model("mlp_ptq_uint8io")).unwrap();
+    let page = build(&model("mlp_ptq_uint8io"), &m, &inputs("mlp_ptq_uint8io"), "input.npy", &opts).unwrap();
+    let prediction = &page[page.find("id=\"prediction\"").unwrap()..page.find("id=\"golden\"").unwrap()];
+    assert!(prediction.contains("predicted class") && prediction.contains("Accuracy on the first 4 samples"));
+    assert!(!prediction.contains("not a classifier"));
 }
 
 /// The original quantized models run bit-exactly and have quantized layers: their pages say so.

@@ -269,21 +269,26 @@ pub fn accuracy(title: &str, variants: &[String], series: &[(String, Vec<f64>)])
 pub fn disagreements(title: &str, layers: &[String], rows: &[(String, Vec<usize>)]) -> Chart {
     let nc = layers.len().max(1);
     let nr = rows.len().max(1);
-    // More than 8 columns are too narrow for op names side by side (a CNN's SHAPE, STRIDED_SLICE,
-    // PACK, …): every other column's label goes one label lower, and the chart grows to hold it.
-    // More than 24 (a transformer's hundred tensors) are too narrow even for a number: the cells
-    // are colour only, and every k-th column is named by its tensor alone.
+    let (width, size) = (860u32, 13.0);
+    // More than 24 columns (a transformer's hundred tensors) are too narrow even for a number: the
+    // cells are colour only, and every k-th column is named by its tensor alone. Fewer: every label
+    // whole, on as many rows as neighbouring labels need not to overlap (see `XLabels`).
     let dense = nc > 24;
-    let stagger = nc > 8 && !dense;
-    let extra = if stagger { 32 } else { 0 };
+    let y_area = rows.iter().map(|(l, _)| text_width(l, size)).fold(60.0, f64::max).ceil() as u32 + 16;
+    let plot_w = |right: u32| (width - 12 - y_area - right) as f64;
+    let last = layers.last().map_or(0.0, |l| label_width(l, size));
+    let right = if dense { 20 } else { (last / 2.0 - plot_w(20) / nc as f64 / 2.0 + 6.0).max(20.0).ceil() as u32 };
+    let x = if dense { XLabels { levels: 1, labels: Vec::new() } } else { XLabels::fit(layers, plot_w(right) / nc as f64, size) };
+    let lines = x.labels.iter().map(|l| l.lines().count()).max().unwrap_or(1) as u32;
+    let extra = (x.levels as u32 - 1) * lines * (size as u32 + 3);
     let height = (130 + 44 * nr as u32 + extra).max(300);
     let max = rows.iter().flat_map(|(_, v)| v.iter().copied()).max().unwrap_or(0).max(1) as f64;
-    render(title, (860, height), |canvas, body| {
+    render(title, (width, height), |canvas, body| {
         let mut c = ChartBuilder::on(body)
             .margin(12)
-            .margin_right(20)
+            .margin_right(right)
             .x_label_area_size(44 + extra)
-            .y_label_area_size(230)
+            .y_label_area_size(y_area)
             .build_cartesian_2d(-0.5f64..(nc as f64 - 0.5), (nr as f64 - 0.5)..-0.5f64)?;
         c.configure_mesh().disable_mesh().x_labels(0).y_labels(0).draw()?;
         for (r, (_, vals)) in rows.iter().enumerate() {
@@ -301,30 +306,82 @@ pub fn disagreements(title: &str, layers: &[String], rows: &[(String, Vec<usize>
         if dense {
             let every = nc.div_ceil(12);
             let named: Vec<String> = layers.iter().enumerate().map(|(i, l)| if i % every == 0 { l.split('\n').next().unwrap_or("").to_string() } else { String::new() }).collect();
-            x_categories_top_down(canvas, &c, &named, 13.0, false)?;
+            x_categories_top_down(canvas, &c, &named, size, 1)?;
             let (px, py) = c.backend_coord(&(c.x_range().end, c.y_range().start));
             let note = format!("{nc} tensors: colour only (darker: more differing elements); one column in {every} named");
             canvas.draw(&Text::new(note, (px, py + 26), ts(12.0, HPos::Right, VPos::Top)))?;
         } else {
-            x_categories_top_down(canvas, &c, layers, 13.0, stagger)?;
+            x_categories_top_down(canvas, &c, &x.labels, size, x.levels)?;
         }
         let x0 = c.x_range().start;
         for (i, (l, _)) in rows.iter().enumerate() {
             let (px, py) = c.backend_coord(&(x0, i as f64));
-            canvas.draw(&Text::new(l.clone(), (px - 8, py), ts(13.0, HPos::Right, VPos::Center)))?;
+            canvas.draw(&Text::new(l.clone(), (px - 8, py), ts(size, HPos::Right, VPos::Center)))?;
         }
         Ok(())
     })
 }
 
-/// Category labels under the plot when the y axis runs downwards; `stagger`: the odd
-/// columns' labels start below the even ones' (two lines lower), so long ones do not collide.
-fn x_categories_top_down(canvas: &Area, plot: &Plot, labels: &[String], size: f64, stagger: bool) -> Drawn {
+/// The widest line of a multi-line label, in pixels.
+fn label_width(label: &str, size: f64) -> f64 {
+    label.lines().map(|l| text_width(l, size)).fold(0.0, f64::max)
+}
+
+/// An upper bound of a sans-serif line's width in pixels. plotters' SVG backend does not measure
+/// text, so: capitals, digits and `_` at 0.68 em (the widest of them in DejaVu and Liberation Sans
+/// are ≈ 0.67 em), everything else at 0.56 em.
+fn text_width(line: &str, size: f64) -> f64 {
+    line.chars().map(|c| if c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' { 0.68 } else { 0.56 }).sum::<f64>() * size
+}
+
+/// Column labels under a heatmap, laid out so that none overlaps another.
+struct XLabels {
+    /// Label rows: column i's label is on row `i mod levels`, each row a label's height below the last.
+    levels: usize,
+    /// The labels, each line shortened with `…` only when even `MAX_LEVELS` rows do not give it room.
+    labels: Vec<String>,
+}
+
+impl XLabels {
+    /// At most this many rows of labels; longer labels are shortened.
+    const MAX_LEVELS: usize = 4;
+    /// Pixels between two labels on one row.
+    const GAP: f64 = 8.0;
+
+    /// The fewest rows on which every two labels of one row, `levels` columns of `col` px apart, keep `GAP` between them.
+    fn fit(labels: &[String], col: f64, size: f64) -> XLabels {
+        let w: Vec<f64> = labels.iter().map(|l| label_width(l, size)).collect();
+        let fits = |k: usize| (0..w.len().saturating_sub(k)).all(|i| (w[i] + w[i + k]) / 2.0 + Self::GAP <= k as f64 * col);
+        if let Some(levels) = (1..=Self::MAX_LEVELS).find(|&k| fits(k)) {
+            return XLabels { levels, labels: labels.to_vec() };
+        }
+        let room = Self::MAX_LEVELS as f64 * col - Self::GAP;
+        let shorten = |line: &str| -> String {
+            if text_width(line, size) <= room {
+                return line.to_string();
+            }
+            let mut s = String::new();
+            for ch in line.chars() {
+                if text_width(&format!("{s}{ch}…"), size) > room {
+                    break;
+                }
+                s.push(ch);
+            }
+            format!("{s}…")
+        };
+        XLabels { levels: Self::MAX_LEVELS, labels: labels.iter().map(|l| l.lines().map(shorten).collect::<Vec<_>>().join("\n")).collect() }
+    }
+}
+
+/// Category labels under the plot when the y axis runs downwards, column i's on row
+/// `i mod levels`: each row starts one label's height (its lines) below the last.
+fn x_categories_top_down(canvas: &Area, plot: &Plot, labels: &[String], size: f64, levels: usize) -> Drawn {
     let y_bottom = plot.y_range().start; // the larger value is at the bottom
     let line = size as i32 + 3;
+    let height = labels.iter().map(|l| l.lines().count()).max().unwrap_or(1) as i32 * line;
     for (i, l) in labels.iter().enumerate() {
         let (px, py) = plot.backend_coord(&(i as f64, y_bottom));
-        let down = if stagger && i % 2 == 1 { 2 * line } else { 0 };
+        let down = (i % levels.max(1)) as i32 * height;
         for (k, text) in l.split('\n').enumerate() {
             canvas.draw(&Text::new(text.to_string(), (px, py + 7 + down + k as i32 * line), ts(size, HPos::Center, VPos::Top)))?;
         }

@@ -127,6 +127,11 @@ mod tests {
     fn histogram_renders() {
         let v: Vec<i64> = (0..2000).map(|i| if i % 3 == 0 { -128 } else { (i % 200) - 100 }).collect();
         check(&int_histogram("Activation histogram", "q", &v, (-128, 127), &[("Z3".into(), -128.0)]), "Activation histogram");
+        // int16 values far above Z = 0: the mark's label inside the plot, pointing left, and no line
+        let far: Vec<i64> = (17_000..17_060).collect();
+        let c = int_histogram("Far", "q (INT16)", &far, (17_000, 17_059), &[("Z = 0 (real 0)".into(), 0.0)]);
+        assert!(c.svg().contains("← Z = 0 (real 0)"));
+        assert!(text_x(c.svg(), "← Z = 0 (real 0)") > 60, "the label left of the plot");
     }
 
     #[test]
@@ -202,18 +207,56 @@ mod tests {
         y.parse().unwrap()
     }
 
+    /// The `x` attribute of the `<text>` element whose content is `label`.
+    fn text_x(svg: &str, label: &str) -> i32 {
+        let at = svg.find(&format!(">\n{label}\n</text>")).unwrap_or_else(|| panic!("no text {label:?}"));
+        let open = svg[..at].rfind("<text").unwrap();
+        let x = svg[open..at].split(" x=\"").nth(1).unwrap().split('"').next().unwrap();
+        x.parse().unwrap()
+    }
+
+    /// Every two op-name labels drawn on one line are at least their estimated half widths apart
+    /// (0.68 em a capital: an upper bound for the fonts Chromium uses), and every label ends inside the chart.
+    fn assert_no_overlap(svg: &str, names: &[String]) {
+        let ops: Vec<(String, i32, i32)> = names.iter().map(|n| n.lines().nth(1).unwrap().to_string()).map(|l| (l.clone(), text_x(svg, &l), text_y(svg, &l))).collect();
+        let width = |l: &str| 0.68 * 13.0 * l.chars().count() as f64;
+        for (i, a) in ops.iter().enumerate() {
+            assert!(a.1 as f64 + width(&a.0) / 2.0 <= 860.0, "{} runs off the chart", a.0);
+            for b in &ops[i + 1..] {
+                if a.2 == b.2 {
+                    assert!(((a.1 - b.1).abs() as f64) >= (width(&a.0) + width(&b.0)) / 2.0, "{} and {} overlap", a.0, b.0);
+                }
+            }
+        }
+    }
+
     #[test]
-    fn disagreements_stagger_the_labels_of_many_columns() {
-        let names = |n: usize| (0..n).map(|i| format!("t{i}\nDEPTHWISE_CONV_2D")).collect::<Vec<String>>();
-        let row = |n: usize| vec![("a vs b".to_string(), vec![1usize; n])];
-        // 8 columns: every label on the same line; 9 and more: the odd ones two lines lower.
-        let few = disagreements("Few", &names(8), &row(8));
+    fn disagreements_labels_never_overlap() {
+        let names = |n: usize, op: &str| (0..n).map(|i| format!("t{i}\n{op}{i}")).collect::<Vec<String>>();
+        let row = |n: usize| vec![("ref_vs_builtin".to_string(), vec![1usize; n])];
+        // Short names side by side on one line.
+        let short = names(6, "ADD");
+        let few = disagreements("Few", &short, &row(6));
         assert_eq!(text_y(few.svg(), "t0"), text_y(few.svg(), "t1"));
-        let many = disagreements("Many", &names(11), &row(11));
-        assert_eq!(text_y(many.svg(), "t1") - text_y(many.svg(), "t0"), 2 * (13 + 3));
-        assert_eq!(text_y(many.svg(), "t2"), text_y(many.svg(), "t0"));
+        assert_no_overlap(few.svg(), &short);
+        // uint8_tconv: a CONV_2D and six TRANSPOSE_CONVs need two lines; 11 DEPTHWISE_CONV_2Ds three.
+        let mut tconv = vec!["t3\nCONV_2D0".to_string()];
+        tconv.extend((1..7).map(|i| format!("t{i}1\nTRANSPOSE_CONV{i}")));
+        let c = disagreements("Tconv", &tconv, &row(7));
+        assert_no_overlap(c.svg(), &tconv);
+        assert_ne!(text_y(c.svg(), "TRANSPOSE_CONV1"), text_y(c.svg(), "TRANSPOSE_CONV2"));
+        let dw = names(11, "DEPTHWISE_CONV_2D");
+        let many = disagreements("Many", &dw, &row(11));
+        assert_no_overlap(many.svg(), &dw);
+        assert_eq!(text_y(many.svg(), "t3"), text_y(many.svg(), "t0"));
+        assert!(text_y(many.svg(), "t2") > text_y(many.svg(), "t1") && text_y(many.svg(), "t1") > text_y(many.svg(), "t0"));
+        // 24 long names: four lines of labels, each name shortened to fit, the tensor kept whole.
+        let long = names(24, "RESIZE_NEAREST_NEIGHBOR");
+        let dense24 = disagreements("Long", &long, &row(24));
+        assert!(dense24.svg().contains(">\nt23\n</text>") && dense24.svg().contains("…"));
+        assert_eq!(text_y(dense24.svg(), "t4"), text_y(dense24.svg(), "t0"));
         // More than 24: no counts in the cells, every 3rd column named (30 columns → t0, t3, …).
-        let dense = disagreements("Dense", &names(30), &[("a vs b".to_string(), vec![7usize; 30])]);
+        let dense = disagreements("Dense", &names(30, "DEPTHWISE_CONV_2D"), &[("a vs b".to_string(), vec![7usize; 30])]);
         assert!(!dense.svg().contains(">\n7\n</text>"), "counts drawn in 30 narrow columns");
         assert_eq!(text_y(dense.svg(), "t3"), text_y(dense.svg(), "t0"));
         assert!(!dense.svg().contains(">\nt1\n</text>") && !dense.svg().contains("DEPTHWISE_CONV_2D"));

@@ -286,7 +286,10 @@ pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64)
             .y_label_area_size(60)
             .build_cartesian_2d(x_range, 0f64..ymax)?;
         grid_mesh(&mut c, Some(x_desc))?;
-        for (_, q) in marks {
+        // A mark off the axis (Z = 0 of an int16 tensor whose values all lie far above it) has no
+        // line; its label sits inside the plot at the nearer edge, with an arrow pointing out.
+        let (x_lo, x_hi) = (q_min as f64 - 2.0, q_max as f64 + 2.0);
+        for (_, q) in marks.iter().filter(|(_, q)| (x_lo..=x_hi).contains(q)) {
             c.draw_series(std::iter::once(DashedPathElement::new(vec![(*q, 0.0), (*q, ymax)], 5, 3, C_RED.stroke_width(2))))?;
         }
         c.draw_series(counts.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| {
@@ -300,12 +303,19 @@ pub fn int_histogram(title: &str, x_desc: &str, values: &[i64], grid: (i64, i64)
         // keeps its label readable over the bars.
         for (k, (label, q)) in marks.iter().enumerate() {
             let left = *q < (q_min + q_max) as f64 / 2.0;
-            let (px, py) = c.backend_coord(&(if left { q + 3.0 } else { q - 3.0 }, ymax * (0.86 - 0.08 * k as f64)));
+            let (label, q, offset) = if *q < x_lo {
+                (format!("← {label}"), x_lo, 0.0)
+            } else if *q > x_hi {
+                (format!("{label} →"), x_hi, 0.0)
+            } else {
+                (label.clone(), *q, 3.0)
+            };
+            let (px, py) = c.backend_coord(&(if left { q + offset } else { q - offset }, ymax * (0.86 - 0.08 * k as f64)));
             let h = if left { HPos::Left } else { HPos::Right };
             let w = label.chars().count() as i32 * 5;
             let x0 = if left { px } else { px - w };
             canvas.draw(&Rectangle::new([(x0 - 4, py - 3), (x0 + w + 4, py + 17)], WHITE.mix(0.85).filled()))?;
-            canvas.draw(&Text::new(label.clone(), (px, py), tsc(13.0, h, VPos::Top, &C_RED)))?;
+            canvas.draw(&Text::new(label, (px, py), tsc(13.0, h, VPos::Top, &C_RED)))?;
         }
         let mut notes = vec![format!("{} values", int(values.len() as i64))];
         if outside > 0 {

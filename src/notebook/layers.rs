@@ -1,12 +1,12 @@
 //! The quantized layers of a plan in one shape (FULLY_CONNECTED, CONV_2D,
-//! DEPTHWISE_CONV_2D all compute `q3 = Z3 + M·(Σ(q1 − Z1)(q2 − Z2) + bias)`),
+//! DEPTHWISE_CONV_2D and TRANSPOSE_CONV all compute `q3 = Z3 + M·(Σ(q1 − Z1)(q2 − Z2) + bias)`),
 //! the file's quantization mode, and each layer's error against a float path.
 
 use crate::lessons;
 use crate::model::{Activation, DType, Model};
 use crate::ops::fully_connected::{Arith, Steps};
 use crate::plan::{Kernel, Plan};
-use crate::profile::{Multiplier, Rounding};
+use crate::profile::{FlatRequant, Multiplier, Rounding};
 use crate::trace::Trace;
 use crate::tensor::Value;
 
@@ -14,7 +14,7 @@ use crate::tensor::Value;
 #[derive(Clone, Debug)]
 pub struct QuantLayer {
     pub op: usize,
-    /// `FULLY_CONNECTED`, `CONV_2D`, `DEPTHWISE_CONV_2D`.
+    /// `FULLY_CONNECTED`, `CONV_2D`, `DEPTHWISE_CONV_2D`, `TRANSPOSE_CONV`.
     pub kind: &'static str,
     pub input: usize,
     pub weights: usize,
@@ -34,9 +34,35 @@ pub struct QuantLayer {
     pub act_max: i32,
     /// The fused activation.
     pub activation: Activation,
+    /// `Some` when `rounding` is not the rule of every element (see [`QuantLayer::rounding_of`]).
+    pub varies: Option<RoundingVaries>,
 }
 
-/// Every quantized FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D, in execution order.
+/// Where a layer's rounding depends on the element: LiteRT's builtin
+/// TRANSPOSE_CONV requantizes vector blocks with a ties-up final shift and
+/// the rest with the scalar double rounding.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoundingVaries {
+    /// One rule per output channel (int8: blocks of 8 channels, then the rest).
+    PerChannel(Vec<Rounding>),
+    /// By the element's position in the image's flattened output (uint8: blocks of 16 elements, then the tail).
+    Flat(FlatRequant),
+}
+
+impl RoundingVaries {
+    /// A sentence for the page.
+    pub fn describe(&self) -> String {
+        match self {
+            RoundingVaries::PerChannel(r) => {
+                let first = r.iter().take_while(|x| **x == r[0]).count();
+                format!("channels 0…{} {}, channels {}…{} {}", first.saturating_sub(1), r[0].name(), first, r.len() - 1, r[r.len() - 1].name())
+            }
+            RoundingVaries::Flat(f) => f.name(),
+        }
+    }
+}
+
+/// Every quantized FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV, in execution order.
 pub fn quant_layers(plan: &Plan) -> Vec<QuantLayer> {
     let mut out = Vec::new();
     for step in &plan.steps {
@@ -62,6 +88,7 @@ pub fn quant_layers(plan: &Plan) -> Vec<QuantLayer> {
                         act_min: q.act_min,
                         act_max: q.act_max,
                         activation: p.activation,
+                        varies: None,
                     });
                 }
             }
@@ -69,6 +96,7 @@ pub fn quant_layers(plan: &Plan) -> Vec<QuantLayer> {
             Kernel::DepthwiseConv2d(p) => {
                 out.push(conv_layer(step.op, "DEPTHWISE_CONV_2D", (p.input, p.filter, p.bias, p.output), &p.requant, p.activation))
             }
+            Kernel::Vision(crate::ops::vision::VisionOp::TransposeConv(p)) => out.extend(super::tconv::layer(plan, step.op, p)),
             _ => {}
         }
     }
@@ -101,6 +129,7 @@ fn conv_layer(
         act_min: r.act_min,
         act_max: r.act_max,
         activation,
+        varies: None,
     }
 }
 
@@ -109,7 +138,20 @@ impl QuantLayer {
     pub fn steps(&self, plan: &Plan, trace: &Trace, element: usize) -> Option<Steps> {
         match self.kind {
             "FULLY_CONNECTED" => trace.fc_steps(plan, self.op, element),
+            "TRANSPOSE_CONV" => super::tconv::steps(self, plan, trace, element).map(|t| t.steps),
             _ => trace.conv_steps(plan, self.op, element).map(|s| s.as_fc_steps()),
+        }
+    }
+
+    /// The rounding of flat element `element` of an output image of `per_image` elements.
+    pub fn rounding_of(&self, element: usize, per_image: usize) -> Rounding {
+        match &self.varies {
+            None => self.rounding,
+            Some(RoundingVaries::PerChannel(r)) => r[self.channel(element).min(r.len() - 1)],
+            Some(RoundingVaries::Flat(f)) => {
+                let (split, first, tail) = f.split(per_image);
+                if element % per_image.max(1) < split { first } else { tail }
+            }
         }
     }
 

@@ -15,6 +15,7 @@
 //! Every field is plain data, so a notebook can read it directly.
 
 pub mod layers;
+pub mod tconv;
 
 use std::path::{Path, PathBuf};
 

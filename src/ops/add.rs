@@ -231,11 +231,8 @@ pub(crate) fn prepare_add_sub(ctx: &OpContext, profile: Profile, sign_b: i32) ->
             AddArith::Xnnpack { m_a, m_b, bias, shift }
         }
     };
-    let neon = match (profile.add_blocks(), &arith) {
-        // SUB's 8-bit kernels are the reference ones in every LiteRT kernel set
-        (AddBlocks::NeonBlocks, AddArith::LeftShift { left_shift, m_a, m_b, m_out, .. }) if sign_b == 1 => {
-            NeonBlocks::new(&ctx.shape(a), &ctx.shape(b), output_dtype, *left_shift, z_a, z_b, *m_a, *m_b, *m_out)
-        }
+    let neon = match profile.add_blocks() {
+        AddBlocks::NeonBlocks => NeonBlocks::new(&ctx.shape(a), &ctx.shape(b), output_dtype, &arith),
         _ => None,
     };
     Ok(Params { inputs: [a, b], output, broadcast, activation, z_out, act_min, act_max, output_dtype, arith, neon })
@@ -341,18 +338,13 @@ pub fn five_fold(sa: &[usize], sb: &[usize]) -> Option<(usize, usize, usize)> {
 }
 
 impl NeonBlocks {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        sa: &[usize],
-        sb: &[usize],
-        dtype: DType,
-        left_shift: i32,
-        z_a: i32,
-        z_b: i32,
-        m_a: Multiplier,
-        m_b: Multiplier,
-        m_out: Multiplier,
-    ) -> Option<NeonBlocks> {
+    /// The blocks of an ADD of inputs shaped `sa` and `sb` with constants
+    /// `arith`. `None` where LiteRT's optimized kernel has no vector blocks:
+    /// SUB (`sign_b = −1`: its 8-bit kernels are the reference ones in every
+    /// LiteRT kernel set), XNNPACK's recipe, a broadcast outside the
+    /// five-fold pattern, an int16 broadcast, other dtypes.
+    pub fn new(sa: &[usize], sb: &[usize], dtype: DType, arith: &AddArith) -> Option<NeonBlocks> {
+        let AddArith::LeftShift { left_shift, z_a, z_b, m_a, m_b, m_out, sign_b: 1, .. } = *arith else { return None };
         let (y3, y4, n) = five_fold(sa, sb)?;
         let (elementwise, dtype_min, dtype_max) = match dtype {
             DType::I8 => ((16, BlockForm::FoldedShift), -128, 127),

@@ -203,8 +203,8 @@ fn neon_blocks_match_the_literal_model() {
                 let (sa, sb) = if round % 3 == 0 { (sb, sa) } else { (sa, sb) };
                 let draw = |seed: &mut u64, s: &[usize]| -> Vec<i32> { (0..s.iter().product::<usize>()).map(|_| dlo + (lcg(seed) % 256) as i32).collect() };
                 let (a, b) = (draw(&mut seed, sa), draw(&mut seed, sb));
-                let neon = NeonBlocks::new(sa, sb, dtype, 20, z[0], z[1], m[0], m[1], m[2]);
                 let arith = AddArith::LeftShift { left_shift: 20, z_a: z[0], z_b: z[1], m_a: m[0], m_b: m[1], m_out: m[2], rounding: Rounding::FixedPointDoubleRounding, sign_b: 1 };
+                let neon = NeonBlocks::new(sa, sb, dtype, &arith);
                 let p = Params { inputs: [0, 1], output: 2, broadcast: broadcast_of(sa, sb), activation: Activation::Relu, z_out: z[2], act_min: lo, act_max: dhi, output_dtype: dtype, arith, neon: neon.clone() };
                 let va = narrow(dtype, sa, a.clone());
                 let vb = narrow(dtype, sb, b.clone());

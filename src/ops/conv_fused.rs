@@ -46,6 +46,25 @@ use super::requant_lanes::LaneTable;
 use crate::model::DType;
 use crate::tensor::{Data, Value};
 
+/// `$body` for `$i` = 0, 1, … `$n − 1` (`$n` ≤ 8, a constant), written
+/// out: every index a constant, so arrays of vectors stay in registers.
+#[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+macro_rules! unroll {
+    ($n:expr, $i:ident => $body:block) => {
+        unroll!(@ $n, $i, $body, 0 1 2 3 4 5 6 7)
+    };
+    (@ $n:expr, $i:ident, $body:block, $($k:literal)*) => {
+        $(if $k < $n {
+            #[allow(clippy::identity_op)]
+            let $i = $k;
+            $body
+        })*
+    };
+}
+
+mod pairs;
+pub use pairs::Pairs;
+
 /// A requantization table in the fused kernel's form: the shared 16-lane
 /// constants ([`LaneTable`], padded to whole panels), built once in prepare.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,12 +178,15 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn gemm_requant(w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) {
         // The rule chosen once, outside every loop.
-        with_rule16!(&t.lanes, R => tiles::<R>(w, t, x, x_xor, rows, zsum, dst))
+        match t.signed {
+            true => with_rule16!(&t.lanes, R => tiles::<R, true>(w, t, x, x_xor, rows, zsum, dst)),
+            false => with_rule16!(&t.lanes, R => tiles::<R, false>(w, t, x, x_xor, rows, zsum, dst)),
+        }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tiles<F: Rule>(w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) {
+    unsafe fn tiles<F: Rule, const S: bool>(w: &PackedWeights, t: &FusedTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>, dst: &mut [u8]) {
         let (tr, tp) = tile_shape(w.panels);
         let mut p = 0;
         while p < w.panels {
@@ -175,7 +197,7 @@ mod x86 {
                 macro_rules! go {
                     ($($r:literal, $q:literal;)*) => {
                         match (nr, np) {
-                            $(($r, $q) => tile::<$r, $q, F>(w, t, x, x_xor, b, p, zsum, dst),)*
+                            $(($r, $q) => tile::<$r, $q, F, S>(w, t, x, x_xor, b, p, zsum, dst),)*
                             _ => unreachable!("tile_shape's tiles and their remainders"),
                         }
                     };
@@ -193,7 +215,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const R: usize, const P: usize, F: Rule>(
+    unsafe fn tile<const R: usize, const P: usize, F: Rule, const S: bool>(
         w: &PackedWeights,
         t: &FusedTable,
         x: &[u8],
@@ -257,42 +279,50 @@ mod x86 {
         let (lo, hi) = (_mm512_set1_epi32(l.act_min - l.z3), _mm512_set1_epi32(l.act_max - l.z3));
         // Panel by panel: its constants loaded once for the R rows, and only
         // one panel's live at a time (with the 4 × 4 accumulators, four
-        // panels' constants would not fit the registers).
-        for j in 0..P {
+        // panels' constants would not fit the registers). Unrolled by hand
+        // (`unroll!`): as a loop, LLVM kept the accumulators on the stack.
+        unroll!(P, j => {
             let k = F::load(l, (p0 + j) * PANEL);
-            for a in acc.iter_mut() {
-                a[j] = F::apply(l, &k, a[j], lo, hi);
-            }
-        }
+            unroll!(R, i => {
+                acc[i][j] = F::apply(l, &k, acc[i][j], lo, hi);
+            });
+        });
         // The row's P panels are contiguous bytes of the output: one store.
         let n = (P * PANEL).min(m - p0 * PANEL);
         let mask: __mmask64 = if n == 64 { !0 } else { (1u64 << n) - 1 };
-        for (i, a) in acc.iter().enumerate() {
+        let nc = narrow_consts(t);
+        unroll!(R, i => {
             let mut y = [_mm512_setzero_si512(); 4];
-            y[..P].copy_from_slice(a);
-            _mm512_mask_storeu_epi8(dst.as_mut_ptr().add((b0 + i) * m + p0 * PANEL) as *mut _, mask, narrow(t, y));
-        }
+            y[..P].copy_from_slice(&acc[i]);
+            _mm512_mask_storeu_epi8(dst.as_mut_ptr().add((b0 + i) * m + p0 * PANEL) as *mut _, mask, narrow::<S>(&nc, y));
+        });
     }
 
-    /// Four panels of `round(M·v)` to 64 bytes `clamp(q + Z3, act_min, act_max)`:
+    /// `Z3` as i16 lanes, the clamp bounds as byte lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn narrow_consts(t: &FusedTable) -> [__m512i; 3] {
+        let l = &t.lanes;
+        [_mm512_set1_epi16(l.z3 as i16), _mm512_set1_epi8(l.act_min as i8), _mm512_set1_epi8(l.act_max as i8)]
+    }
+
+    /// Four panels of `round(M·v)` to 64 bytes `clamp(q + Z3, act_min, act_max)`
+    /// (`S`: int8, else uint8; `c` from [`narrow_consts`]):
     /// `q` saturated to i16, `+ Z3` saturating (|Z3| ≤ 1024: a saturated `q`
     /// stays outside the byte range), to bytes saturating, then the clamp on
     /// bytes (the range lies in the output type). Each step keeps a value's
     /// side of the clamp, so the result is the exact clamp of `q + Z3`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn narrow(t: &FusedTable, y: [__m512i; 4]) -> __m512i {
-        let (z3, act_min, act_max) = (_mm512_set1_epi16(t.lanes.z3 as i16), t.lanes.act_min, t.lanes.act_max);
+    pub(super) unsafe fn narrow<const S: bool>(c: &[__m512i; 3], y: [__m512i; 4]) -> __m512i {
         // Within each 128-bit lane L: [y0 y1 | y2 y3] as i16 (4 lanes each), then bytes
         // [y0 y1 y2 y3] (4 each): dword 4L + p holds panel p's channels 4L..4L+3.
-        let a = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), z3);
-        let b = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), z3);
-        let v = if t.signed {
-            let v = _mm512_packs_epi16(a, b);
-            _mm512_min_epi8(_mm512_max_epi8(v, _mm512_set1_epi8(act_min as i8)), _mm512_set1_epi8(act_max as i8))
+        let a = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), c[0]);
+        let b = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), c[0]);
+        let v = if S {
+            _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(a, b), c[1]), c[2])
         } else {
-            let v = _mm512_packus_epi16(a, b);
-            _mm512_min_epu8(_mm512_max_epu8(v, _mm512_set1_epi8(act_min as u8 as i8)), _mm512_set1_epi8(act_max as u8 as i8))
+            _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(a, b), c[1]), c[2])
         };
         // Dword 4p + L ← dword 4L + p: the panels in order.
         _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), v)
@@ -300,7 +330,7 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn ld(v: &[i32], c: usize) -> __m512i {
+    pub(super) unsafe fn ld(v: &[i32], c: usize) -> __m512i {
         _mm512_loadu_si512(v.as_ptr().add(c) as *const _)
     }
 }
@@ -312,6 +342,30 @@ mod tests {
     use crate::ops::testkit::lcg;
     use crate::profile::{Multiplier, Rounding};
 
+    /// False (with a note) when the CPU cannot run the fused kernels.
+    pub(super) fn vnni() -> bool {
+        let ok = runs_on(KernelPath::Avx512Vnni);
+        if !ok {
+            eprintln!("AVX-512 VNNI not available: nothing to compare");
+        }
+        ok
+    }
+
+    /// The bytes a fused kernel must store: the scalar gemm of `rows` patch
+    /// rows of `x` (read as `byte ^ x_xor`), minus the zero-point sums, then
+    /// [`RequantTable::apply_scalar`].
+    pub(super) fn definition(w: &PackedWeights, table: &RequantTable, x: &[u8], x_xor: u8, rows: usize, zsum: Option<&[i32]>) -> Vec<u8> {
+        let mut acc = vec![0; rows * w.rows];
+        gemm::matmul_xor(KernelPath::Scalar, w, x, x_xor, rows, &mut acc, &mut Scratch::default());
+        if let Some(zsum) = zsum {
+            for (row, z) in acc.chunks_exact_mut(w.rows).zip(zsum) {
+                row.iter_mut().for_each(|a| *a = a.wrapping_sub(*z));
+            }
+        }
+        table.apply_scalar(&mut acc);
+        acc.iter().map(|&v| v as u8).collect()
+    }
+
     /// The fused kernel against the definition: the scalar gemm, the
     /// zero-point sums, [`RequantTable::apply_scalar`], then the bytes. Edge
     /// multipliers (powers of two: ties; > 1: a left shift; tiny), offsets
@@ -319,8 +373,7 @@ mod tests {
     /// shape and remainder (rows 1..=15; 1..=9 panels, the last one partial or whole).
     #[test]
     fn fused_gemm_requant_equals_the_definition() {
-        if !runs_on(KernelPath::Avx512Vnni) {
-            eprintln!("AVX-512 VNNI not available: nothing to compare");
+        if !vnni() {
             return;
         }
         let mut seed = 5u64;
@@ -352,13 +405,7 @@ mod tests {
                         for x_xor in [0u8, 0x80] {
                             let z2 = if x_xor == 0 { 3 } else { 0 };
                             let zsum: Vec<i32> = x.chunks_exact(stride).map(|r| z2 * r.iter().map(|&v| (v ^ x_xor) as i32).sum::<i32>()).collect();
-                            let mut acc = vec![0; batch * rows];
-                            gemm::matmul_xor(KernelPath::Scalar, &w, &x, x_xor, batch, &mut acc, &mut Scratch::default());
-                            for (row, z) in acc.chunks_exact_mut(rows).zip(&zsum) {
-                                row.iter_mut().for_each(|a| *a = a.wrapping_sub(*z));
-                            }
-                            table.apply_scalar(&mut acc);
-                            let want: Vec<u8> = acc.iter().map(|&v| v as u8).collect();
+                            let want = definition(&w, &table, &x, x_xor, batch, Some(&zsum));
                             let mut got = vec![0xAA; batch * rows];
                             assert!(gemm_requant(KernelPath::Avx512Vnni, &w, &fused, &x, x_xor, batch, (z2 != 0).then_some(&zsum[..]), &mut got));
                             assert_eq!(got, want, "{rounding:?} rows {rows} cols {cols} batch {batch} signed {signed} xor {x_xor}");
@@ -373,6 +420,64 @@ mod tests {
         assert!(one_floor > 50, "the one-floor form ran {one_floor} times");
         // Not a test of saturation only: most of both output ranges is reached.
         assert!(seen.len() > 400, "{} distinct outputs", seen.len());
+    }
+
+    /// Outputs on exact ties of the final rounding, where the double
+    /// rounding (away from zero) and ties up part: small products (inputs
+    /// and weights in ±6, offsets that cancel the flip of the inputs' top
+    /// bit) and multipliers `2^−k` and `0.75·2^−k` (`M0` = 2^30 and 3·2^29,
+    /// so `x·M0 + 2^30` is often a multiple of `2^(30+r)`), accumulators of
+    /// both signs. Every table takes the one-floor form; a change of its
+    /// sign term (`−2^31·[x < 0]`) fails here.
+    #[test]
+    fn fused_gemm_requant_is_exact_on_ties_of_both_signs() {
+        if !vnni() {
+            return;
+        }
+        let mut seed = 23u64;
+        let reals = [0.25, 0.125, 0.0625, 2f64.powi(-5), 0.75 * 0.25, 0.75 * 0.125, 0.75 * 2f64.powi(-6)];
+        let (mut ties_neg, mut ties_pos) = (0, 0);
+        for &(rows, cols) in &[(8, 8), (48, 8), (24, 16), (16, 48), (40, 12)] {
+            let w8: Vec<i8> = (0..rows * cols).map(|_| (lcg(&mut seed) % 13) as i8 - 6).collect();
+            let w = PackedWeights::pack(rows, cols, &w8);
+            let stride = w.padded_cols();
+            // The gemm reads xu = byte ^ 0x80 = s + 128 for the signed byte s: an offset of
+            // −128·Σ_k w8 leaves Σ s·w8, plus a small shift.
+            let offsets: Vec<i32> = (0..rows).map(|c| -128 * w8[c * cols..(c + 1) * cols].iter().map(|&v| v as i32).sum::<i32>() + (c as i32 % 5) - 2).collect();
+            let mults: Vec<Multiplier> = (0..rows).map(|c| Multiplier::from_ratio(reals[c % reals.len()] as f32, 1.0)).collect();
+            for batch in [1, 2, 5, 16, 37] {
+                let x: Vec<u8> = (0..batch * stride).map(|_| ((lcg(&mut seed) % 13) as i8 - 6) as u8).collect();
+                let mut acc = vec![0; batch * rows];
+                gemm::matmul_xor(KernelPath::Scalar, &w, &x, 0x80, batch, &mut acc, &mut Scratch::default());
+                for (i, a) in acc.iter().enumerate() {
+                    let c = i % rows;
+                    let (v, m) = (a.wrapping_add(offsets[c]) as i64, &mults[c]);
+                    let r = -m.shift;
+                    let y = (v * m.m0 as i64 + (1 << 30)) >> 31;
+                    if y.rem_euclid(1 << r) == 1 << (r - 1) {
+                        if y < 0 {
+                            ties_neg += 1;
+                        } else {
+                            ties_pos += 1;
+                        }
+                    }
+                }
+                for rounding in Rounding::ALL {
+                    for (dtype, z3, lo, hi) in [(DType::I8, 3, -128, 127), (DType::U8, 128, 0, 255)] {
+                        let table = RequantTable::new(rounding, &mults, z3, lo, hi).with_offsets(&offsets);
+                        let fused = FusedTable::new(&table, dtype).expect("a byte range");
+                        if matches!(rounding, Rounding::FixedPointDoubleRounding | Rounding::FixedPointTiesUp) {
+                            assert!(fused.lanes.one_floor, "every shift is right: the one-floor form");
+                        }
+                        let want = definition(&w, &table, &x, 0x80, batch, None);
+                        let mut got = vec![0xAA; batch * rows];
+                        assert!(gemm_requant(KernelPath::Avx512Vnni, &w, &fused, &x, 0x80, batch, None, &mut got));
+                        assert_eq!(got, want, "{rounding:?} rows {rows} cols {cols} batch {batch} {dtype:?}");
+                    }
+                }
+            }
+        }
+        assert!(ties_neg > 300 && ties_pos > 300, "ties: {ties_neg} negative, {ties_pos} positive");
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct ConvPacked {
     /// The same, for the gemm with fused requantization ([`conv_fused`]);
     /// `None` where that kernel cannot hold it exactly.
     pub fused: Option<FusedTable>,
+    /// conv (issue 16): for 8 output channels, the fused kernel on two patch rows per vector.
+    pub pairs: Option<conv_fused::Pairs>,
     /// The direct form for few input channels, taken instead of the gemm ([`super::conv_direct`]).
     pub direct: Option<super::conv_direct::DirectConv>,
 }
@@ -83,8 +85,9 @@ impl ConvPacked {
         let fold = weights.fold_zero_points(bias, zu as i32, |_| z2p);
         let requant = RequantTable::from_conv(r).with_offsets(&fold);
         let fused = FusedTable::new(&requant, r.output_dtype);
+        let pairs = fused.as_ref().and_then(|_| conv_fused::Pairs::new(&weights, &requant, r.output_dtype));
         let direct = super::conv_direct::DirectConv::new(g, input_dtype, r, centered);
-        Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold, requant, fused, direct })
+        Some(ConvPacked { weights, x_off, w_off, zu, z2: z2p, fold, requant, fused, pairs, direct })
     }
 }
 
@@ -245,7 +248,10 @@ impl Params {
                 &s.dots[..n]
             });
             let dst = conv_fused::out_bytes(out, self.requant.output_dtype, n * m).expect("a fused table has an 8-bit output");
-            let done = conv_fused::gemm_requant(path, &pk.weights, ft, patches, x_xor, n, zsum, dst);
+            let done = match &pk.pairs {
+                Some(p) => p.gemm_requant(path, patches, x_xor, n, zsum, dst),
+                None => conv_fused::gemm_requant(path, &pk.weights, ft, patches, x_xor, n, zsum, dst),
+            };
             debug_assert!(done, "runs_on checked the path");
             return Ok(());
         }
@@ -322,6 +328,8 @@ mod tests {
                     ((9, 9, 4), 16, (3, 2), (1, 2), (2, 1)),
                     ((7, 10, 5), 8, (2, 3), (2, 1), (2, 3)),
                     ((6, 6, 16), 32, (1, 1), (1, 1), (1, 1)),
+                    // 8 output channels (two rows per vector), an odd number of positions.
+                    ((5, 3, 16), 8, (1, 1), (1, 1), (1, 1)),
                     // 1×1: the input as the patch matrix (in_c a multiple of 4), a tail
                     // quad (im2col), strided (a gather), a lone quad, a partial panel.
                     ((5, 4, 8), 24, (1, 1), (1, 1), (1, 1)),

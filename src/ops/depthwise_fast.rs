@@ -352,7 +352,14 @@ impl Packed {
     /// layers in one `vpdpwssd`) measured 2–5 % slower per model on the Zen
     /// 4 this was tuned on (Zen 4 runs 512-bit integer ops as two 256-bit
     /// halves; the requantization, about half of the work, is 256-bit either
-    /// way; a 16-lane requantization in the VNNI kernel measured no faster).
+    /// way; in the VNNI kernel, two accumulators joined into one `zmm` and
+    /// requantized by the shared 16-lane one-floor rule of
+    /// [`requant_lanes`](super::requant_lanes) measured 3–16 % slower per
+    /// MobileNetV2 / EfficientNet layer than two [`requantize8`](super::requant::requantize8)
+    /// calls, so it keeps `requantize8`; a kernel that builds each input
+    /// row's tap windows once and runs an output row as one vector measured
+    /// 0.94–0.96× on 8×8 and 16×16 maps but 1.3–1.8× on 1×1, 2×2 and 5×5
+    /// layers, and was not kept).
     /// The tests force every path.
     fn image(&self, path: KernelPath, g: &Geometry, x: &[u8], out: &mut [u8], acc: &mut Vec<i32>, flipped: &mut Vec<u8>) {
         #[cfg(all(target_arch = "x86_64", quantlens_avx512))]

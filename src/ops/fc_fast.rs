@@ -107,13 +107,28 @@ mod vnni {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn matmul_requant(w: &PackedWeights, t: &LaneTable, xu: &[u8], batch: usize, dst: &mut [u8]) {
         let o = dst.as_mut_ptr();
-        with_rule16!(t, F => rows(w, xu, batch, |b| Bytes::<F> { o: o.add(b * w.rows), rows: w.rows, t, rule: std::marker::PhantomData }))
+        if let Some(h) = HalfAway::new(o, w.rows, t) {
+            // The check once per call, not per block of rows.
+            return match h.saturating() {
+                true => rows(w, xu, batch, |b| h.at::<true>(o.add(b * w.rows))),
+                false => rows(w, xu, batch, |b| h.at::<false>(o.add(b * w.rows))),
+            };
+        }
+        with_rule16!(t, F => rows(w, xu, batch, |b| Bytes::<F>::new(o.add(b * w.rows), w.rows, t)))
     }
 
     /// fc (issue 16): [`super::gemv_xor`] with the requantization in the stores.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn gemv_xor_requant(w: &PackedWeights, t: &LaneTable, x: &[u8], x_xor: u8, dst: &mut [u8]) {
-        with_rule16!(t, F => panels::<1, 4, 2, 4, true, _>(w, x.as_ptr(), i32::from_ne_bytes([x_xor; 4]), &Bytes::<F> { o: dst.as_mut_ptr(), rows: w.rows, t, rule: std::marker::PhantomData }))
+        let xor4 = i32::from_ne_bytes([x_xor; 4]);
+        let o = dst.as_mut_ptr();
+        if let Some(h) = HalfAway::new(o, w.rows, t) {
+            return match h.saturating() {
+                true => panels::<1, 4, 2, 4, true, _>(w, x.as_ptr(), xor4, &h.at::<true>(o)),
+                false => panels::<1, 4, 2, 4, true, _>(w, x.as_ptr(), xor4, &h.at::<false>(o)),
+            };
+        }
+        with_rule16!(t, F => panels::<1, 4, 2, 4, true, _>(w, x.as_ptr(), xor4, &Bytes::<F>::new(dst.as_mut_ptr(), w.rows, t)))
     }
 
     /// Every sample, [`ROWS`] at a time, into the store `out(first sample)`.
@@ -164,11 +179,12 @@ mod vnni {
 
     /// Where a tile's sums go: row `r` (of the tile), channels `c0..c0 + 16`
     /// (valid lanes in `mask`).
-    pub(super) trait Store {
+    pub(super) trait Store: Copy {
         unsafe fn store(&self, r: usize, c0: usize, mask: __mmask16, a: __m512i);
     }
 
     /// The i32 sums, rows of `rows` at `o`.
+    #[derive(Clone, Copy)]
     pub(super) struct Sums {
         pub o: *mut i32,
         pub rows: usize,
@@ -183,12 +199,35 @@ mod vnni {
     }
 
     /// fc (issue 16): the sums requantized in registers by the shared 16-lane
-    /// rule `F` (offset, rounding, + Z3, clamp), stored as bytes.
+    /// rule `F` (offset, rounding, + Z3, clamp), stored as bytes. The
+    /// constants are vectors made once per call ([`Bytes::new`]) and the store
+    /// is a copy local to each tile, so they stay in registers across a
+    /// tile's stores.
     pub(super) struct Bytes<'a, F> {
-        pub o: *mut u8,
-        pub rows: usize,
-        pub t: &'a LaneTable,
-        pub rule: std::marker::PhantomData<F>,
+        o: *mut u8,
+        rows: usize,
+        t: &'a LaneTable,
+        lo: __m512i,
+        hi: __m512i,
+        z3: __m512i,
+        rule: std::marker::PhantomData<F>,
+    }
+
+    // By hand: a derive would ask `F: Copy` of the rule marker.
+    impl<F> Clone for Bytes<'_, F> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<F> Copy for Bytes<'_, F> {}
+
+    impl<'a, F> Bytes<'a, F> {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn new(o: *mut u8, rows: usize, t: &'a LaneTable) -> Self {
+            let (lo, hi, z3) = (_mm512_set1_epi32(t.act_min - t.z3), _mm512_set1_epi32(t.act_max - t.z3), _mm512_set1_epi32(t.z3));
+            Bytes { o, rows, t, lo, hi, z3, rule: std::marker::PhantomData }
+        }
     }
 
     impl<F: Rule> Store for Bytes<'_, F> {
@@ -196,12 +235,97 @@ mod vnni {
         #[target_feature(enable = "avx512f,avx512bw")]
         unsafe fn store(&self, r: usize, c0: usize, mask: __mmask16, a: __m512i) {
             let t = self.t;
-            let (lo, hi) = (_mm512_set1_epi32(t.act_min - t.z3), _mm512_set1_epi32(t.act_max - t.z3));
             let v = _mm512_add_epi32(a, _mm512_loadu_si512(t.offset.as_ptr().add(c0) as *const _));
-            let q = F::apply(t, &F::load(t, c0), v, lo, hi);
-            let y = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), _mm512_set1_epi32(t.z3));
-            // vpmovdb to memory, masked (truncation: y lies in the 8-bit type).
-            _mm512_mask_cvtepi32_storeu_epi8(self.o.add(r * self.rows + c0) as *mut i8, mask, y)
+            let q = F::apply(t, &F::load(t, c0), v, self.lo, self.hi);
+            let y = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, self.lo), self.hi), self.z3);
+            // vpmovdb: truncation (y lies in the 8-bit type).
+            bytes_out(self.o.add(r * self.rows + c0), mask, _mm512_cvtepi32_epi8(y))
+        }
+    }
+
+    /// fc (issue 16): tflite-ref's rule (`round(double(v)·M)` ties away from
+    /// zero, [`crate::profile::Rounding::DoubleHalfAway`]) when every `|M| ≤ 1/2`,
+    /// in fewer operations than the shared rule, which must also serve larger
+    /// multipliers. Why each step is exact:
+    ///
+    /// * `|v| ≤ 2^31`, so `|v·M| ≤ 2^30` and `s = v·M + copysign(1/2 − 2⁻⁵⁴, v·M)`
+    ///   (the shared rule's tie recipe) truncates into an i32 without overflow:
+    ///   `vcvttpd2dq` (truncation) is the rounding itself, no `roundscale`;
+    /// * truncation is monotonic and fixes integers, so clamping its result to
+    ///   the integer bounds `[min − Z3, max − Z3]` equals clamping first: the
+    ///   clamp is done once, on 16 i32 lanes, instead of on two halves of doubles;
+    /// * with `SAT` (int8 output clamped to all of `[−128, 127]`, as a fused
+    ///   RELU with `Z3 = −128` or no activation is), the clamp is the signed
+    ///   saturation of the narrowing itself (`vpmovsdb`): `|q + Z3| < 2^31`.
+    pub(super) struct HalfAway<'a, const SAT: bool = false> {
+        /// The destination and the clamp constants (its rule unused).
+        b: Bytes<'a, ()>,
+    }
+
+    impl<const SAT: bool> Clone for HalfAway<'_, SAT> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<const SAT: bool> Copy for HalfAway<'_, SAT> {}
+
+    impl<'a> HalfAway<'a> {
+        /// `None` unless the table is tflite-ref's rule with every `|M| ≤ 1/2`.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn new(o: *mut u8, rows: usize, t: &'a LaneTable) -> Option<Self> {
+            // (A max-reduction, which vectorises: this runs once per call.)
+            if t.rounding != crate::profile::Rounding::DoubleHalfAway || t.real.iter().fold(0f64, |a, m| a.max(m.abs())) > 0.5 {
+                return None;
+            }
+            Some(HalfAway { b: Bytes::new(o, rows, t) })
+        }
+
+        /// The output clamp is all of int8 (`SAT` applies).
+        pub(super) fn saturating(&self) -> bool {
+            (self.b.t.act_min, self.b.t.act_max) == (-128, 127)
+        }
+
+        /// This store writing at `o`, with or without `SAT`.
+        pub(super) fn at<const SAT: bool>(&self, o: *mut u8) -> HalfAway<'a, SAT> {
+            HalfAway { b: Bytes { o, ..self.b } }
+        }
+    }
+
+    impl<const SAT: bool> Store for HalfAway<'_, SAT> {
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn store(&self, r: usize, c0: usize, mask: __mmask16, a: __m512i) {
+            let b = &self.b;
+            let t = b.t;
+            let v = _mm512_add_epi32(a, _mm512_loadu_si512(t.offset.as_ptr().add(c0) as *const _));
+            let (sign, h) = (_mm512_set1_epi64(i64::MIN), _mm512_castpd_si512(_mm512_set1_pd(0.49999999999999994)));
+            let half = |x: __m256i, m: *const f64| {
+                let p = _mm512_mul_pd(_mm512_cvtepi32_pd(x), _mm512_loadu_pd(m));
+                // (p & sign bit) | h: copysign(h, p) as one ternary op (truth table 0xEA).
+                let h = _mm512_castsi512_pd(_mm512_ternarylogic_epi64::<0xEA>(_mm512_castpd_si512(p), sign, h));
+                _mm512_cvttpd_epi32(_mm512_add_pd(p, h))
+            };
+            let m = t.real.as_ptr().add(c0);
+            let q = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(half(_mm512_castsi512_si256(v), m)), half(_mm512_extracti64x4_epi64::<1>(v), m.add(8)));
+            let o = b.o.add(r * b.rows + c0);
+            if SAT {
+                return bytes_out(o, mask, _mm512_cvtsepi32_epi8(_mm512_add_epi32(q, b.z3)));
+            }
+            let y = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, b.lo), b.hi), b.z3);
+            bytes_out(o, mask, _mm512_cvtepi32_epi8(y))
+        }
+    }
+
+    /// The 16 bytes `b` (narrowed in a register: a masked `vpmovdb` to memory
+    /// measured ≈ 2× slower on Zen 4) at `o`, the lanes of `mask` only.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn bytes_out(o: *mut u8, mask: __mmask16, b: __m128i) {
+        if mask == !0 {
+            _mm_storeu_si128(o as *mut __m128i, b)
+        } else {
+            _mm512_mask_storeu_epi8(o as *mut i8, mask as __mmask64, _mm512_castsi128_si512(b))
         }
     }
 
@@ -211,6 +335,7 @@ mod vnni {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[inline]
     unsafe fn tile<const R: usize, const NP: usize, const KS: usize, const XOR: bool, S: Store>(w: &PackedWeights, x: *const u8, xor4: i32, p0: usize, o: &S) {
+        let o = *o; // a local copy: its constants stay in registers across the stores
         let quads = w.quads;
         let stride = w.padded_cols();
         // Panel p0 + j, quad q is the 64-byte block at wp + (j·quads + q)·64.
@@ -261,7 +386,19 @@ mod vnni {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DType;
+    use crate::ops::requant::RequantTable;
     use crate::ops::testkit::lcg;
+    use crate::profile::{Multiplier, Rounding};
+
+    /// The fused stores exist only on AVX-512 VNNI: say so when the CPU lacks it.
+    fn no_vnni() -> bool {
+        let no = !crate::ops::conv_fused::runs_on(KernelPath::Avx512Vnni);
+        if no {
+            eprintln!("AVX-512 VNNI not available: nothing to compare");
+        }
+        no
+    }
 
     /// Every available path, every batch 1..=19 (each tile shape and the
     /// row tails), shapes with partial panels and odd inputs, weights using
@@ -314,17 +451,38 @@ mod tests {
         }
     }
 
+    /// The fused stores of `batch` rows `xu` (and, for one row, the same row
+    /// given as int8 bytes) equal `dots` requantized by `table`'s scalar definition.
+    fn fused_equals_scalar(
+        table: &RequantTable,
+        fused: &crate::ops::conv_fused::FusedTable,
+        pw: &PackedWeights,
+        xu: &[u8],
+        dots: &[i32],
+        batch: usize,
+        what: &str,
+    ) {
+        let mut want = dots.to_vec();
+        table.apply_scalar(&mut want);
+        let want: Vec<u8> = want.iter().map(|&v| v as u8).collect();
+        let mut got = vec![0xAA; dots.len()];
+        assert!(matmul_requant(KernelPath::Avx512Vnni, pw, fused, xu, None, batch, &mut got));
+        assert_eq!(got, want, "{what}");
+        if batch == 1 {
+            let xs: Vec<u8> = xu.iter().map(|&v| v ^ 0x80).collect();
+            let mut got = vec![0xAA; dots.len()];
+            assert!(matmul_requant(KernelPath::Avx512Vnni, pw, fused, &xs, Some(0x80), 1, &mut got));
+            assert_eq!(got, want, "{what} gemv");
+        }
+    }
+
     /// fc (issue 16): the sums requantized in the kernels' stores equal the
     /// definition (the scalar product, then [`RequantTable::apply_scalar`])
     /// for every rounding (each one-floor and two-step form), both 8-bit
     /// outputs, every batch tile and row tail, and the one-sample flipped input.
     #[test]
     fn fused_requantization_equals_the_definition() {
-        use crate::model::DType;
-        use crate::ops::requant::RequantTable;
-        use crate::profile::{Multiplier, Rounding};
-        if !crate::ops::conv_fused::runs_on(KernelPath::Avx512Vnni) {
-            eprintln!("AVX-512 VNNI not available: nothing to compare");
+        if no_vnni() {
             return;
         }
         let mut seed = 7u64;
@@ -352,19 +510,8 @@ mod tests {
                         let table = RequantTable::new(rounding, &mults, z3, lo, hi).with_offsets(&offsets);
                         let fused = crate::ops::conv_fused::FusedTable::new(&table, dtype).expect("a byte range");
                         one_floor += fused.lanes().one_floor as usize;
-                        let mut want = dots.clone();
-                        table.apply_scalar(&mut want);
-                        let want: Vec<u8> = want.iter().map(|&v| v as u8).collect();
-                        let mut got = vec![0xAA; batch * rows];
-                        assert!(matmul_requant(KernelPath::Avx512Vnni, &pw, &fused, &xu, None, batch, &mut got));
-                        assert_eq!(got, want, "{rounding:?} {dtype} rows {rows} cols {cols} batch {batch}");
-                        if batch == 1 {
-                            let xs: Vec<u8> = xu.iter().map(|&v| v ^ 0x80).collect();
-                            let mut got = vec![0xAA; rows];
-                            assert!(matmul_requant(KernelPath::Avx512Vnni, &pw, &fused, &xs, Some(0x80), 1, &mut got));
-                            assert_eq!(got, want, "{rounding:?} {dtype} gemv rows {rows} cols {cols}");
-                        }
-                        assert!(!matmul_requant(KernelPath::Avx2, &pw, &fused, &xu, None, batch, &mut got));
+                        fused_equals_scalar(&table, &fused, &pw, &xu, &dots, batch, &format!("{rounding:?} {dtype} rows {rows} cols {cols} batch {batch}"));
+                        assert!(!matmul_requant(KernelPath::Avx2, &pw, &fused, &xu, None, batch, &mut vec![0; batch * rows]));
                         checked += 1;
                     }
                 }
@@ -372,6 +519,45 @@ mod tests {
         }
         assert_eq!(checked, 6 * 9 * 5 * 2);
         assert!(one_floor > 20, "{one_floor}");
+    }
+
+    /// fc (issue 16): tflite-ref's rule in the stores ([`vnni::HalfAway`] when
+    /// every `|M| ≤ 1/2`, the shared rule otherwise) on exact ties: `M` a
+    /// power of two, so `v·M` lands on `k + 1/2` for many `v`; `M = 1/2` with
+    /// sums at the ends of i32 (offsets `i32::MAX`, `i32::MIN`); `M` just
+    /// above 1/2; odd channel counts, every row tail.
+    #[test]
+    fn half_away_stores_equal_the_definition_on_ties() {
+        if no_vnni() {
+            return;
+        }
+        let mut seed = 3u64;
+        for &(rows, cols) in &[(19, 3), (33, 8), (5, 17)] {
+            let w8: Vec<i8> = (0..rows * cols).map(|i| if i % 7 == 0 { -128 } else { (lcg(&mut seed) as i8) >> 4 }).collect();
+            let pw = PackedWeights::pack(rows, cols, &w8);
+            let stride = pw.padded_cols();
+            for batch in 1..=10 {
+                let xu: Vec<u8> = (0..batch * stride).map(|i| if i % stride < cols { (lcg(&mut seed) as u8) >> 3 } else { 0 }).collect();
+                let mut dots = vec![0; batch * rows];
+                matmul(KernelPath::Scalar, &pw, &xu, batch, &mut dots, &mut gemm::Scratch::default());
+                for (set, reals) in [(0, &[0.5, 0.25, 0.125, 2f64.powi(-9), 2f64.powi(-20)][..]), (1, &[0.5, 0.5000001, 2.0, 0.25][..])] {
+                    let mults: Vec<Multiplier> = (0..rows).map(|c| Multiplier::from_ratio(reals[c % reals.len()] as f32, 1.0)).collect();
+                    let offsets: Vec<i32> = (0..rows)
+                        .map(|c| match c % 4 {
+                            0 => i32::MAX - (c as i32 & 1),
+                            1 => i32::MIN + (c as i32 & 3),
+                            _ => 1 - 2 * (lcg(&mut seed) as i32 & 0x3ff),
+                        })
+                        .collect();
+                    for (dtype, z3, lo, hi) in [(DType::I8, -128, -128, 127), (DType::I8, 5, -100, 127), (DType::U8, 128, 0, 255)] {
+                        let table = RequantTable::new(Rounding::DoubleHalfAway, &mults, z3, lo, hi).with_offsets(&offsets);
+                        let fused = crate::ops::conv_fused::FusedTable::new(&table, dtype).expect("a byte range");
+                        assert_eq!(fused.lanes().real.iter().all(|m| m.abs() <= 0.5), set == 0, "the set picks the store");
+                        fused_equals_scalar(&table, &fused, &pw, &xu, &dots, batch, &format!("set {set} {dtype} rows {rows} cols {cols} batch {batch}"));
+                    }
+                }
+            }
+        }
     }
 
     /// The accumulators wrap like the runtimes' int32 sums: 255 · 127 per

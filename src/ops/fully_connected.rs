@@ -432,8 +432,6 @@ impl Params {
             (Data::U8(x), 0) => (&x[..], 0),
             _ => return Err(EngineError::BadInput(format!("tensor {} is {}, expected {}", self.input, input.dtype(), q.input_dtype))),
         };
-        s.dots.clear();
-        s.dots.resize(rows * self.out_features, 0);
         // fc (issue 16): on AVX-512 VNNI the requantization in the kernel's stores.
         let fused = pk.fused.as_ref().filter(|_| !pk.has_z2 && super::conv_fused::runs_on(path));
         if rows == 1 && n == stride && !pk.has_z2 {
@@ -443,16 +441,22 @@ impl Params {
                 debug_assert!(done, "runs_on checked the path");
                 return Ok(());
             }
+            s.dots.clear();
+            s.dots.resize(self.out_features, 0);
             super::fc_fast::gemv_xor(path, &pk.weights, raw, x_xor, &mut s.dots, &mut s.gemm);
             pk.requant.apply_into(path, &mut s.dots, q.output_dtype, out);
             return Ok(());
         }
-        // xu = x + x_off, zero-padded to the kernel's stride.
+        // xu = x + x_off, zero-padded to the kernel's stride (no padding: one pass).
         s.xu.clear();
-        s.xu.resize(rows * stride, 0);
-        for (dst, src) in s.xu.chunks_exact_mut(stride).zip(raw.chunks_exact(n)) {
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = v ^ x_xor;
+        if n == stride {
+            s.xu.extend(raw.iter().map(|&v| v ^ x_xor));
+        } else {
+            s.xu.resize(rows * stride, 0);
+            for (dst, src) in s.xu.chunks_exact_mut(stride).zip(raw.chunks_exact(n)) {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = v ^ x_xor;
+                }
             }
         }
         if let Some(ft) = fused {
@@ -461,6 +465,8 @@ impl Params {
             debug_assert!(done, "runs_on checked the path");
             return Ok(());
         }
+        s.dots.clear();
+        s.dots.resize(rows * self.out_features, 0);
         s.sums.clear();
         if pk.has_z2 {
             s.sums.extend(s.xu.chunks_exact(stride).map(|r| r.iter().map(|&v| v as i32).sum::<i32>()));

@@ -54,6 +54,12 @@ pub struct RequantTable {
     has_left: bool,
     /// conv (issue 16): the constants of the shared 16-lane form (the AVX-512 loop).
     lanes: super::requant_lanes::LaneTable,
+    /// direct (issue 16): the nudges of the 8-lane one-floor form, when
+    /// `lanes.one_floor`: per block of 8 channels `c..c + 8`, 16 i64s —
+    /// `2^30 + 2^(30+r)` of the even channels `c, c+2, c+4, c+6`, of the odd
+    /// ones, then both again minus `2^31` (the double rounding's `t < 0`
+    /// term; the same for ties up, which has none). Empty otherwise.
+    floor8: Vec<i64>,
 }
 
 impl RequantTable {
@@ -89,8 +95,10 @@ impl RequantTable {
             vectorisable: false,
             has_left: multipliers.iter().any(|m| m.shift > 0),
             lanes: super::requant_lanes::LaneTable::new(rounding, multipliers, &vec![0; channels], z3, act_min, act_max),
+            floor8: Vec::new(),
         }
         .with_vectorisable()
+        .with_floor8()
     }
 
     /// The table of a convolution's [`Requant`](super::conv::Requant)
@@ -113,6 +121,25 @@ impl RequantTable {
     /// The offset of channel `c`.
     pub fn offset(&self, c: usize) -> i32 {
         self.offset[c]
+    }
+
+    /// `floor8` (see the field) when the one-floor form applies.
+    fn with_floor8(mut self) -> RequantTable {
+        if !self.lanes.one_floor {
+            return self;
+        }
+        let signed = self.rounding == Rounding::FixedPointDoubleRounding;
+        let nudge = |c: usize| self.multipliers.get(c).map_or(0, |m| (1i64 << 30) + (1i64 << (30 + (-m.shift).clamp(0, 31))));
+        let padded = self.offset.len();
+        self.floor8 = (0..padded / 8)
+            .flat_map(|b| {
+                let half = |odd: usize| (0..4).map(move |i| 8 * b + 2 * i + odd);
+                let pos: Vec<i64> = half(0).chain(half(1)).map(nudge).collect();
+                let neg: Vec<i64> = pos.iter().map(|n| n - if signed { 1i64 << 31 } else { 0 }).collect();
+                pos.into_iter().chain(neg)
+            })
+            .collect();
+        self
     }
 
     fn with_vectorisable(mut self) -> RequantTable {
@@ -297,6 +324,9 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn double_rounding(t: &RequantTable, c: usize, acc: __m256i) -> __m256i {
+        if t.lanes.one_floor {
+            return clamp_add(t, one_floor::<true>(t, c, acc));
+        }
         let h = srdhm(t, c, acc);
         clamp_add(t, rounding_divide_by_pot(h, _mm256_loadu_si256(t.right.as_ptr().add(c) as *const __m256i)))
     }
@@ -304,6 +334,9 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn ties_up(t: &RequantTable, c: usize, acc: __m256i) -> __m256i {
+        if t.lanes.one_floor {
+            return clamp_add(t, one_floor::<false>(t, c, acc));
+        }
         let h = srdhm(t, c, acc);
         clamp_add(t, shift_ties_up(h, _mm256_loadu_si256(t.right.as_ptr().add(c) as *const __m256i)))
     }
@@ -379,6 +412,39 @@ mod x86 {
         _mm256_blendv_epi8(q, hi, _mm256_cmpgt_epi64(q, hi))
     }
 
+    /// direct (issue 16): the double rounding (`SIGNED`) or ties up as one
+    /// floor division, `⌊hi32(t + C) / 2^(r−1)⌋` with `t = acc·M0` exact in
+    /// 64 bits and `C = 2^30 + 2^(30+r) − 2^31·[t < 0]` (the proof is in
+    /// [`requant_lanes`](crate::ops::requant_lanes)'s docs; the table takes
+    /// this form only when every channel has `r ≥ 1`, hence `left = 0`, and
+    /// for the double rounding `M0 ≥ 2^30`). Per 8 lanes: two `vpmuldq`
+    /// (even lanes; odd lanes shifted down, against `M0` of the odd channels
+    /// stored in the even slots), the nudges chosen by the product's sign
+    /// (`vblendvpd` reads bit 63 of each qword: one instruction for the sign
+    /// term), two 64-bit adds, the high dwords joined (a shift and a blend),
+    /// one `vpsravd` — 10 operations where the two-step form takes 19.
+    /// `c` is a multiple of 8 (the nudges are stored per block of 8).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn one_floor<const SIGNED: bool>(t: &RequantTable, c: usize, x: __m256i) -> __m256i {
+        debug_assert!(c % 8 == 0 && t.floor8.len() >= 2 * c + 16);
+        let l = &t.lanes;
+        let ld = |v: &[i32]| _mm256_loadu_si256(v.as_ptr().add(c) as *const __m256i);
+        let k = t.floor8.as_ptr().add(2 * c) as *const __m256i;
+        let te = _mm256_mul_epi32(x, ld(&l.m0));
+        let to = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), ld(&l.m0_swapped));
+        let (ne, no) = if SIGNED {
+            let pick = |pos: __m256i, neg: __m256i, t: __m256i| _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(pos), _mm256_castsi256_pd(neg), _mm256_castsi256_pd(t)));
+            (pick(_mm256_loadu_si256(k), _mm256_loadu_si256(k.add(2)), te), pick(_mm256_loadu_si256(k.add(1)), _mm256_loadu_si256(k.add(3)), to))
+        } else {
+            (_mm256_loadu_si256(k), _mm256_loadu_si256(k.add(1)))
+        };
+        let (ve, vo) = (_mm256_add_epi64(te, ne), _mm256_add_epi64(to, no));
+        // Even lanes ← the high dword of ve, odd lanes ← the high dword of vo.
+        let hi = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(ve), vo);
+        _mm256_srav_epi32(hi, ld(&l.floor_shift))
+    }
+
     /// `SRDHM(acc · 2^left, M0)` (M0 ≠ i32::MIN).
     ///
     /// gemmlowp's nudge is `2^30` for `ab ≥ 0` and `1 − 2^30` below; division
@@ -451,6 +517,11 @@ impl RequantTable {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::requantize8;
+
+// direct (issue 16): `requantize8` (the one-floor form) against the definition.
+#[cfg(all(test, target_arch = "x86_64"))]
+#[path = "requant_floor8_tests.rs"]
+mod floor8_tests;
 
 #[cfg(test)]
 mod tests {

@@ -4,9 +4,11 @@
 //! The page holds the file's quantization mode, the tensor table, where S1,
 //! S2 and S3 of every quantized layer come from with M, M0, shift and the
 //! clamp, the sample stepped through every op with pictures, the step trace
-//! of one output element per layer, each layer's error against a float
-//! path, how many elements each runtime profile computes differently, the
-//! prediction, and the golden comparison when one is given.
+//! of one output element per layer (TRANSPOSE_CONV's with the input pixels
+//! that scatter into it), each layer's error against a float path, how many
+//! elements each runtime profile computes differently, the prediction (or,
+//! when the output is not a class vector, what it holds: [`prediction`]),
+//! and the golden comparison when one is given.
 //!
 //! The charts are the notebooks' ([`crate::charts`]), inline SVG. The page
 //! loads nothing and runs no script (a Content-Security-Policy forbids both);
@@ -16,6 +18,7 @@
 //! reach it, further pictures are replaced by a one-line note.
 
 pub mod html;
+pub mod prediction;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -282,7 +285,7 @@ pub fn build_with_progress(model_path: &Path, model: &Model, inputs: &Stacked, i
     // Layers.
     b.push_str("<h2 id=\"layers\">S1, S2, S3, M of every quantized layer</h2>\n");
     if layers.is_empty() {
-        b.push_str("<p>This model has no quantized FULLY_CONNECTED, CONV_2D or DEPTHWISE_CONV_2D.</p>\n");
+        b.push_str("<p>This model has no quantized FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D or TRANSPOSE_CONV.</p>\n");
     }
     for l in &layers {
         let _ = writeln!(b, "<h3>op {} {}</h3>", l.op, l.kind);
@@ -308,10 +311,15 @@ pub fn build_with_progress(model_path: &Path, model: &Model, inputs: &Stacked, i
             rows.push(vec![format!("M[{c}] = M0·2^(shift−31)"), format!("{}·2^({}−31)", m.m0, m.shift), format!("M = {}", f(m.real))]);
         }
         rows.push(vec!["clamp".into(), format!("[{}, {}]", l.act_min, l.act_max), "fused activation and the output dtype".into()]);
-        rows.push(vec!["rounding".into(), esc(l.rounding.name()), format!("profile {}", opts.profile.name())]);
+        let rounding = l.varies.as_ref().map_or_else(|| l.rounding.name().to_string(), |v| v.describe());
+        rows.push(vec!["rounding".into(), esc(&rounding), format!("profile {}", opts.profile.name())]);
         b.push_str(&table(&["symbol", "value", "from"], &rows, &[]));
         let title = format!("op {} weights (t{}) on the integer grid", l.op, l.weights);
-        b.push_str(&charts.add_within(opts.chart_budget / 3, || charts::weights(&title, model, l.weights)));
+        match computed_weights(model, &trace, l.weights) {
+            // weights an op computes (a DENSIFY of sparse weights): drawn as the run computed them
+            Some(m) => b.push_str(&charts.add_within(opts.chart_budget / 3, || charts::weights(&title, &m, l.weights))),
+            None => b.push_str(&charts.add_within(opts.chart_budget / 3, || charts::weights(&title, model, l.weights))),
+        }
     }
 
     // Steps.
@@ -382,6 +390,9 @@ pub fn build_with_progress(model_path: &Path, model: &Model, inputs: &Stacked, i
             l.act_max,
             s.output
         );
+        if let Some(t) = (l.kind == "TRANSPOSE_CONV").then(|| crate::notebook::tconv::steps(l, &plan, &trace, e)).flatten() {
+            b.push_str(&tconv_sources(l, &t, e, l.rounding_of(e, out.len())));
+        }
         let title = format!("op {} {}, element {e}: from accumulator to q3", l.op, l.kind);
         b.push_str(&charts.add(|| charts::step_trace(&title, &s, l.act_min, l.act_max)));
     }
@@ -458,32 +469,8 @@ pub fn build_with_progress(model_path: &Path, model: &Model, inputs: &Stacked, i
 
     // Prediction.
     b.push_str("<h2 id=\"prediction\">Prediction</h2>\n");
-    let out_t = plan.output();
-    let probs: Vec<f64> = lessons::dequantize_trace(&plan, &trace, out_t).map(|v| v.iter().map(|&x| x as f64).collect()).unwrap_or_else(|| trace.value(out_t).map(Value::to_f64_vec).unwrap_or_default());
-    let best = lessons::argmax(&probs);
-    let mut order: Vec<usize> = (0..probs.len()).collect();
-    order.sort_by(|&a, &c| probs[c].total_cmp(&probs[a]).then(a.cmp(&c)));
-    let top: Vec<String> = order.iter().take(5).map(|&c| format!("class {c}: {}", f(probs[c]))).collect();
-    let label = opts.labels.as_ref().and_then(|l| l.get(opts.sample));
-    let _ = writeln!(
-        b,
-        "<p>Output {} dequantized; predicted class <b>{best}</b>{}. Top: {}.</p>",
-        tensor_ref(model, out_t),
-        label.map(|&l| format!(" (label {l}: {})", if l == best as i64 { "<span class=\"ok\">right</span>" } else { "<span class=\"bad\">wrong</span>" })).unwrap_or_default(),
-        top.join("; ")
-    );
-    let shown: Vec<usize> = if probs.len() <= 20 { (0..probs.len()).collect() } else { order.iter().take(10).copied().collect() };
-    let title = format!("Sample {}: the output per class", opts.sample);
-    b.push_str(&charts.add(|| {
-        charts::grouped_bars(&title, "S(q − Z)", &shown.iter().map(|c| c.to_string()).collect::<Vec<_>>(), &[("integer path".into(), shown.iter().map(|&c| probs[c]).collect())])
-    }));
-    if let (Some(labels), Some(run)) = (&opts.labels, runs.iter().find(|r| r.profile == opts.profile)) {
-        if let Some(out) = verify::stack_tensor(&run.traces, out_t) {
-            let pred = verify::argmax_per_sample(&out);
-            let n = pred.len().min(labels.len());
-            let _ = writeln!(b, "<p>Accuracy on the first {n} samples: {:.1} %.</p>", 100.0 * verify::accuracy(&pred[..n], &labels[..n]));
-        }
-    }
+    let run = runs.iter().find(|r| r.profile == opts.profile);
+    b.push_str(&prediction::section(&prediction::Inputs { model, plan: &plan, trace: &trace, sample: opts.sample, labels: opts.labels.as_deref(), run }, &mut charts));
 
     // Golden.
     b.push_str("<h2 id=\"golden\">Golden comparison</h2>\n");
@@ -509,6 +496,42 @@ pub fn build_with_progress(model_path: &Path, model: &Model, inputs: &Stacked, i
         let _ = writeln!(b, "<p class=\"note\">{} pictures left out to keep the page under its chart budget of {} bytes.</p>", charts.skipped, opts.chart_budget);
     }
     Ok(html::page(&format!("quantlens report: {file}"), &b))
+}
+
+/// The model with the 8-bit weight tensor `t` filled in from the trace, when the file holds no
+/// data for it because an op computes it (DENSIFY); `None` for weights stored in the file.
+fn computed_weights(model: &Model, trace: &Trace, t: usize) -> Option<Model> {
+    if model.tensors[t].data.is_some() {
+        return None;
+    }
+    let bytes: Vec<u8> = match &trace.value(t)?.data {
+        Data::I8(v) => v.iter().map(|&q| q as u8).collect(),
+        Data::U8(v) => v.clone(),
+        _ => return None,
+    };
+    let mut m = model.clone();
+    m.tensors[t].data = Some(bytes);
+    Some(m)
+}
+
+/// Where a TRANSPOSE_CONV output element's accumulator comes from: the input
+/// pixels that scatter into it, each through one filter tap, and its rounding rule.
+fn tconv_sources(l: &QuantLayer, t: &crate::notebook::tconv::TconvSteps, e: usize, rounding: crate::profile::Rounding) -> String {
+    let (_, oy, ox, o) = t.position;
+    let list: Vec<String> = t.sources.iter().take(12).map(|s| format!("({}, {}) via tap ({}, {})", s.y, s.x, s.ky, s.kx)).collect();
+    let more = if t.sources.len() > 12 { format!(" and {} more", t.sources.len() - 12) } else { String::new() };
+    format!(
+        "<p>TRANSPOSE_CONV scatters each input pixel, times the filter, into a window of the output. Output ({oy}, {ox}), channel {o} (element {e}) is reached by {} input pixel{}: {}{more}. Over {} input channels that is {} products (q1 − Z1)·(q2 − Z2) with Z1 = {}, Z2 = {}, summing to the accumulator {}; rounding {}.</p>\n",
+        t.sources.len(),
+        if t.sources.len() == 1 { "" } else { "s" },
+        if list.is_empty() { "none".to_string() } else { list.join(", ") },
+        t.in_channels,
+        t.sources.len() * t.in_channels,
+        l.z1,
+        l.z2[o.min(l.z2.len() - 1)],
+        t.steps.accumulator,
+        esc(rounding.name())
+    )
 }
 
 /// The float model's plan and trace on the sample, or why there is none.

@@ -37,12 +37,15 @@
 //! requantized by the layer's [`RequantTable`] (offset = the bias), the same
 //! rule as [`super::conv::Requant::apply`]: on the x86 paths in registers,
 //! each vector of 8 sums (started from the bias) requantized and stored as
-//! 8 output bytes; on the scalar path (or a table the vector rule does not
+//! 8 output bytes (on AVX-512 VNNI two such vectors as one 16-lane
+//! requantization, and the taps in quads of bytes when the weights fit i8:
+//! see [`Quads`]); on the scalar path (or a table the vector rule does not
 //! implement) through an i32 buffer.
 
 use super::conv::Geometry;
 use super::gemm::KernelPath;
 use super::requant::RequantTable;
+use super::requant_lanes::LaneTable;
 use crate::error::EngineError;
 use crate::model::DType;
 use crate::tensor::{Data, Value};
@@ -80,7 +83,38 @@ pub struct DirectConv {
     /// The bias per channel, padded with zeros to `lanes` (the x86 byte
     /// kernels start their sums from it).
     bias: Vec<i32>,
+    /// The requantization's 16-lane constants for the AVX-512 byte kernel:
+    /// per block of 8 output channels, their 8 constants twice (two output
+    /// positions a vector), no offset. Present when `requant` is vectorised.
+    lanes2: Option<LaneTable>,
+    /// The quad form for `vpdpbusd` (AVX-512 VNNI), when every centered
+    /// weight fits i8 (see [`Quads`]).
+    quads: Option<Quads>,
     output_dtype: DType,
+}
+
+/// The taps cut into **quads** for `vpdpbusd` (u8 × i8, four products and
+/// their sum into an i32 lane): 27 taps of a 3 × 3 × 3 kernel are 9 quads
+/// where they are 15 pairs. The input copy is then u8, `u = x + 128` for int8
+/// (`x` for uint8) with padding `u = Z1 + 128` (`Z1`), and
+///
+/// ```text
+///     Σ_t (x_t − Z1)·W_t = Σ_t u_t·W_t − zpad·Σ_t W_t,    zpad = Z1 + 128 (int8) or Z1 (uint8)
+/// ```
+///
+/// exactly (in i32, wrapping like the runtimes' sums): the padding
+/// contributes 0 as the reference's skipped taps do, and a quad's slots past
+/// its run (weight 0) add nothing. The sums start from `bias − zpad·ΣW`.
+#[derive(Clone, Debug)]
+struct Quads {
+    /// Per quad: its first byte's offset from the position's corner.
+    off: Vec<usize>,
+    /// Per quad, per channel: the four centered weights as i8 bytes, `[quad][lanes]`.
+    weights: Vec<i32>,
+    /// `bias − zpad·ΣW` per channel, padded with zeros to `lanes`.
+    start: Vec<i32>,
+    /// The padding byte.
+    zpad: u8,
 }
 
 /// The buffers of the direct form, reused between calls.
@@ -90,6 +124,8 @@ pub struct Scratch {
     xc: Vec<i16>,
     /// Accumulators, `out_c` per position (`+ 16`: a full-vector store past the end).
     acc: Vec<i32>,
+    /// The u8 padded copy of the quad form (`+ 4` bytes: a quad read past the last run).
+    xu: Vec<u8>,
 }
 
 impl DirectConv {
@@ -143,6 +179,29 @@ impl DirectConv {
                 }
             }
         }
+        let quads = centered.iter().all(|w| (-128..=127).contains(w)).then(|| {
+            let zpad = if input_dtype == DType::I8 { r.z1 + 128 } else { r.z1 };
+            let mut off = Vec::new();
+            let mut quad_w = Vec::new();
+            for &(o, t0, len) in &runs {
+                for j in (0..len).step_by(4) {
+                    off.push(o + j);
+                    quad_w.extend((0..lanes).map(|c| {
+                        let w = |t: usize| if c < g.out_c && t < len { centered[c * k + t0 + t] as i8 as u8 as u32 } else { 0 };
+                        (w(j) | w(j + 1) << 8 | w(j + 2) << 16 | w(j + 3) << 24) as i32
+                    }));
+                }
+            }
+            let start = (0..lanes)
+                .map(|c| if c < g.out_c { r.bias[c].wrapping_sub(zpad.wrapping_mul(centered[c * k..(c + 1) * k].iter().fold(0i32, |a, &w| a.wrapping_add(w)))) } else { 0 })
+                .collect();
+            Quads { off, weights: quad_w, start, zpad: zpad as u8 }
+        });
+        let requant = RequantTable::from_conv(r);
+        let lanes2 = requant.vectorised().then(|| {
+            let ms: Vec<_> = (0..g.out_c.div_ceil(8) * 16).map(|i| r.multipliers[(i / 16 * 8 + i % 8).min(g.out_c - 1)]).collect();
+            LaneTable::new(r.rounding, &ms, &vec![0; ms.len()], r.z3, r.act_min, r.act_max)
+        });
         Some(DirectConv {
             z1: r.z1,
             hp,
@@ -152,7 +211,9 @@ impl DirectConv {
             pair_off,
             weights,
             lanes,
-            requant: RequantTable::from_conv(r),
+            requant,
+            lanes2,
+            quads,
             bias: (0..lanes).map(|c| r.bias.get(c).copied().unwrap_or(0)).collect(),
             output_dtype: r.output_dtype,
         })
@@ -163,38 +224,67 @@ impl DirectConv {
         self.pair_off.len()
     }
 
-    /// Fill `xc` with the centered, zero-padded copy of `batches` samples of `x`.
-    fn center<T: Copy + Into<i32>>(&self, g: &Geometry, x: &[T], batches: usize, xc: &mut Vec<i16>) {
+    /// Fill `buf` with the padded copy of `batches` samples of `x`: `f(v)`
+    /// for every input value, `pad` in the rows and columns around them, and
+    /// `slack` zeros past the end (a tap group read past the last run).
+    #[allow(clippy::too_many_arguments)]
+    fn pad_copy<S: Copy, D: Copy + Default>(&self, g: &Geometry, x: &[S], batches: usize, buf: &mut Vec<D>, slack: usize, pad: D, f: impl Fn(S) -> D) {
         let (ic, wp) = (g.in_c, self.wp);
-        let len = batches * self.hp * wp * ic + 2;
-        if xc.len() < len {
-            xc.resize(len, 0);
+        let len = batches * self.hp * wp * ic + slack;
+        if buf.len() < len {
+            buf.resize(len, D::default());
         }
-        let z1 = self.z1;
         let row_len = wp * ic;
         let (left, inner) = (self.pad_w * ic, g.in_w * ic);
         for b in 0..batches {
             for r in 0..self.hp {
-                let d = &mut xc[(b * self.hp + r) * row_len..][..row_len];
+                let d = &mut buf[(b * self.hp + r) * row_len..][..row_len];
                 let iy = r.wrapping_sub(self.pad_h);
                 if iy >= g.in_h {
-                    d.fill(0);
+                    d.fill(pad);
                     continue;
                 }
-                d[..left].fill(0);
+                d[..left].fill(pad);
                 let s = &x[g.in_index(b, iy, 0, 0)..][..inner];
                 for (o, &v) in d[left..left + inner].iter_mut().zip(s) {
-                    *o = (v.into() - z1) as i16;
+                    *o = f(v);
                 }
-                d[left + inner..].fill(0);
+                d[left + inner..].fill(pad);
             }
         }
-        xc[len - 2..len].fill(0);
+        buf[len - slack..len].fill(D::default());
+    }
+
+    /// Fill `xc` with the centered, zero-padded i16 copy of `batches` samples of `x`.
+    fn center<T: Copy + Into<i32>>(&self, g: &Geometry, x: &[T], batches: usize, xc: &mut Vec<i16>) {
+        let z1 = self.z1;
+        self.pad_copy(g, x, batches, xc, 2, 0, |v: T| (v.into() - z1) as i16)
     }
 
     /// Evaluate `input` (`batches` samples, tensor `tensor`) into `out` on `path`.
     pub fn eval_into(&self, path: KernelPath, g: &Geometry, input: &Value, tensor: usize, out: &mut Value, s: &mut Scratch) -> Result<(), EngineError> {
         let batches = g.samples_in(input.len(), tensor)?;
+        // speed (issue 16): the quad form on AVX-512 VNNI.
+        #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
+        if let (Some(q), Some(_), KernelPath::Avx512Vnni) = (&self.quads, &self.lanes2, path) {
+            if path.is_available() {
+                let n = batches * g.out_h * g.out_w * g.out_c;
+                let bytes: Option<(&[u8], u8)> = match &input.data {
+                    // SAFETY: i8 and u8 have the same layout.
+                    Data::I8(x) if self.output_dtype == DType::I8 => Some((unsafe { std::slice::from_raw_parts(x.as_ptr() as *const u8, x.len()) }, 0x80)),
+                    Data::U8(x) if self.output_dtype == DType::U8 => Some((x, 0)),
+                    _ => None,
+                };
+                if let Some((x, flip)) = bytes {
+                    // The u8 copy of the quad form: `x ^ 0x80` (int8) or `x` (uint8), `zpad` around it.
+                    self.pad_copy(g, x, batches, &mut s.xu, 4, q.zpad, |v: u8| v ^ flip);
+                    let dst = super::conv_fused::out_bytes(out, self.output_dtype, n).expect("an 8-bit output (checked in `new`)");
+                    // SAFETY: the CPU has AVX-512 F/BW/VL/VNNI (checked); the kernel checks the lengths.
+                    unsafe { x86::quads_avx512(self, q, g, batches, &s.xu, dst) };
+                    return Ok(());
+                }
+            }
+        }
         match &input.data {
             Data::I8(x) if self.output_dtype == DType::I8 => self.center(g, x, batches, &mut s.xc),
             Data::U8(x) if self.output_dtype == DType::U8 => self.center(g, x, batches, &mut s.xc),
@@ -210,7 +300,7 @@ impl DirectConv {
             #[cfg(quantlens_avx512)]
             if path == KernelPath::Avx512Vnni && path.is_available() {
                 // SAFETY: the CPU has AVX-512 F/BW/VL/VNNI (checked); the kernel checks the lengths.
-                unsafe { x86::bytes_avx512(self, g, batches, &s.xc, dst, signed) };
+                unsafe { x86::bytes_avx512(self, g, batches, &s.xc, dst) };
                 return Ok(());
             }
             // SAFETY: the CPU has AVX2 (checked); the kernel checks the lengths.

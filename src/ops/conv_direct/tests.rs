@@ -13,12 +13,21 @@ use crate::tensor::{Data, Value};
 /// filter zero point and weights reaching 0 and 255) and an input of `batches` samples.
 #[allow(clippy::too_many_arguments)]
 fn layer(batches: usize, hwc: (usize, usize, usize), out_c: usize, k: (usize, usize), stride: (usize, usize), dil: (usize, usize), padding: Padding, uint8: bool, rounding: Rounding, seed: &mut u64) -> (Params, Value) {
+    layer_w(batches, hwc, out_c, k, stride, dil, padding, uint8, false, rounding, seed)
+}
+
+/// [`layer`]; with `narrow`, uint8 weights with `Z2 = 128` (reaching 0 and 255), so the centered weights fit i8 and the quad form applies.
+#[allow(clippy::too_many_arguments)]
+fn layer_w(batches: usize, hwc: (usize, usize, usize), out_c: usize, k: (usize, usize), stride: (usize, usize), dil: (usize, usize), padding: Padding, uint8: bool, narrow: bool, rounding: Rounding, seed: &mut u64) -> (Params, Value) {
     let g = geometry(batches, hwc, out_c, k, stride, dil, padding);
     let kk = k.0 * k.1 * hwc.2;
     let mut r = |n: u32| (lcg(seed) % n) as i32;
-    let (dtype, z1, z2, z3) = if uint8 { (DType::U8, 90 + r(60), 100 + r(56), r(200)) } else { (DType::I8, r(256) - 128, 0, r(100) - 128) };
+    let (dtype, z1, z2, z3) = if uint8 { (DType::U8, 90 + r(60), if narrow { 128 } else { 100 + r(56) }, r(200)) } else { (DType::I8, r(256) - 128, 0, r(100) - 128) };
     let raw: Vec<i32> = (0..out_c * kk)
         .map(|i| match (uint8, i % 11) {
+            (true, 0) if narrow => z2 - 128,
+            (true, 1) if narrow => z2 + 127,
+            (true, _) if narrow => z2 - 128 + r(256),
             (true, 0) => 0,
             (true, 1) => 255,
             (true, _) => r(256),
@@ -46,7 +55,7 @@ fn layer(batches: usize, hwc: (usize, usize, usize), out_c: usize, k: (usize, us
 #[test]
 fn direct_conv_equals_the_reference_loop_on_every_path_and_rounding() {
     let mut seed = 5u64;
-    let mut checked = 0;
+    let (mut checked, mut uint8_quads) = (0, 0);
     for in_c in 1..=4 {
         for &(out_c, k, stride, dil) in &[
             (8, (3, 3), (1, 1), (1, 1)),
@@ -58,11 +67,17 @@ fn direct_conv_equals_the_reference_loop_on_every_path_and_rounding() {
             (1, (4, 4), (3, 3), (1, 1)),
         ] {
             for padding in [Padding::Same, Padding::Valid] {
-                for (uint8, batches) in [(false, 1), (true, 1), (false, 2)] {
+                for (uint8, batches, narrow) in [(false, 1, false), (true, 1, false), (false, 2, false), (true, 2, true)] {
                     for rounding in Rounding::ALL {
-                        let (p, x) = layer(batches, (9, 10, in_c), out_c, k, stride, dil, padding, uint8, rounding, &mut seed);
+                        let (p, x) = layer_w(batches, (9, 10, in_c), out_c, k, stride, dil, padding, uint8, narrow, rounding, &mut seed);
                         let d = p.packed.as_ref().and_then(|pk| pk.direct.as_ref());
                         assert!(d.is_some(), "in_c {in_c} k {k:?}: the direct form applies");
+                        // The quad form (vpdpbusd) when the centered weights fit i8: int8, and
+                        // narrow uint8 (Z2 = 128); the pairs otherwise.
+                        let fits = p.weights.iter().all(|w| (-128..=127).contains(w));
+                        assert!(fits || (uint8 && !narrow));
+                        assert_eq!(d.unwrap().quads.is_some(), fits);
+                        uint8_quads += (uint8 && fits) as usize;
                         let want = p.eval(&x).unwrap();
                         let outs = crate::ops::widen(&want).unwrap();
                         let mut distinct = outs.clone();
@@ -84,7 +99,8 @@ fn direct_conv_equals_the_reference_loop_on_every_path_and_rounding() {
             }
         }
     }
-    assert!(checked >= 4 * 7 * 2 * 3 * Rounding::ALL.len());
+    assert!(checked >= 4 * 7 * 2 * 4 * Rounding::ALL.len());
+    assert!(uint8_quads >= 4 * 7 * 2 * Rounding::ALL.len());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::*;
 use crate::model::{Activation, Padding};
 use crate::ops::conv::output_size;
 use crate::ops::testkit::{geometry, lcg, quant_layer, QuantSpec};
-use crate::profile::Profile;
+use crate::profile::{Profile, Rounding};
 
 #[allow(clippy::too_many_arguments)]
 fn params(
@@ -144,4 +144,66 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
         assert!(vnni_runs >= 8 * 2 * Profile::ALL.len(), "{vnni_runs} VNNI cases with a run of pixels");
     }
     let _ = (vnnis, vnni_runs, int8_cases);
+}
+
+/// Exact rounding ties of both signs on every path: power-of-two
+/// multipliers `M = 2^−k` (`M0 = 2^30`), so `acc·M` lies on a tie whenever
+/// `acc ≡ 2^(k−1) mod 2^k`, small weights and biases so that most outputs
+/// stay inside the clamp, and accumulators of both signs. The roundings
+/// differ only on ties (double rounding takes a negative tie away from
+/// zero, ties up toward +∞, half even to the even neighbour), so the test
+/// first checks that the reference outputs of the roundings differ, then
+/// that every path equals the reference in each rounding: a rule that gets
+/// the sign term or the tie direction wrong fails. Channel counts 8, 17, 24,
+/// 72 and 144 (a run of pixels, a partial block, the last block of ≤ 16
+/// lanes), strides 1 and 2, a 1×1 map.
+#[test]
+fn fast_depthwise_is_exact_on_rounding_ties_of_both_signs() {
+    let mut seed = 11u64;
+    let mut tie_diffs = 0;
+    for &(shape, k, stride) in &[
+        ((6, 7, 8), (3, 3), (1, 1)),
+        ((5, 6, 17), (3, 3), (1, 1)),
+        ((7, 6, 24), (3, 3), (2, 2)),
+        ((4, 5, 72), (5, 5), (1, 1)),
+        ((3, 3, 144), (3, 3), (1, 1)),
+        ((1, 1, 40), (3, 3), (1, 1)),
+    ] {
+        let c = shape.2;
+        // One layer and input for every profile: weights in −2..=2, a bias in −8..=8,
+        // Z1 = 0, Z3 = 0, no clamp but int8's.
+        let weights: Vec<i32> = (0..k.0 * k.1 * c).map(|_| (lcg(&mut seed) % 5) as i32 - 2).collect();
+        let bias: Vec<i32> = (0..c).map(|_| (lcg(&mut seed) % 17) as i32 - 8).collect();
+        let len = 2 * shape.0 * shape.1 * c;
+        let input = Value { shape: vec![2, shape.0, shape.1, c], data: Data::I8((0..len).map(|_| lcg(&mut seed) as i8).collect()) };
+        let mut refs: Vec<(Rounding, Data)> = Vec::new();
+        for profile in Profile::ALL {
+            let mut p = params(&mut seed, profile, false, 2, shape, 1, k, stride, (1, 1), Padding::Same);
+            p.weights = weights.clone();
+            let r = &mut p.requant;
+            r.z1 = 0;
+            r.z3 = 0;
+            r.act_min = -128;
+            r.act_max = 127;
+            r.bias = bias.clone();
+            r.multipliers = (0..c).map(|ch| crate::profile::Multiplier::from_real(2f64.powi(-(1 + (ch % 6) as i32)))).collect();
+            assert!(r.multipliers.iter().all(|m| m.m0 == 1 << 30 && m.shift <= 0));
+            p.activation = Activation::None;
+            p.packed = pack(DType::I8, &p.geometry, 1, &p.requant, &p.weights);
+            assert!(p.packed.is_some());
+            let want = p.eval(&input).unwrap();
+            let rounding = profile.depthwise_rounding();
+            if let Some((_, first)) = refs.iter().find(|(r, _)| *r != rounding) {
+                let (Data::I8(a), Data::I8(b)) = (first, &want.data) else { panic!("int8 outputs") };
+                tie_diffs += a.iter().zip(b).filter(|(x, y)| x != y).count();
+            }
+            for path in KernelPath::available() {
+                let mut got = Value { shape: want.shape.clone(), data: Data::I32(Vec::new()) };
+                p.eval_into(path, &input, &mut got, &mut Scratch::default()).unwrap();
+                assert_eq!(got.data, want.data, "{path} {profile} ties {shape:?} k {k:?} stride {stride:?}");
+            }
+            refs.push((rounding, want.data));
+        }
+    }
+    assert!(tie_diffs > 100, "only {tie_diffs} outputs differ between the roundings: too few ties");
 }

@@ -551,8 +551,8 @@ fn neon_block_add_equals_the_reference() {
         let twice_max = 2.0 * s_a.max(s_b) as f64;
         let (m_a, m_b) = (Multiplier::from_real(s_a as f64 / twice_max), Multiplier::from_real(s_b as f64 / twice_max));
         let m_out = Multiplier::from_real(twice_max / ((1i64 << 20) as f64 * s_out as f64));
-        let Some(neon) = add::NeonBlocks::new(&sa, &sb, dtype, 20, z_a, z_b, m_a, m_b, m_out) else { continue };
         let arith = add::AddArith::LeftShift { left_shift: 20, z_a, z_b, m_a, m_b, m_out, rounding: Rounding::FixedPointDoubleRounding, sign_b: 1 };
+        let Some(neon) = add::NeonBlocks::new(&sa, &sb, dtype, &arith) else { continue };
         let p = add::Params { inputs: [0, 1], output: 2, broadcast, activation: Activation::Relu, z_out, act_min, act_max: hi, output_dtype: dtype, arith, neon: Some(neon) };
         let want = per_sample(rows, |s| p.eval(&sample(&x, s, na), &sample(&y, s, nb)).unwrap());
         let reference = per_sample(rows, |s| add::Params { neon: None, ..p.clone() }.eval(&sample(&x, s, na), &sample(&y, s, nb)).unwrap());

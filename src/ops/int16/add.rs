@@ -100,10 +100,8 @@ pub(crate) fn prepare(ctx: &OpContext, profile: Profile) -> Result<Params, Engin
         rounding: Rounding::FixedPointDoubleRounding,
         sign_b,
     };
-    let neon = match (profile.add16_blocks(), &arith) {
-        (AddBlocks::NeonBlocks, AddArith::LeftShift { m_a, m_b, m_out, .. }) if sign_b == 1 && pot.is_none() => {
-            NeonBlocks::new(&ctx.shape(a), &ctx.shape(b), output_dtype, LEFT_SHIFT, 0, 0, *m_a, *m_b, *m_out)
-        }
+    let neon = match profile.add16_blocks() {
+        AddBlocks::NeonBlocks if pot.is_none() => NeonBlocks::new(&ctx.shape(a), &ctx.shape(b), output_dtype, &arith),
         _ => None,
     };
     let add = AddParams { inputs: [a, b], output, broadcast, activation, z_out: 0, act_min, act_max, output_dtype, arith, neon };
