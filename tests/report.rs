@@ -291,3 +291,23 @@ fn the_chart_budget_bounds_the_page() {
     assert!(small.len() < full.len() / 2, "{} vs {}", small.len(), full.len());
     assert!(small.len() < 200_000 + 400_000, "{}", small.len());
 }
+
+/// A per-tensor layer has one multiplier for every output channel: its table says it once,
+/// while a per-channel layer lists its first channels' M[c].
+#[test]
+fn per_tensor_layers_show_one_multiplier() {
+    for (stem, per_channel) in [("mlp_ptq_int8_per_tensor", false), ("cnn_ptq_int8", true)] {
+        let m = Model::from_path(model(stem)).unwrap();
+        let inputs = quantlens::io::read_samples(root().join(format!("data/goldens/{stem}/input.npy"))).unwrap();
+        let page = build(&model(stem), &m, &inputs, "input.npy", &Options::default()).unwrap();
+        let layers = page.matches("M = S1·S2/S3").count();
+        assert!(layers >= 2, "{stem}: {layers} layers");
+        let single = page.matches("<td>M = M0·2^(shift−31)</td>").count();
+        let indexed = page.matches("<td>M[1] = M0·2^(shift−31)</td>").count();
+        if per_channel {
+            assert!(single == 0 && indexed >= 1, "{stem}: {single} single, {indexed} indexed rows");
+        } else {
+            assert_eq!((single, indexed), (layers, 0), "{stem}");
+        }
+    }
+}

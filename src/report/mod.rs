@@ -307,8 +307,15 @@ pub fn build_with_progress(model_path: &Path, model: &Model, inputs: &Stacked, i
             rows.push(vec!["bias".into(), "int32, scale S1·S2".into(), format!("{}", tensor_ref(model, bias))]);
         }
         rows.push(vec!["M = S1·S2/S3".into(), if l.per_channel { format!("{} … {}", f(m_lo), f(m_hi)) } else { f(m_lo) }, "double precision".into()]);
-        for (c, m) in l.multipliers.iter().enumerate().take(3) {
-            rows.push(vec![format!("M[{c}] = M0·2^(shift−31)"), format!("{}·2^({}−31)", m.m0, m.shift), format!("M = {}", f(m.real))]);
+        if l.per_channel {
+            let n = l.multipliers.len();
+            for (c, m) in l.multipliers.iter().enumerate().take(3) {
+                let from = if c == 0 && n > 3 { format!("M = {} (channels 0–2 of {n})", f(m.real)) } else { format!("M = {}", f(m.real)) };
+                rows.push(vec![format!("M[{c}] = M0·2^(shift−31)"), format!("{}·2^({}−31)", m.m0, m.shift), from]);
+            }
+        } else if let Some(m) = l.multipliers.first() {
+            // per-tensor: every output channel shares this one multiplier, so one row says it
+            rows.push(vec!["M = M0·2^(shift−31)".into(), format!("{}·2^({}−31)", m.m0, m.shift), format!("M = {}, every channel", f(m.real))]);
         }
         rows.push(vec!["clamp".into(), format!("[{}, {}]", l.act_min, l.act_max), "fused activation and the output dtype".into()]);
         let rounding = l.varies.as_ref().map_or_else(|| l.rounding.name().to_string(), |v| v.describe());
