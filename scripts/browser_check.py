@@ -15,8 +15,9 @@ Chromium (Debian's `chromium`) is driven over the DevTools protocol through a pi
   * for notebook pages: TeX left unrendered ($…$, \\frac, \\begin) in the visible text.
   * for report pages: two texts of one chart drawn over each other (e.g. column labels
     too long for their columns), measured from the boxes the browser lays them out in.
-Screenshots go to target/screenshots/<page>.png (height capped at 16 000 px: Chromium
-refuses larger captures); with --charts also one per chart, target/screenshots/<page>/chart_NN.png
+Screenshots go to target/screenshots/<page>.png, 16 000 px at most (Chromium refuses larger
+captures); a longer page continues in <page>.part2.png, <page>.part3.png, ... (up to 16 parts,
+256 000 px); with --charts also one per chart, target/screenshots/<page>/chart_NN.png
 (every SVG, inline or as an image, of at least 120 × 60 px outside MathJax, at the size the reader sees it), to look at
 them one by one. Only the standard library is used.
 """
@@ -40,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 1024
 MAX_SHOT = 16000
+MAX_PARTS = 16
 
 
 class Browser:
@@ -247,12 +249,17 @@ def check(browser: Browser, page: Path, notebook: bool, shots: Path, charts: boo
             problems.append(f"raw TeX in the rendered text ({len(raw)}×, e.g. {raw[0]!r})")
     h = min(sh, MAX_SHOT)
     browser.send("Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": h, "deviceScaleFactor": 1, "mobile": False}, session)
-    shot = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png", "clip": {"x": 0, "y": 0, "width": WIDTH, "height": h, "scale": 1}, "captureBeyondViewport": True}, session)["data"])
     shots.mkdir(parents=True, exist_ok=True)
-    out = shots / f"{page.stem}.png"
-    out.write_bytes(shot)
-    if png_is_blank(shot):
-        problems.append(f"blank screenshot ({out})")
+    for old in shots.glob(f"{page.stem}.part*.png"):
+        old.unlink()
+    # The whole page, MAX_SHOT px at a time: <page>.png, then <page>.part2.png, ... (at most MAX_PARTS).
+    for part, y in enumerate(range(0, min(sh, MAX_SHOT * MAX_PARTS), MAX_SHOT)):
+        clip = {"x": 0, "y": y, "width": WIDTH, "height": min(sh - y, MAX_SHOT), "scale": 1}
+        shot = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}, session)["data"])
+        out = shots / (f"{page.stem}.png" if part == 0 else f"{page.stem}.part{part + 1}.png")
+        out.write_bytes(shot)
+        if part == 0 and png_is_blank(shot):
+            problems.append(f"blank screenshot ({out})")
     if charts:
         chart_shots(browser, session, shots / page.stem)
     browser.send("Target.closeTarget", {"targetId": target})
