@@ -76,6 +76,13 @@ pub struct Workspace {
     /// Per step: its data input and output tensors (looked up once: each is a
     /// match over every kernel, and the runs need them per step).
     io: Vec<(usize, usize)>,
+    /// Per step: where its output tensor's declared shape lies in `dims`.
+    dims_at: Vec<(usize, usize)>,
+    /// Every step's declared output shape, end to end: the check after each
+    /// step reads this one small array instead of each output tensor's
+    /// record and its shape's own allocation (two dependent cache misses per
+    /// step, once the convolutions' weights have passed through the cache).
+    dims: Vec<usize>,
 }
 
 /// The kernels' scratch buffers and tables, kept between runs.
@@ -86,7 +93,8 @@ struct Scratch {
     depthwise: depthwise_fast::Scratch,
     xs: Vec<i32>,
     ys: Vec<i32>,
-    /// Per step: the 256-entry table of a one-input 8-bit element-wise op,
+    /// Per step: the 256-entry table of a one-input 8-bit element-wise op
+    /// (or of a MEAN of one term per output, `elementwise_fast::mean_table`),
     /// probed on the step's first run (`Some(None)`: not a table op).
     luts: Vec<Option<Option<(Lut, bool)>>>,
     /// The MULs' forms and the table ops they make unneeded, on the first run.
@@ -120,7 +128,13 @@ impl Plan {
             .map(|(v, step)| v.map(|v| values[step.kernel.output()] = Some(v)).is_some())
             .collect();
         let io = self.steps.iter().map(|s| (s.kernel.data_input(), s.kernel.output())).collect();
-        Workspace { values, step_ns: Vec::new(), one_at_a_time: false, fixed, io, scratch: Scratch { luts: vec![None; self.steps.len()], adds: vec![Default::default(); self.steps.len()], ..Default::default() } }
+        let (mut dims, mut dims_at) = (Vec::new(), Vec::with_capacity(self.steps.len()));
+        for s in &self.steps {
+            let shape = &self.model.tensors[s.kernel.output()].shape;
+            dims_at.push((dims.len(), shape.len()));
+            dims.extend_from_slice(shape);
+        }
+        Workspace { values, step_ns: Vec::new(), one_at_a_time: false, fixed, io, dims_at, dims, scratch: Scratch { luts: vec![None; self.steps.len()], adds: vec![Default::default(); self.steps.len()], ..Default::default() } }
     }
 
     /// The model's output for one sample (no trace). Allocates a workspace:
@@ -392,8 +406,9 @@ impl Workspace {
                 continue; // read only through its table by fused MULs (`fusion`)
             }
             let (i, o) = self.io[si];
-            let shape = &plan.model.tensors[o].shape;
-            let mut out = self.values[o].take().unwrap_or_else(|| Value { shape: shape.clone(), data: Data::I32(Vec::new()) });
+            let (at, rank) = self.dims_at[si];
+            let shape = &self.dims[at..at + rank];
+            let mut out = self.values[o].take().unwrap_or_else(|| Value { shape: shape.to_vec(), data: Data::I32(Vec::new()) });
             let done = match self.values[i].as_ref() {
                 None => Err(EngineError::BadInput(format!("tensor {i} has no value yet"))),
                 Some(x) => self.scratch.step_into(&self.values, plan, si, (i, o), path, rows, x, &mut out),
@@ -417,7 +432,8 @@ impl Workspace {
             // Compared in line: `!=` on the slices is a `memcmp` call per step
             // (measured ≈ 1 % of MobileNetV2's run).
             if out.shape.len() != shape.len() || out.shape.iter().zip(shape).any(|(a, b)| a != b) {
-                out.shape.clone_from(shape);
+                out.shape.clear();
+                out.shape.extend_from_slice(shape);
             }
             self.values[o] = Some(out);
         }
@@ -442,6 +458,7 @@ impl Scratch {
             Kernel::FullyConnected(p) => p.eval_into(path, x, out, &mut self.fc).map(|_| Fast::Done)?,
             Kernel::Conv2d(p) if rows == 1 || p.packed.is_some() => p.eval_into(path, x, out, &mut self.conv).map(|_| Fast::Done)?,
             Kernel::DepthwiseConv2d(p) if rows == 1 || p.packed.is_some() => p.eval_into(path, x, out, &mut self.depthwise).map(|_| Fast::Done)?,
+            Kernel::Softmax(p) if crate::ops::softmax_fast::rows_into(p, x, out) => Fast::Done, // mlp (issue 16): 8-bit rows, bytes to bytes
             Kernel::Softmax(p) => p.eval_into(x, out, &mut self.xs, &mut self.ys).map(|_| Fast::Done)?,
             Kernel::Quantize(p) => p.eval_into(path, x, out, &mut self.xs).map(|_| Fast::Done)?,
             Kernel::Dequantize(p) => p.eval_into(x, out).map(|_| Fast::Done)?,
@@ -457,7 +474,11 @@ impl Scratch {
                 mul_step(values, fusion.mul[si].as_ref(), p, path, rows, x, out, &mut self.gate, &mut self.operand)?
             }
             Kernel::MaxPool2d(p) | Kernel::AveragePool2d(p) => fast(elementwise_fast::pool_into(path, p, x, out, &mut self.sums)),
-            Kernel::Mean(p) => fast(elementwise_fast::mean_into(path, p, x, out, &mut self.sums)),
+            // speed (issue 16): a MEAN of one term per output (a 1×1 map) is a table op.
+            Kernel::Mean(p) => match self.luts[si].get_or_insert_with(|| elementwise_fast::mean_table(p).map(|l| (l, true))) {
+                Some((l, _)) if x.dtype() == p.output_dtype => l.apply(path, x, out).map(|_| Fast::Done)?,
+                _ => fast(elementwise_fast::mean_into(path, p, x, out, &mut self.sums)),
+            },
             Kernel::Concatenation(p) => fast(elementwise_fast::concat_into(p, |t| values[t].as_ref(), out)),
             Kernel::Pad(p) => fast(elementwise_fast::pad_into(p, x, out)),
             Kernel::Logistic(_) | Kernel::Tanh(_) | Kernel::HardSwish(_) | Kernel::LeakyRelu(_) | Kernel::Relu(_) => {

@@ -232,9 +232,12 @@ mod x86 {
         // The accumulators start at the offsets (fold[c] − z2'·Σxu of the row).
         let mut acc = [[_mm512_setzero_si512(); P]; R];
         for (i, a) in acc.iter_mut().enumerate() {
-            let zs = _mm512_set1_epi32(zsum.map_or(0, |z| z[b0 + i]));
             for (j, v) in a.iter_mut().enumerate() {
-                *v = _mm512_sub_epi32(ld(&t.lanes.offset, (p0 + j) * PANEL), zs);
+                let off = ld(&t.lanes.offset, (p0 + j) * PANEL);
+                *v = match zsum {
+                    Some(z) => _mm512_sub_epi32(off, _mm512_set1_epi32(z[b0 + i])),
+                    None => off,
+                };
             }
         }
         let wp = w.blocks.as_ptr().add(p0 * quads) as *const u8;

@@ -359,7 +359,17 @@ impl Packed {
     /// calls, so it keeps `requantize8`; a kernel that builds each input
     /// row's tap windows once and runs an output row as one vector measured
     /// 0.94–0.96× on 8×8 and 16×16 maps but 1.3–1.8× on 1×1, 2×2 and 5×5
-    /// layers, and was not kept).
+    /// layers, and was not kept; nor was its form restricted to maps of at
+    /// least 8×8 with each window built once per output row and input column
+    /// (all taps as zero-padded kernel-row quadruples, no shuffle per
+    /// pixel): 1.0–1.06× on MobileNetV2's 8×8 and 16×16 layers with 48
+    /// channels, 1.45× on its 16-channel one. Without building the windows
+    /// the 8×8 layer took the same time as the pixel kernel: these layers
+    /// are bound by the requantization and the loads, not the interleaves;
+    /// nor was XOR-ing the input as it is loaded on strided layers instead
+    /// of the per-image flipped copy: 0.93–0.95× on the stride-2 layers,
+    /// but with both forms in the kernel (a `const` flag) the stride-1
+    /// layers measured 1.03–1.09×, `examples/fast_profile.rs layers`).
     /// The tests force every path.
     fn image(&self, path: KernelPath, g: &Geometry, x: &[u8], out: &mut [u8], acc: &mut Vec<i32>, flipped: &mut Vec<u8>) {
         #[cfg(all(target_arch = "x86_64", quantlens_avx512))]

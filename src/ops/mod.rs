@@ -102,6 +102,8 @@ pub mod conv_direct;
 pub mod fc_fast;
 // speed (issue 16, conv): the one 16-lane in-register requantization
 pub mod requant_lanes;
+// speed (issue 16, mlp): SOFTMAX's 8-bit rows from bytes to bytes
+pub mod softmax_fast;
 
 use crate::error::EngineError;
 use crate::model::{DType, Model, Operator};

@@ -87,6 +87,10 @@ pub struct DirectConv {
     /// per block of 8 output channels, their 8 constants twice (two output
     /// positions a vector), no offset. Present when `requant` is vectorised.
     lanes2: Option<LaneTable>,
+    /// conv (issue 16): the requantization's 16-lane constants in channel
+    /// order, no offset, for the 16-channel quad kernel; present when
+    /// `requant` is vectorised and `out_c` is a multiple of 16.
+    lanes16: Option<LaneTable>,
     /// The quad form for `vpdpbusd` (AVX-512 VNNI), when every centered
     /// weight fits i8 (see [`Quads`]).
     quads: Option<Quads>,
@@ -202,6 +206,7 @@ impl DirectConv {
             let ms: Vec<_> = (0..g.out_c.div_ceil(8) * 16).map(|i| r.multipliers[(i / 16 * 8 + i % 8).min(g.out_c - 1)]).collect();
             LaneTable::new(r.rounding, &ms, &vec![0; ms.len()], r.z3, r.act_min, r.act_max)
         });
+        let lanes16 = (requant.vectorised() && g.out_c % 16 == 0).then(|| LaneTable::new(r.rounding, &r.multipliers[..g.out_c], &vec![0; g.out_c], r.z3, r.act_min, r.act_max));
         Some(DirectConv {
             z1: r.z1,
             hp,
@@ -213,6 +218,7 @@ impl DirectConv {
             lanes,
             requant,
             lanes2,
+            lanes16,
             quads,
             bias: (0..lanes).map(|c| r.bias.get(c).copied().unwrap_or(0)).collect(),
             output_dtype: r.output_dtype,
@@ -279,8 +285,11 @@ impl DirectConv {
                     // The u8 copy of the quad form: `x ^ 0x80` (int8) or `x` (uint8), `zpad` around it.
                     self.pad_copy(g, x, batches, &mut s.xu, 4, q.zpad, |v: u8| v ^ flip);
                     let dst = super::conv_fused::out_bytes(out, self.output_dtype, n).expect("an 8-bit output (checked in `new`)");
-                    // SAFETY: the CPU has AVX-512 F/BW/VL/VNNI (checked); the kernel checks the lengths.
-                    unsafe { x86::quads_avx512(self, q, g, batches, &s.xu, dst) };
+                    // SAFETY: the CPU has AVX-512 F/BW/VL/VNNI (checked); the kernels check the lengths.
+                    match self.lanes16 {
+                        Some(_) => unsafe { x86::quads_avx512_16(self, q, g, batches, &s.xu, dst) },
+                        None => unsafe { x86::quads_avx512(self, q, g, batches, &s.xu, dst) },
+                    }
                     return Ok(());
                 }
             }

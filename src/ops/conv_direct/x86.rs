@@ -268,3 +268,86 @@ pub(super) unsafe fn quads_avx512(d: &DirectConv, q: &Quads, g: &Geometry, batch
 unsafe fn quads16<R: Rule>(d: &DirectConv, q: &Quads, l: &LaneTable, g: &Geometry, batches: usize, xu: &[u8], out: &mut [u8]) {
     into_bytes16!(R, d, l, g, batches, xu, out, (&q.off, &q.weights), &q.start, |s, x, w| _mm256_dpbusd_epi32(s, x, w))
 }
+
+/// [`quads_avx512`] for `out_c` a multiple of 16 (`d.lanes16` present):
+/// 16 output channels per `zmm` accumulator, so each input quad is
+/// broadcast once for all 16 (the 8-channel form broadcasts it once per
+/// block of 8), each position's 16 sums are requantized as one vector by
+/// the shared 16-lane rule against `d.lanes16` (the channels in order) and
+/// stored as one 16-byte vector. Four positions at a time, two chains each
+/// (alternate quads), as in [`positions!`]; the same sums in the same i32
+/// lanes, so the same bytes.
+#[cfg(quantlens_avx512)]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(super) unsafe fn quads_avx512_16(d: &DirectConv, q: &Quads, g: &Geometry, batches: usize, xu: &[u8], out: &mut [u8]) {
+    let l = d.lanes16.as_ref().expect("the in-order 16-lane table (out_c a multiple of 16)");
+    with_rule16!(l, R => quads_zmm::<R>(d, q, l, g, batches, xu, out))
+}
+
+#[cfg(quantlens_avx512)]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn quads_zmm<R: Rule>(d: &DirectConv, q: &Quads, l: &LaneTable, g: &Geometry, batches: usize, xu: &[u8], out: &mut [u8]) {
+    let m = g.out_c;
+    let (lanes, nq) = (d.lanes, q.off.len());
+    assert!(m % 16 == 0 && l.channels >= m && q.start.len() >= m && q.weights.len() >= nq * lanes && lanes >= m);
+    assert!(out.len() >= batches * g.out_h * g.out_w * m);
+    // Each read is 4 bytes from a byte at most the last one of the copy (+ 4 past the end).
+    assert!(xu.len() >= batches * d.hp * d.wp * g.in_c + 4);
+    // v + Z3 may wrap for |v| near 2^31: clamp v to [lo − Z3, hi − Z3] first (exact, no wrap).
+    let lo = _mm512_set1_epi32((l.act_min as i64 - l.z3 as i64).max(i32::MIN as i64) as i32);
+    let hi = _mm512_set1_epi32((l.act_max as i64 - l.z3 as i64).min(i32::MAX as i64) as i32);
+    let z3 = _mm512_set1_epi32(l.z3);
+    let (step, row_step) = (g.stride_w * g.in_c, g.stride_h * d.wp * g.in_c);
+    let (x, off, o) = (xu.as_ptr(), q.off.as_ptr(), out.as_mut_ptr());
+    for cb in 0..m / 16 {
+        let w = q.weights.as_ptr().add(cb * 16);
+        let wj = |j: usize| _mm512_loadu_si512(w.add(j * lanes) as *const _);
+        let start = _mm512_loadu_si512(q.start.as_ptr().add(cb * 16) as *const _);
+        let k = R::load(l, cb * 16);
+        let emit = |p: usize, sum: __m512i| {
+            let y = R::apply(l, &k, sum, lo, hi);
+            let bytes = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, lo), hi), z3));
+            _mm_storeu_si128(o.add(p * m + cb * 16) as *mut __m128i, bytes);
+        };
+        for b in 0..batches {
+            for oy in 0..g.out_h {
+                let row = b * d.hp * d.wp * g.in_c + oy * row_step;
+                let p0 = (b * g.out_h + oy) * g.out_w;
+                let mut ox = 0;
+                while ox + 4 <= g.out_w {
+                    let base = x.add(row + ox * step);
+                    let quad = |j: usize, i: usize| _mm512_set1_epi32((base.add(*off.add(j) + i * step) as *const i32).read_unaligned());
+                    let mut s0 = [start; 4];
+                    let mut s1 = [_mm512_setzero_si512(); 4];
+                    let mut j = 0;
+                    while j + 2 <= nq {
+                        let (w0, w1) = (wj(j), wj(j + 1));
+                        for i in 0..4 {
+                            s0[i] = _mm512_dpbusd_epi32(s0[i], quad(j, i), w0);
+                            s1[i] = _mm512_dpbusd_epi32(s1[i], quad(j + 1, i), w1);
+                        }
+                        j += 2;
+                    }
+                    if j < nq {
+                        let w0 = wj(j);
+                        for i in 0..4 {
+                            s0[i] = _mm512_dpbusd_epi32(s0[i], quad(j, i), w0);
+                        }
+                    }
+                    for i in 0..4 {
+                        emit(p0 + ox + i, _mm512_add_epi32(s0[i], s1[i]));
+                    }
+                    ox += 4;
+                }
+                for ox in ox..g.out_w {
+                    let base = x.add(row + ox * step);
+                    let mut s = start;
+                    for j in 0..nq {
+                        s = _mm512_dpbusd_epi32(s, _mm512_set1_epi32((base.add(*off.add(j)) as *const i32).read_unaligned()), wj(j));
+                    }
+                    emit(p0 + ox, s);
+                }
+            }
+        }
+    }
+}

@@ -83,6 +83,16 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
                 ((3, 3, 144), 1, (3, 3), (1, 1), (1, 1)),
                 ((2, 2, 336), 1, (5, 5), (1, 1), (1, 1)),
                 ((1, 1, 200), 1, (5, 5), (1, 1), (1, 1)),
+                // Maps of at least 8×8: MobileNetV2's 48 channels at strides 1
+                // and 2, a last block of 17–31 lanes ending the image, dilation,
+                // 2- and 4-row kernels, a depth multiplier.
+                ((16, 16, 48), 1, (3, 3), (2, 2), (1, 1)),
+                ((8, 8, 48), 1, (3, 3), (1, 1), (1, 1)),
+                ((9, 10, 24), 1, (3, 3), (1, 1), (1, 1)),
+                ((12, 11, 17), 1, (3, 3), (1, 1), (2, 2)),
+                ((10, 12, 40), 1, (2, 3), (1, 1), (1, 1)),
+                ((11, 9, 64), 1, (4, 4), (1, 1), (3, 1)),
+                ((9, 8, 12), 2, (3, 3), (1, 1), (1, 1)),
             ] {
                 // A VALID window larger than the input has no outputs (and no model).
                 if output_size(padding, shape.0, k.0, stride.0, dil.0) == 0 || output_size(padding, shape.1, k.1, stride.1, dil.1) == 0 {
@@ -134,7 +144,7 @@ fn fast_depthwise_equals_the_reference_loop_on_every_available_path() {
             }
         }
     }
-    assert!(checked >= 2 * (2 * 21 - 5) * 2 * Profile::ALL.len());
+    assert!(checked >= 2 * (2 * 28 - 5) * 2 * Profile::ALL.len());
     assert!(flat * 20 <= cases, "{flat} of {cases} cases have too few distinct outputs");
     assert!(runs >= 2 * 8 * 2 * Profile::ALL.len(), "{runs} cases with a run of pixels");
     #[cfg(all(target_arch = "x86_64", quantlens_avx512))]
@@ -168,6 +178,9 @@ fn fast_depthwise_is_exact_on_rounding_ties_of_both_signs() {
         ((4, 5, 72), (5, 5), (1, 1)),
         ((3, 3, 144), (3, 3), (1, 1)),
         ((1, 1, 40), (3, 3), (1, 1)),
+        // ≥ 8×8 maps, 48 and 24 channels, strides 1 and 2.
+        ((8, 9, 48), (3, 3), (1, 1)),
+        ((16, 17, 24), (3, 3), (2, 2)),
     ] {
         let c = shape.2;
         // One layer and input for every profile: weights in −2..=2, a bias in −8..=8,

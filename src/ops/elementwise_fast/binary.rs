@@ -22,9 +22,9 @@
 //! **Samples.** Several samples are read from the buffers' lengths: a
 //! run-time operand holds one slice per sample, a constant one slice shared.
 
-use super::fixed::{self, Shifted};
+use super::fixed::{self, Scaled, Shifted};
 use super::rows::{for_each_row, operand_sizes};
-use super::{i8_buffer, samples, u8_buffer, Lanes};
+use super::{i8_buffer, samples, sized, u8_buffer, Lanes};
 use crate::ops::add::{self, AddArith, Broadcast};
 use crate::ops::{mul, KernelPath};
 use crate::model::DType;
@@ -207,8 +207,8 @@ pub(super) fn broadcast_all<T: Q8>(b: &Broadcast, xs: &[T], ys: &[T], o: &mut Ve
     if rows == 0 || (ra != rows && ra != 1) || (rb != rows && rb != 1) {
         return false;
     }
-    o.clear();
-    o.resize(n * rows, T::default());
+    // Every output element is written below (the rows cover the output).
+    sized(o, n * rows);
     for s in 0..rows {
         let xa = if ra == 1 { xs } else { &xs[s * na..(s + 1) * na] };
         let yb = if rb == 1 { ys } else { &ys[s * nb..(s + 1) * nb] };
@@ -341,7 +341,12 @@ pub fn add_into(path: KernelPath, p: &add::Params, x: &Value, y: &Value, out: &m
             }
             // The double rounding in i32 lanes ([`fixed`]): both halves and the sum's rounding.
             if let Some(k) = AddFixed::of(p, x.dtype()) {
-                return dispatch(path, &p.broadcast, x, y, out, #[inline(always)] move |a, b| add_fixed(a, b, &k));
+                // Each half as one floor ([`fixed::Scaled`]) and the sign a constant, where they apply.
+                return match (k.scaled, k.sign_b) {
+                    (Some(h), 1) => dispatch(path, &p.broadcast, x, y, out, #[inline(always)] move |a, b| add_scaled::<false>(a, b, &k, h)),
+                    (Some(h), -1) => dispatch(path, &p.broadcast, x, y, out, #[inline(always)] move |a, b| add_scaled::<true>(a, b, &k, h)),
+                    _ => dispatch(path, &p.broadcast, x, y, out, #[inline(always)] move |a, b| add_fixed(a, b, &k)),
+                };
             }
             let lanes = Lanes::of(path);
             macro_rules! left_shift {
@@ -381,6 +386,9 @@ pub(super) struct AddFixed {
     z_out: i32,
     lo: i32,
     hi: i32,
+    /// Both halves' [`fixed::Scaled`] constants, when they apply and the
+    /// sum's rounding stays within [`fixed::rdbp_small`]'s bound.
+    scaled: Option<(Scaled, Scaled)>,
 }
 
 impl AddFixed {
@@ -394,7 +402,16 @@ impl AddFixed {
         };
         let right = |m: &Multiplier| (-m.shift).clamp(0, 31) as u32;
         let (z_out, lo, hi) = (p.z_out, p.act_min, p.act_max);
-        Some(AddFixed { z_a, z_b, ka, kb, ra: right(&m_a), rb: right(&m_b), sign_b, left_o: m_out.shift.max(0) as u32, m0: m_out.m0, ro: right(&m_out), z_out, lo, hi })
+        let half = |m: &Multiplier| Scaled::new(m.m0, left_shift + m.shift.max(0), right(m) as i32);
+        // The sum's rounding by `rdbp_small` needs |SRDHM(sum·2^left_o, M0)| < 2^30,
+        // which |sum|·2^left_o < 2^30 gives (|SRDHM(v, M0)| ≤ |v|); the halves
+        // are monotone in d, so their extremes are at d = ±255.
+        let (small_sum, left_o) = (|h: &(Scaled, Scaled)| {
+            let most = |s: Scaled| (fixed::scaled(255, s) as i64).abs().max((fixed::scaled(-255, s) as i64).abs());
+            (most(h.0) + most(h.1)) << m_out.shift.max(0) < 1 << 30
+        }, m_out.shift.max(0) as u32);
+        let scaled = half(&m_a).zip(half(&m_b)).filter(small_sum);
+        Some(AddFixed { z_a, z_b, ka, kb, ra: right(&m_a), rb: right(&m_b), sign_b, left_o, m0: m_out.m0, ro: right(&m_out), z_out, lo, hi, scaled })
     }
 }
 
@@ -407,6 +424,16 @@ pub(super) fn add_fixed(a: i32, b: i32, k: &AddFixed) -> i32 {
     let sb = fixed::rdbp(fixed::shifted(b - k.z_b, k.kb), k.rb);
     let sum = sa.wrapping_add(k.sign_b.wrapping_mul(sb));
     let y = fixed::rdbp(fixed::srdhm(sum.wrapping_mul(1i32.wrapping_shl(k.left_o)), k.m0), k.ro);
+    y.clamp(k.lo - k.z_out, k.hi - k.z_out) + k.z_out
+}
+
+/// [`add_fixed`] with each half as one floor ([`fixed::scaled`], `h` from
+/// [`AddFixed::scaled`]) and `sign_b` the constant `−1` (`NEG`) or `1`.
+#[inline(always)]
+fn add_scaled<const NEG: bool>(a: i32, b: i32, k: &AddFixed, (ha, hb): (Scaled, Scaled)) -> i32 {
+    let (sa, sb) = (fixed::scaled(a - k.z_a, ha), fixed::scaled(b - k.z_b, hb));
+    let sum = if NEG { sa.wrapping_sub(sb) } else { sa.wrapping_add(sb) };
+    let y = fixed::rdbp_small(fixed::srdhm(sum.wrapping_mul(1i32.wrapping_shl(k.left_o)), k.m0), k.ro);
     y.clamp(k.lo - k.z_out, k.hi - k.z_out) + k.z_out
 }
 

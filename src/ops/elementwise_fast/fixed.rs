@@ -46,6 +46,19 @@ pub(crate) fn rdbp(x: i32, e: u32) -> i32 {
     (x >> e) + ((x & mask) > threshold) as i32
 }
 
+/// [`rdbp`] for `|x| < 2^30` without its comparison: for `e ≥ 1`,
+/// `RoundingDivideByPOT(x, e) = ⌊(x + 2^(e−1) − [x < 0]) / 2^e⌋` (the
+/// remainder reaches the threshold `2^(e−1) + [x < 0]` exactly when the
+/// shifted sum carries), and `x >> 31` is `−[x < 0]`; `e = 0` keeps `x`
+/// (no half, no sign term). The bound keeps `x + 2^(e−1)` in i32. Three
+/// vector operations fewer than the mask-and-threshold form.
+#[inline(always)]
+pub(crate) fn rdbp_small(x: i32, e: u32) -> i32 {
+    let half = ((1u32 << e) >> 1) as i32;
+    let sign = (x >> 31) & -((e > 0) as i32);
+    (x + half + sign) >> e
+}
+
 /// `M0`'s three parts `(M_h, M_a, M_b)` for [`small`].
 #[inline(always)]
 pub(crate) fn parts(m0: i32) -> (i32, i32, i32) {
@@ -58,7 +71,8 @@ pub(crate) fn parts(m0: i32) -> (i32, i32, i32) {
 pub(crate) fn small(x: i32, (mh, ma, mb): (i32, i32, i32), right: u32, z_out: i32, lo: i32, hi: i32) -> i32 {
     let w = x * ma + ((x * mb) >> 8);
     let high = (x * mh + ((w + (1 << 22)) >> 8)) >> 15;
-    rdbp(high, right).clamp(lo - z_out, hi - z_out) + z_out
+    // |high| ≤ 255²: within `rdbp_small`'s bound.
+    rdbp_small(high, right).clamp(lo - z_out, hi - z_out) + z_out
 }
 
 /// A gate element's constants for [`gated`]: `G = g·M0` split as
@@ -77,7 +91,8 @@ pub(crate) fn gate_parts(g: i32, m0: i32) -> (i32, i32) {
 pub(crate) fn gated(d: i32, (gh, gl): (i32, i32), right: u32, z_out: i32, lo: i32, hi: i32) -> i32 {
     let u = d * gl + (1 << 30);
     let high = (d * gh + (u >> 16)) >> 15;
-    rdbp(high, right).clamp(lo - z_out, hi - z_out) + z_out
+    // |high| ≤ 255²: within `rdbp_small`'s bound.
+    rdbp_small(high, right).clamp(lo - z_out, hi - z_out) + z_out
 }
 
 /// The constants of [`shifted`] for `M0 ≥ 0` and `L`: `(M_h, M_l, L − 15, 31 − L, 2^(30−L))`.
@@ -103,6 +118,52 @@ pub(crate) fn shifted(d: i32, k: Shifted) -> i32 {
     ((d * k.mh) << k.up) + ((d * k.ml + k.nudge) >> k.down)
 }
 
+/// The constants of [`scaled`]: `RDBP(SRDHM(d·2^L, M0), r)` for `|d| ≤ 255`
+/// as **one** floor, `⌊(d·M0 + c_d) / 2^q⌋` with `q = 31 − L + r`.
+///
+/// Why one floor: `SRDHM(d·2^L, M0) = ⌊y⌋`, `y = (d·M0 + 2^(30−L)) / 2^(31−L)`
+/// (the high-mul's floor form above, then (★)); `RoundingDivideByPOT(x, r)`
+/// for `r ≥ 1` is `⌊(x + 2^(r−1) − [x < 0]) / 2^r⌋` (its mask and threshold
+/// say: round up when the remainder reaches `2^(r−1) + [x < 0]`); and
+/// `⌊(⌊y⌋ + K) / 2^r⌋ = ⌊(y + K) / 2^r⌋` for an integer `K`. With
+/// `M0 > 2^(30−L)`, `⌊y⌋ < 0` exactly when `d < 0`, so
+/// `c_d = 2^(30−L) + (2^(r−1) − [d < 0])·2^(31−L)` (`r = 0`: `c = 2^(30−L)`).
+/// `d·M0` needs 39 bits: `M0 = M_h·2^k + M_l` (`k = min(q, 16)`, `M_l < 2^k`)
+/// gives `⌊(d·M_h + ⌊(d·M_l + c_d) / 2^k⌋) / 2^(q−k)⌋`, every term exact in
+/// i32 (`|d·M_h| < 255·2^22`, `|d·M_l + c_d| < 2^24 + 2^30`). Five
+/// operations fewer per element than [`shifted`] then [`rdbp`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scaled {
+    mh: i32,
+    ml: i32,
+    c: i32,
+    /// Subtracted from `c` for `d < 0`.
+    neg: i32,
+    k: u32,
+    rest: u32,
+}
+
+impl Scaled {
+    /// `None` unless `2^(30−L) < M0`, `15 ≤ L ≤ 22` and `q = 31 − L + r ≤ 30`.
+    pub(crate) fn new(m0: i32, l: i32, r: i32) -> Option<Scaled> {
+        if !(15..=22).contains(&l) || !(0..=31).contains(&r) || m0 <= 1 << (30 - l) || 31 - l + r > 30 {
+            return None;
+        }
+        let q = (31 - l + r) as u32;
+        let k = q.min(16);
+        let step = 1i32 << (31 - l);
+        let (c, neg) = if r == 0 { (1 << (30 - l), 0) } else { ((1 << (30 - l)) + (1 << (r - 1)) * step, step) };
+        Some(Scaled { mh: m0 >> k, ml: m0 & ((1 << k) - 1), c, neg, k, rest: q - k })
+    }
+}
+
+/// `RDBP(SRDHM(d·2^L, M0), r)` for `|d| ≤ 255` ([`Scaled`]).
+#[inline(always)]
+pub(crate) fn scaled(d: i32, s: Scaled) -> i32 {
+    let c = s.c - ((d >> 31) & s.neg);
+    (d * s.mh + ((d * s.ml + c) >> s.k)) >> s.rest
+}
+
 /// `SRDHM(x, M0)` for any `x` and `M0 ≥ 0`, in 64-bit arithmetic (the
 /// compiler's 64-bit lanes).
 #[inline(always)]
@@ -116,6 +177,44 @@ mod tests {
     use crate::quant::{multiply_by_quantized_multiplier_double_rounding as reference, saturating_rounding_doubling_high_mul};
 
     const M0S: [i32; 10] = [0, 1, 255, 1 << 30, (1 << 30) + 1, 1_518_500_250, 2_000_000_001, 1_234_567_891, i32::MAX - 1, i32::MAX];
+
+    /// [`rdbp_small`] equals [`rdbp`] at and around every power of two below
+    /// its bound, on both signs, for every exponent.
+    #[test]
+    fn rdbp_small_equals_rdbp() {
+        for e in 0..=31u32 {
+            for p in 0..30 {
+                for x in [(1i32 << p) - 1, 1 << p, (1 << p) + 1, 3 << p.min(28), (1 << 30) - 1] {
+                    for x in [x, -x, x / 2, -x / 2 - 1] {
+                        assert_eq!(rdbp_small(x, e), rdbp(x, e), "x {x} e {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`scaled`] equals `RDBP(SRDHM(d·2^L, M0), r)` for every `d` in ±255
+    /// and every `(M0, L, r)` it takes; it refuses `M0 ≤ 2^(30−L)` and `q > 30`.
+    #[test]
+    fn scaled_equals_the_double_rounding() {
+        let mut taken = 0;
+        for &m0 in M0S.iter().chain(&[1 << 15, (1 << 15) + 1, 1 << 20, 1_073_741_823]) {
+            for l in 15..=22 {
+                for r in 0..=31 {
+                    let Some(s) = Scaled::new(m0, l, r) else {
+                        assert!(m0 <= 1 << (30 - l) || 31 - l + r > 30, "M0 {m0} L {l} r {r} refused");
+                        continue;
+                    };
+                    taken += 1;
+                    for d in -255..=255 {
+                        let want = crate::quant::rounding_divide_by_pot(saturating_rounding_doubling_high_mul(d << l, m0), r);
+                        assert_eq!(scaled(d, s), want, "d {d} M0 {m0} L {l} r {r}");
+                    }
+                }
+            }
+        }
+        assert!(taken > 500, "{taken} cases");
+    }
 
     /// [`small`] equals the reference for every `x` in ±255², multipliers
     /// across the Q31 range and every right shift.

@@ -13,7 +13,7 @@
 //! elements in four instructions. Elsewhere the loop is a plain indexed
 //! load, which the compiler unrolls.
 
-use super::{i8_buffer, u8_buffer, Lanes};
+use super::{i8_buffer, sized, u8_buffer, Lanes};
 use crate::error::EngineError;
 use crate::model::DType;
 use crate::ops::KernelPath;
@@ -57,16 +57,14 @@ impl Lut {
         match (&x.data, self.dtype) {
             (Data::I8(v), DType::I8) => {
                 let o = i8_buffer(out);
-                o.clear();
-                o.resize(v.len(), 0);
+                sized(o, v.len()); // every element written by the lookup
                 // An i8 and a u8 slice have the same layout; the table is indexed by the bits.
                 let (src, dst) = (bytes(v), bytes_mut(o));
                 self.lookup(lanes, src, dst);
             }
             (Data::U8(v), DType::U8) => {
                 let o = u8_buffer(out);
-                o.clear();
-                o.resize(v.len(), 0);
+                sized(o, v.len()); // every element written by the lookup
                 self.lookup(lanes, v, o);
             }
             _ => return Err(EngineError::BadInput(format!("a {} table op got {} data", self.dtype, x.dtype()))),

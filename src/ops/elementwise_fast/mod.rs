@@ -43,7 +43,7 @@ pub use binary::{add_into, mul_into, AddTables};
 pub use gate::{gate_into, gate_len, GateScratch};
 pub use lut::Lut;
 pub use moves::{concat_into, pad_into};
-pub use reduce::{mean_into, pool_into};
+pub use reduce::{mean_into, mean_table, pool_into};
 pub use rows::for_each_row;
 
 use crate::tensor::{Data, Value};
@@ -65,6 +65,16 @@ macro_rules! buffer {
 }
 buffer!(i8_buffer, I8, i8);
 buffer!(u8_buffer, U8, u8);
+
+/// `o` holding `n` elements for a kernel that then writes every one of
+/// them: resized (zero-filled) only when its length differs, so a warm
+/// workspace's output buffer is not cleared before each overwrite.
+pub(crate) fn sized<T: Copy + Default>(o: &mut Vec<T>, n: usize) {
+    if o.len() != n {
+        o.clear();
+        o.resize(n, T::default());
+    }
+}
 
 /// How many samples a buffer of `len` elements holds when one sample has
 /// `per` elements: `Some(len / per)` when it divides exactly (and `per > 0`).

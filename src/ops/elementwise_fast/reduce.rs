@@ -17,7 +17,8 @@
 
 use super::binary::{finite, in_range, map_lanes, per_rounding, requantize, Q8};
 use super::fixed;
-use super::{i8_buffer, samples, u8_buffer, Lanes};
+use super::lut::Lut;
+use super::{i8_buffer, samples, sized, u8_buffer, Lanes};
 use crate::model::DType;
 use crate::ops::mean::{self, MeanArith};
 use crate::ops::pool::{self, Pooling};
@@ -103,8 +104,7 @@ pub fn mean_into(path: KernelPath, p: &mean::Params, x: &Value, out: &mut Value,
         sum_lanes(lanes, image, acc);
     }
     let o = i8_buffer(out);
-    o.clear();
-    o.resize(sums.len(), 0);
+    sized(o, sums.len()); // every element written by the finish below
     let (n, z_in, z_out) = (p.count as i32, p.z_in, p.z_out);
     match p.arith {
         // |Σ − n·Z_in|·2^left ≤ 255²: the double rounding in i32 lanes ([`fixed::small`]).
@@ -135,6 +135,25 @@ pub fn mean_into(path: KernelPath, p: &mean::Params, x: &Value, out: &mut Value,
         }
     }
     true
+}
+
+/// MEAN whose every output is the mean of **one** input (`n = 1`: the
+/// reduced axes all have length 1, as MobileNetV2's global average pool of a
+/// 1×1 map) as the 256-entry table of an element-wise op: with one term the
+/// sum is the input itself, so the output is a function of an 8-bit value,
+/// and the outputs are the inputs' in the same order (dropping axes of
+/// length 1 moves no element). The table is probed from the reference
+/// `eval` itself (on a `(256)` input with no axis reduced and the same
+/// arithmetic), so its bits are the reference's by construction. `None` when
+/// `n ≠ 1`, the dtypes differ or are not 8-bit, or the finish depends on
+/// the channel (the biased-sum form's vector/tail split).
+pub fn mean_table(p: &mean::Params) -> Option<Lut> {
+    let dtype = p.output_dtype;
+    if p.count != 1 || matches!(p.arith, MeanArith::BiasedSum { .. }) || !matches!(dtype, DType::I8 | DType::U8) {
+        return None;
+    }
+    let probe = mean::Params { input_shape: vec![256], reduced: vec![false], output_shape: vec![256], ..p.clone() };
+    Lut::probe(dtype, |v| probe.eval(v))
 }
 
 /// MAX_POOL_2D or AVERAGE_POOL_2D on int8/uint8 into `out` (every sample in

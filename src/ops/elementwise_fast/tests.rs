@@ -249,6 +249,40 @@ fn mean_equals_the_reference() {
     }
 }
 
+/// MEAN of one term per output (reduced axes of length 1) as a table: the
+/// reference `eval`'s bits in every integer rounding and the f32 method,
+/// int8 and uint8, several samples, every path; refused for n > 1 and for
+/// the biased sum (its rounding depends on the channel).
+#[test]
+fn mean_of_one_term_is_a_table() {
+    use crate::ops::mean::MeanArith;
+    let mut seed = 13u64;
+    for (dtype, shape, rows) in [(DType::I8, [1usize, 1, 1, 1280], 3), (DType::U8, [1, 1, 1, 67], 2), (DType::I8, [1, 1, 1, 5], 1)] {
+        let per: usize = shape.iter().product();
+        let x = stacked(&mut seed, dtype, &shape, rows);
+        let (z_in, z_out) = (zero_point(&mut seed, dtype), zero_point(&mut seed, dtype));
+        let (s_in, s_out) = (real(&mut seed, 0.01, 0.1) as f32, real(&mut seed, 0.005, 0.05) as f32);
+        let mut ariths: Vec<MeanArith> = Rounding::ALL.iter().map(|&rounding| MeanArith::Integer { multiplier: mean::folded_multiplier(s_in, s_out, 1), rounding }).collect();
+        ariths.push(MeanArith::Integer { multiplier: mean::folded_multiplier(s_in, s_in, 1), rounding: Rounding::FixedPointDoubleRounding });
+        ariths.push(MeanArith::Float { scale: s_in / s_out, zero_point: z_out as f32 - z_in as f32 * (s_in / s_out) });
+        for arith in ariths {
+            let p = mean::Params { input: 0, output: 1, input_shape: shape.to_vec(), reduced: vec![false, true, true, false], count: 1, z_in, z_out, arith, output_shape: vec![1, shape[3]], output_dtype: dtype };
+            let want = per_sample(rows, |s| p.eval(&sample(&x, s, per)).unwrap());
+            let lut = mean_table(&p).expect("one term per output");
+            every_path(|path| {
+                let mut out = Value { shape: p.output_shape.clone(), data: Data::I8(vec![9; 3]) };
+                lut.apply(path, &x, &mut out).unwrap();
+                assert_eq!(out.data, want, "{:?} {dtype} {shape:?} rows {rows} {path:?}", p.arith);
+            });
+        }
+        let biased = MeanArith::BiasedSum { multiplier: Multiplier::from_real(0.7), bias: 3, depth: shape[3], vector_channels: 0 };
+        let p = mean::Params { input: 0, output: 1, input_shape: shape.to_vec(), reduced: vec![false, true, true, false], count: 1, z_in, z_out, arith: biased, output_shape: vec![1, shape[3]], output_dtype: dtype };
+        assert!(mean_table(&p).is_none());
+        let wide = mean::Params { input_shape: vec![1, 2, 1, shape[3]], count: 2, arith: MeanArith::Float { scale: 0.5, zero_point: 0.0 }, ..p };
+        assert!(mean_table(&wide).is_none());
+    }
+}
+
 /// A table probed from a one-input op applies as the op does, int8 and
 /// uint8, on lengths around the 64-byte vector, on every path.
 #[test]
